@@ -1,0 +1,30 @@
+# Two commands do everything: `make report` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup report test bench clean-venv
+
+setup: $(STAMP)
+
+# Reinstalls only when pyproject.toml changes. musicnn goes in with --no-deps:
+# its metadata pins numpy<1.17 and TensorFlow, neither of which mvnb needs.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -qq --upgrade pip
+	$(PY) -m pip install -qq -e '.[dev]'
+	$(PY) -m pip install -qq --no-deps musicnn==0.1.0
+	touch $@
+
+report: setup
+	$(PY) -m mvnb report --profile default
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m mvnb.bench
+
+clean-venv:
+	rm -rf $(VENV)
