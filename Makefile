@@ -23,8 +23,9 @@ report: setup
 test: setup
 	$(PY) -m pytest -q
 
+# Each benchmark prints its measurements and ratios measured side by side in the same run.
 bench: setup
-	$(PY) -m mvnb.bench
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)

@@ -62,7 +62,9 @@ def run_report(profile: str, only: list[str] | None = None, overrides: dict | No
                                        kernel_name="python3", cwd=str(REPO_ROOT), progress_bar=False)
             status = "ok"
         except papermill.PapermillExecutionError as err:
-            status = f"failed in cell {err.cell_index} (execution count {err.exec_count}): {err.ename}: {err.evalue}"
+            line = next((ln for ln in err.source.splitlines() if ln.strip()), "")
+            status = (f"failed in cell {err.cell_index} of the executed copy (starting {line!r}): "
+                      f"{err.ename}: {err.evalue}")
         rows.append(dict(notebook=notebook.name, status=status, seconds=round(time.perf_counter() - start, 1)))
         print(f"{notebook.name:<34} {rows[-1]['seconds']:>7.1f} s  {status}", flush=True)
         if status != "ok":

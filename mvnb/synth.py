@@ -191,7 +191,7 @@ def _drum_events(score: Score, pattern: str, rng: np.random.Generator) -> list:
         "four": {"kick": [0, 4, 8, 12], "snare": [4, 12], "hat": [2, 6, 10, 14]},
         "double": {"kick": list(range(16)), "snare": [4, 12], "hat": list(range(0, 16, 2))},
         "boombap": {"kick": [0, 7, 10], "snare": [4, 12], "hat": list(range(0, 16, 2))},
-        "light": {"kick": [0, 8], "snare": [], "hat": [4, 12]},
+        "light": {"kick": [0, 8], "snare": [4, 12], "hat": [0, 4, 8, 12]},
     }[pattern]
     step = score.beat_s / 4
     swing = 0.3 * step if pattern == "boombap" else 0.0
@@ -208,16 +208,15 @@ def _drum_events(score: Score, pattern: str, rng: np.random.Generator) -> list:
 def render_audio(score: Score, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """Render a score to `(2, samples)` float32 stereo in [-1, 1]."""
     n = int(round(score.duration_s * sample_rate))
-    mix = np.zeros((2, n + sample_rate * 4), np.float32)
+    mix = np.zeros((2, n), np.float32)
     pans = {"bass": 0.5, "kick": 0.5, "snare": 0.45, "hat": 0.65, "pad": 0.5, "vocal": 0.5,
             "guitar": 0.35, "synth": 0.6, "pluck": 0.4}
     for t, kind, hz, dur, vel in score.events:
         start = int(t * sample_rate)
-        note = _render_event(kind, hz, dur, vel, score.distortion, sample_rate, rng)
+        note = _render_event(kind, hz, dur, vel, score.distortion, sample_rate, rng)[:max(0, n - start)]
         pan = pans[kind]
         mix[0, start:start + len(note)] += (1 - pan) * note
         mix[1, start:start + len(note)] += pan * note
-    mix = mix[:, :n]
     fade = np.minimum(1.0, np.minimum(np.arange(n), n - 1 - np.arange(n)) / (0.01 * sample_rate))
     mix *= fade
     return (0.9 * mix / max(1e-6, float(np.abs(mix).max()))).astype(np.float32)

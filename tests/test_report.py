@@ -1,0 +1,50 @@
+"""The report runner: parameters reach the notebooks that declare them, and a failure stops the run
+naming the notebook and the cell."""
+import nbformat
+import pytest
+
+from mvnb import report
+from mvnb.config import profile_params
+
+
+def write_notebook(path, parameters: str, body: str):
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb = nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(body)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_runs_in_order_passes_declared_parameters_and_stops_at_first_failure(tmp_path, monkeypatch):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    write_notebook(books / "00_ok.ipynb", "profile = 'x'\nseeds = []",
+                   "import pathlib\npathlib.Path(runs_dir_marker).write_text(f'{profile} {seeds}')" .replace(
+                       "runs_dir_marker", repr(str(tmp_path / "seen.txt"))))
+    write_notebook(books / "01_fails.ipynb", "profile = 'x'", "x = 1\nraise RuntimeError('boom')")
+    write_notebook(books / "02_never.ipynb", "profile = 'x'", "pass")
+    monkeypatch.setattr(report, "NOTEBOOK_DIR", books)
+    table = report.run_report("quick", out=tmp_path / "runs", figures=tmp_path / "figures",
+                              overrides={"data_root": str(tmp_path / "data")})
+    assert list(table["notebook"]) == ["00_ok.ipynb", "01_fails.ipynb"]
+    assert table["status"][0] == "ok"
+    assert "cell 2 of the executed copy (starting 'x = 1')" in table["status"][1]  # after papermill's injected cell
+    assert "RuntimeError: boom" in table["status"][1]
+    assert (tmp_path / "seen.txt").read_text() == f"quick {profile_params('quick')['seeds']}"
+    assert (tmp_path / "runs" / "timings.csv").exists()
+
+
+def test_only_selects_by_number_and_rejects_unknown(monkeypatch, tmp_path):
+    for name in ("00_a.ipynb", "01_b.ipynb", "02_c.ipynb"):
+        (tmp_path / name).write_text("{}")
+    monkeypatch.setattr(report, "NOTEBOOK_DIR", tmp_path)
+    assert [p.name for p in report.report_notebooks(["02", "00"])] == ["00_a.ipynb", "02_c.ipynb"]
+    with pytest.raises(SystemExit, match="07"):
+        report.report_notebooks(["07"])
+
+
+def test_overrides_are_literals_or_strings():
+    assert report.parse_overrides(["seeds=[0, 1]", "corpus=mine", "coupling=0.25"]) == {
+        "seeds": [0, 1], "corpus": "mine", "coupling": 0.25}
+    with pytest.raises(KeyError, match="unknown parameter"):
+        profile_params("quick", {"no_such_knob": 1})
