@@ -1,0 +1,99 @@
+"""Projection heads that map frozen audio and video features into a shared embedding space.
+
+The paper's head, one per modality: dense 512 → ReLU → dropout 0.3 → dense 256 → sigmoid.
+Variants of Experiment 1: other widths and depths, no output activation, a single head that
+maps video features to the audio feature dimension (audio features used as they are), and
+initialisation from an autoencoder trained on the modality's features.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+OUTPUTS = ("sigmoid", "none")
+
+
+class ProjectionHead(nn.Module):
+    """`(batch, in_dim)` → `(batch, out_dim)`: [dense → ReLU → dropout] per hidden width, then dense → output."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] = (512,), dropout: float = 0.3,
+                 output: str = "sigmoid") -> None:
+        super().__init__()
+        if output not in OUTPUTS:
+            raise ValueError(f"unknown output activation {output!r}; choose one of {', '.join(OUTPUTS)}")
+        widths = (in_dim, *hidden)
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(dropout)]
+        layers.append(nn.Linear(widths[-1], out_dim))
+        if output == "sigmoid":
+            layers.append(nn.Sigmoid())
+        self.layers = nn.Sequential(*layers)
+        self.in_dim, self.out_dim, self.hidden = in_dim, out_dim, tuple(hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class ProjectionHeads(nn.Module):
+    """The audio and the video head; either may be `nn.Identity` (the single-head variant)."""
+
+    def __init__(self, audio: nn.Module, video: nn.Module) -> None:
+        super().__init__()
+        self.audio, self.video = audio, video
+
+    def forward(self, audio: torch.Tensor, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(batch, audio_dim)`, `(batch, video_dim)` → two `(batch, embedding_dim)` embeddings."""
+        return self.audio(audio), self.video(video)
+
+
+def build_heads(audio_dim: int, video_dim: int, hidden: tuple[int, ...] = (512,), embedding_dim: int = 256,
+                dropout: float = 0.3, output: str = "sigmoid", single_head: bool = False) -> ProjectionHeads:
+    """Both heads of one configuration.
+
+    single_head: no audio head; the video head maps to `audio_dim` instead of `embedding_dim`,
+        so the video embedding lands in the space of the raw audio features.
+    """
+    if single_head:
+        return ProjectionHeads(nn.Identity(), ProjectionHead(video_dim, audio_dim, hidden, dropout, output))
+    return ProjectionHeads(
+        ProjectionHead(audio_dim, embedding_dim, hidden, dropout, output),
+        ProjectionHead(video_dim, embedding_dim, hidden, dropout, output),
+    )
+
+
+def mirror_decoder(head: ProjectionHead) -> nn.Sequential:
+    """A decoder `(batch, out_dim)` → `(batch, in_dim)` with the head's hidden widths reversed."""
+    widths = (head.out_dim, *reversed(head.hidden), head.in_dim)
+    layers: list[nn.Module] = []
+    for a, b in zip(widths, widths[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def pretrain_autoencoder(head: ProjectionHead, batches: Callable[[int], Iterable[torch.Tensor]], epochs: int,
+                         lr: float = 1e-3) -> list[float]:
+    """Train `head` as the encoder of an autoencoder on its modality's features, in place.
+
+    batches(epoch): yields `(batch, in_dim)` float tensors on the head's device.
+    The decoder (`mirror_decoder`) is thrown away afterwards; the head keeps the weights that
+    initialise contrastive training. Returns the mean reconstruction MSE of each epoch.
+    """
+    device = next(head.parameters()).device
+    decoder = mirror_decoder(head).to(device)
+    params = [*head.parameters(), *decoder.parameters()]
+    optimiser = torch.optim.Adam(params, lr=lr)
+    head.train()
+    losses = []
+    for epoch in range(epochs):
+        total, count = 0.0, 0
+        for x in batches(epoch):
+            loss = nn.functional.mse_loss(decoder(head(x)), x)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total, count = total + loss.item() * len(x), count + len(x)
+        losses.append(total / max(count, 1))
+    return losses

@@ -1,0 +1,394 @@
+"""Contrastive training of the projection heads on cached features, and its run directory.
+
+`train` takes feature arrays `(n_segments, views, dim)` (numpy or memmap, float16 or
+float32), streams batches from them, and writes a run directory:
+
+- `config.json`: the configuration, its name, the seed and the feature shapes;
+- `metrics.csv`: per epoch, training and validation loss, skipped batches, validation median
+  ranks a2v and v2a and R@1/5/10, τ, learning rate and seconds;
+- `heads.pt`: the best heads and loss state (`torch.load(..., weights_only=True)`; see `load_heads`);
+- `embeddings.npz`: view-0 embeddings of every segment, `audio`, `video` and `segment_index`;
+- `summary.json`: test-split retrieval (main form, and paper form where the split allows),
+  how training went, and the provenance of the features.
+
+View 0 of each segment is its deterministic evaluation view; views 1..V−1 are training
+augmentations, one drawn at random per segment and epoch (with V = 1, view 0 is used).
+Optimisation as in the paper: Adam at 0.01, LR × 0.95 per epoch, early stopping once the
+validation loss has not improved for `patience` epochs, keeping the best weights. Batches hold
+at most one segment per video; batches of fewer than 2 segments cannot be contrasted and are
+skipped (and counted). Per epoch, retrieval is measured on view 0 of (at most
+`val_rank_segments` segments of) the validation split, in the main form of `mvnb.metrics`.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import dataclasses
+import json
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from mvnb.heads import ProjectionHead, ProjectionHeads, build_heads, pretrain_autoencoder
+from mvnb.loss import ContrastiveLoss
+from mvnb.media import atomic_path
+from mvnb.metrics import RECALL_KS, evaluate_split, main_form
+from mvnb.samplers import OneSegmentPerVideoBatchSampler
+
+SPLITS = ("train", "val", "test")
+RANK_COLUMNS = [f"{m}_{d}" for m in ("median_rank", *(f"r{k}" for k in RECALL_KS)) for d in ("a2v", "v2a")]
+EMBED_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run besides data and seed; defaults are the paper's baseline."""
+
+    hidden: tuple[int, ...] = (512,)  # widths of the hidden layers of each head
+    embedding_dim: int = 256
+    dropout: float = 0.3
+    output: str = "sigmoid"  # output activation of each head: "sigmoid" or "none"
+    single_head: bool = False  # video head to the audio feature dimension, no audio head
+    ae_init: bool = False  # initialise each head from an autoencoder on its features
+    ae_epochs: int = 10
+    ae_lr: float = 1e-3
+    temperature: float = 1.0  # fixed τ, unless learnable_temperature
+    learnable_temperature: bool = False  # log-parameterised τ, init 0.07, clamped
+    exclude_positive: bool = True  # the paper's Eq. 3-5; False is the CLIP/InfoNCE form
+    batch_size: int = 1000
+    lr: float = 0.01
+    lr_decay: float = 0.95  # exponential decay per epoch
+    patience: int = 3  # epochs without a better validation loss before stopping
+    max_epochs: int = 100
+    val_rank_segments: int = 5000  # cap on the validation gallery for the per-epoch ranks
+
+
+# Experiment 1 of the paper, then the choices it did not vary.
+CONFIGS: dict[str, dict] = {
+    "paper_baseline": {},
+    "emb512": {"embedding_dim": 512},
+    "four_layers": {"hidden": (512, 512, 512)},
+    "single_head": {"single_head": True},
+    "tau_0.3": {"temperature": 0.3},
+    "ae_init": {"ae_init": True},
+    "no_sigmoid": {"output": "none"},
+    "learnable_tau": {"learnable_temperature": True},
+    "corrected": {"output": "none", "learnable_temperature": True, "exclude_positive": False},
+}
+
+# Table 1 of the paper: label and test median rank a→v, v→a in pools of 1000 (chance 500.5).
+PAPER_TABLE1: dict[str, tuple[str, float, float]] = {
+    "paper_baseline": ("CL baseline (hidden 512, embedding 256, τ = 1)", 507, 502),
+    "emb512": ("embedding size 512", 494, 498),
+    "four_layers": ("four projection layers", 503, 501),
+    "single_head": ("single projection head (video → musicnn dimension)", 499, 497),
+    "tau_0.3": ("τ = 0.3", 497, 503),
+    "ae_init": ("autoencoder-initialised heads", 501, 500),
+}
+
+
+def make_config(name: str, overrides: dict | list[str] | None = None) -> TrainConfig:
+    """The named configuration of `CONFIGS` with `overrides` applied.
+
+    overrides: `{"lr": 0.001}` or `["lr=0.001", "hidden=512,512"]`; values are coerced to the
+        field's type (tuples from `512,512`, booleans from true/false/1/0).
+    """
+    if name not in CONFIGS:
+        raise KeyError(f"unknown configuration {name!r}; choose one of {', '.join(CONFIGS)}")
+    pairs = overrides if isinstance(overrides, dict) else dict(_split_pair(p) for p in overrides or [])
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    unknown = set(pairs) - set(fields)
+    if unknown:
+        raise KeyError(f"unknown training parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
+    values = {**CONFIGS[name], **{k: _coerce(fields[k], v) for k, v in pairs.items()}}
+    return TrainConfig(**values)
+
+
+def _split_pair(pair: str) -> tuple[str, str]:
+    key, sep, value = pair.partition("=")
+    if not sep:
+        raise ValueError(f"an override is key=value, not {pair!r}")
+    return key.strip(), value.strip()
+
+
+def _coerce(field: dataclasses.Field, value):
+    """`value` (often a string from the command line) as the type of `field`'s default."""
+    default = field.default
+    if isinstance(value, str) and not isinstance(default, str):
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(f"{field.name} takes true or false, not {value!r}")
+            return value.lower() in ("true", "1")
+        value = ast.literal_eval(value) if value else ()
+    if isinstance(default, tuple):
+        return tuple(int(v) for v in (value if isinstance(value, (tuple, list)) else (value,)))
+    return type(default)(value)
+
+
+def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_dir: str | Path, *,
+          name: str = "custom", provenance: dict | None = None, device: str | torch.device | None = None,
+          progress: bool = True) -> dict:
+    """Train both heads of `config` and write the run directory `out_dir`; returns the summary.
+
+    audio: `(n_segments, views, audio_dim)`; video: `(n_segments, views, video_dim)`, arrays or
+        memmaps, float16 or float32; batches are read from them, never the whole array.
+    video_ids, split: `(n_segments,)`; split holds "train", "val" and "test".
+    seed: drives initialisation, dropout, batches and views.
+    provenance: metadata of the features (encoder weights and the like), copied to the summary.
+    """
+    started = time.time()
+    video_ids, split = np.asarray(video_ids), np.asarray(split)
+    rows = _split_rows(audio, video, video_ids, split)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    heads = build_heads(audio.shape[2], video.shape[2], config.hidden, config.embedding_dim, config.dropout,
+                        config.output, config.single_head).to(device)
+    loss_fn = ContrastiveLoss(config.temperature, config.learnable_temperature, config.exclude_positive).to(device)
+    train_sampler = OneSegmentPerVideoBatchSampler(video_ids[rows["train"]], _batch_cap(config, video_ids[rows["train"]]), seed)
+    val_sampler = OneSegmentPerVideoBatchSampler(video_ids[rows["val"]], _batch_cap(config, video_ids[rows["val"]]), seed=0)
+    rank_rows = rows["val"][_rank_subset(video_ids[rows["val"]], config.val_rank_segments)]
+    _write_json(out_dir / "config.json", {
+        "name": name, "seed": seed, "config": dataclasses.asdict(config), "n_segments": len(split),
+        "views": audio.shape[1], "audio_dim": audio.shape[2], "video_dim": video.shape[2],
+        "batch_size_train": train_sampler.batch_size, "batch_size_val": val_sampler.batch_size,
+    })
+    view_rng = np.random.default_rng([seed, 1])
+    if config.ae_init:
+        _pretrain_heads(heads, audio, video, rows["train"], config, view_rng, device)
+    optimiser = torch.optim.Adam([*heads.parameters(), *loss_fn.parameters()], lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.lr_decay)
+
+    history: list[dict] = []
+    best = {"val_loss": float("inf"), "epoch": -1, "state": None}
+    bar = tqdm(range(config.max_epochs), desc=f"train {name} seed {seed}", disable=not progress)
+    for epoch in bar:
+        tic = time.time()
+        train_sampler.set_epoch(epoch)
+        lr = optimiser.param_groups[0]["lr"]
+        train_loss, skipped = _train_epoch(heads, loss_fn, optimiser, audio, video, rows["train"], train_sampler, view_rng, device)
+        scheduler.step()
+        val_loss, val_skipped = _val_loss(heads, loss_fn, audio, video, rows["val"], val_sampler, device)
+        ranks = main_form(*embed_segments(heads, audio, video, rank_rows, device=device), video_ids[rank_rows])
+        record = {
+            "epoch": epoch, "loss": train_loss, "val_loss": val_loss, "skipped_batches": skipped + val_skipped,
+            "val_pool": ranks["pool"], **{f"val_{k}": ranks[k] for k in RANK_COLUMNS},
+            "tau": loss_fn.temperature, "lr": lr, "seconds": time.time() - tic,
+        }
+        history.append(record)
+        _write_csv(out_dir / "metrics.csv", pd.DataFrame(history))
+        bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val_loss:.3f}", mr=f"{ranks['median_rank_a2v']:.0f}/{ranks['pool']:.0f}")
+        if val_loss < best["val_loss"]:
+            best = {"val_loss": val_loss, "epoch": epoch, "state": _state(heads, loss_fn)}
+            _save_torch(out_dir / "heads.pt", best["state"] | _head_meta(config, audio, video))
+        elif epoch - best["epoch"] >= config.patience:
+            break
+    if best["state"] is None:
+        raise RuntimeError(f"validation loss was never finite in {len(history)} epoch(s); see {out_dir / 'metrics.csv'}")
+    heads.load_state_dict(best["state"]["heads"])
+    loss_fn.load_state_dict(best["state"]["loss"])
+
+    write_embeddings(out_dir / "embeddings.npz", heads, audio, video, device)
+    test = evaluate_split(*embed_segments(heads, audio, video, rows["test"], device=device), video_ids[rows["test"]])
+    summary = {
+        "name": name, "seed": seed, "device": str(device), "test": test,
+        "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
+        "stopped_early": len(history) < config.max_epochs, "tau": loss_fn.temperature,
+        "skipped_batches": int(sum(r["skipped_batches"] for r in history)),
+        "n_segments": {s: len(r) for s, r in rows.items()},
+        "n_videos": {s: len(np.unique(video_ids[r])) for s, r in rows.items()},
+        "seconds": time.time() - started, "provenance": provenance or {},
+    }
+    _write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def _split_rows(audio, video, video_ids: np.ndarray, split: np.ndarray) -> dict[str, np.ndarray]:
+    """Row indices of each split, after checking that the inputs fit together."""
+    if audio.ndim != 3 or video.ndim != 3 or audio.shape[:2] != video.shape[:2]:
+        raise ValueError(f"need audio and video features of shape (segments, views, dim) with equal segments and "
+                         f"views; got {audio.shape} and {video.shape}")
+    if not len(video_ids) == len(split) == audio.shape[0]:
+        raise ValueError(f"need one video id and one split per segment: {len(video_ids)} ids, {len(split)} splits, "
+                         f"{audio.shape[0]} segments")
+    unknown = set(np.unique(split)) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"unknown split name(s) {sorted(unknown)}; splits are {', '.join(SPLITS)}")
+    rows = {s: np.flatnonzero(split == s) for s in SPLITS}
+    for s, need in (("train", 2), ("val", 2), ("test", 1)):
+        if len(np.unique(video_ids[rows[s]])) < need:
+            raise ValueError(f"the {s} split has {len(np.unique(video_ids[rows[s]]))} video(s); "
+                             f"training needs at least {need} (use a bigger corpus)")
+    return rows
+
+
+def _batch_cap(config: TrainConfig, video_ids: np.ndarray) -> int:
+    """The configured batch size, capped at the number of videos (no video twice in a batch)."""
+    return min(config.batch_size, len(np.unique(video_ids)))
+
+
+def _rank_subset(video_ids: np.ndarray, cap: int) -> np.ndarray:
+    """Indices of whole videos, in a fixed random order, holding at most `cap` segments (all if they fit)."""
+    if len(video_ids) <= cap:
+        return np.arange(len(video_ids))
+    videos, codes = np.unique(video_ids, return_inverse=True)
+    order = np.random.default_rng(0).permutation(len(videos))
+    sizes = np.bincount(codes.ravel())[order]
+    keep = order[np.cumsum(sizes) <= cap]
+    return np.flatnonzero(np.isin(codes.ravel(), keep))
+
+
+def _to_tensor(features, rows: np.ndarray, views: np.ndarray | int, device: torch.device) -> torch.Tensor:
+    """`features[rows, views]` as float32 `(len(rows), dim)` on `device`; reads only those rows."""
+    return torch.from_numpy(np.asarray(features[rows, views], dtype=np.float32)).to(device)
+
+
+def _random_views(rng: np.random.Generator, n: int, n_views: int) -> np.ndarray | int:
+    """A training view in 1..n_views−1 for each of n segments; view 0 when it is the only one."""
+    return rng.integers(1, n_views, size=n) if n_views > 1 else 0
+
+
+def _train_epoch(heads, loss_fn, optimiser, audio, video, rows, sampler, rng, device) -> tuple[float, int]:
+    """One pass over the training batches; returns the mean loss and the number of skipped batches."""
+    heads.train()
+    total, count, skipped = 0.0, 0, 0
+    for batch in sampler:
+        if len(batch) < 2:
+            skipped += 1
+            continue
+        idx = np.sort(rows[batch])
+        views = _random_views(rng, len(idx), audio.shape[1])
+        loss = loss_fn(*heads(_to_tensor(audio, idx, views, device), _to_tensor(video, idx, views, device)))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        loss_fn.clamp_()
+        total, count = total + loss.item(), count + 1
+    return total / max(count, 1), skipped
+
+
+@torch.no_grad()
+def _val_loss(heads, loss_fn, audio, video, rows, sampler, device) -> tuple[float, int]:
+    """Mean loss over the validation batches on view 0 (the same batches every epoch)."""
+    heads.eval()
+    losses, skipped = [], 0
+    for batch in sampler:
+        if len(batch) < 2:
+            skipped += 1
+            continue
+        idx = np.sort(rows[batch])
+        losses.append(loss_fn(*heads(_to_tensor(audio, idx, 0, device), _to_tensor(video, idx, 0, device))).item())
+    return float(np.mean(losses)), skipped
+
+
+def _pretrain_heads(heads: ProjectionHeads, audio, video, rows, config, rng, device) -> None:
+    """Autoencoder initialisation of each head that is a `ProjectionHead`, on training views of the train split."""
+    for head, features in ((heads.audio, audio), (heads.video, video)):
+        if isinstance(head, ProjectionHead):
+            def batches(epoch: int, features=features) -> Iterator[torch.Tensor]:
+                order = rng.permutation(rows)
+                for lo in range(0, len(order), config.batch_size):
+                    idx = np.sort(order[lo:lo + config.batch_size])
+                    yield _to_tensor(features, idx, _random_views(rng, len(idx), features.shape[1]), device)
+            pretrain_autoencoder(head, batches, config.ae_epochs, config.ae_lr)
+
+
+@torch.no_grad()
+def embed_modality(head: torch.nn.Module, features, rows: np.ndarray | None = None, view: int = 0,
+                   device: str | torch.device = "cpu", batch_size: int = EMBED_BATCH) -> Iterator[np.ndarray]:
+    """Embeddings of `features[rows, view]` by `head` in eval mode, yielded as float32 `(≤ batch_size, dim)` blocks.
+
+    rows: segment indices, all segments when None.
+    """
+    head.eval()
+    rows = np.arange(features.shape[0]) if rows is None else rows
+    for lo in range(0, len(rows), batch_size):
+        yield head(_to_tensor(features, rows[lo:lo + batch_size], view, torch.device(device))).float().cpu().numpy()
+
+
+def embed_segments(heads: ProjectionHeads, audio, video, rows: np.ndarray | None = None, view: int = 0,
+                   device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Audio and video embeddings `(len(rows), dim)` of the chosen segments on one view."""
+    return tuple(np.concatenate(list(embed_modality(head, features, rows, view, device)))
+                 for head, features in ((heads.audio, audio), (heads.video, video)))
+
+
+def write_embeddings(path: Path, heads: ProjectionHeads, audio, video, device: str | torch.device = "cpu") -> Path:
+    """Write view-0 embeddings of every segment to an .npz (`audio`, `video`, `segment_index`), block by block.
+
+    The arrays are streamed into the archive, so memory does not grow with the corpus.
+    """
+    n = audio.shape[0]
+    tmp = atomic_path(path)
+    with zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+        for name, head, features in (("audio", heads.audio, audio), ("video", heads.video, video)):
+            dim = head.out_dim if isinstance(head, ProjectionHead) else features.shape[2]
+            _write_npy_member(archive, name, (n, dim), np.float32, embed_modality(head, features, device=device))
+        _write_npy_member(archive, "segment_index", (n,), np.int64, [np.arange(n, dtype=np.int64)])
+    tmp.replace(path)
+    return path
+
+
+def _write_npy_member(archive: zipfile.ZipFile, name: str, shape: tuple, dtype, blocks) -> None:
+    """One `.npy` member of an .npz, written from row blocks whose concatenation has `shape`."""
+    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_2_0(member, header)
+        for block in blocks:
+            member.write(np.ascontiguousarray(block, dtype=dtype).tobytes())
+
+
+def load_heads(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[ProjectionHeads, ContrastiveLoss, TrainConfig]:
+    """The trained heads (eval mode), loss module and configuration of a run directory."""
+    saved = torch.load(Path(run_dir) / "heads.pt", map_location=device, weights_only=True)
+    config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()})
+    heads = build_heads(saved["audio_dim"], saved["video_dim"], config.hidden, config.embedding_dim, config.dropout,
+                        config.output, config.single_head)
+    heads.load_state_dict(saved["heads"])
+    loss_fn = ContrastiveLoss(config.temperature, config.learnable_temperature, config.exclude_positive)
+    loss_fn.load_state_dict(saved["loss"])
+    return heads.to(device).eval(), loss_fn.to(device), config
+
+
+def _state(heads: ProjectionHeads, loss_fn: ContrastiveLoss) -> dict:
+    """A detached copy of the trainable state."""
+    return {"heads": copy.deepcopy(heads.state_dict()), "loss": copy.deepcopy(loss_fn.state_dict())}
+
+
+def _head_meta(config: TrainConfig, audio, video) -> dict:
+    return {"config": dataclasses.asdict(config), "audio_dim": int(audio.shape[2]), "video_dim": int(video.shape[2])}
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = atomic_path(path)
+    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    tmp.replace(path)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (Path, torch.device)):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def _save_torch(path: Path, obj: dict) -> None:
+    tmp = atomic_path(path)
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
+def _write_csv(path: Path, table: pd.DataFrame) -> None:
+    tmp = atomic_path(path)
+    table.to_csv(tmp, index=False)
+    tmp.replace(path)

@@ -1,0 +1,67 @@
+"""Projection heads: the paper's layout, variants and autoencoder initialisation."""
+import pytest
+import torch
+from torch import nn
+
+from mvnb.heads import ProjectionHead, build_heads, mirror_decoder, pretrain_autoencoder
+
+
+def linear_shapes(module):
+    return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def test_paper_head_layout():
+    head = ProjectionHead(1506, 256)
+    assert linear_shapes(head) == [(1506, 512), (512, 256)]
+    assert [m.p for m in head.modules() if isinstance(m, nn.Dropout)] == [0.3]
+    out = head.eval()(torch.randn(5, 1506) * 10)
+    assert out.shape == (5, 256) and out.min() > 0 and out.max() < 1
+
+
+def test_four_layer_heads_and_no_sigmoid():
+    heads = build_heads(40, 24, hidden=(512, 512, 512), embedding_dim=512, output="none")
+    assert linear_shapes(heads.video) == [(24, 512), (512, 512), (512, 512), (512, 512)]
+    audio, video = heads.eval()(torch.randn(64, 40), torch.randn(64, 24))
+    assert audio.shape == video.shape == (64, 512)
+    assert audio.min() < 0
+
+
+def test_single_head_maps_video_to_the_audio_features():
+    heads = build_heads(40, 24, single_head=True)
+    assert isinstance(heads.audio, nn.Identity)
+    assert linear_shapes(heads.video) == [(24, 512), (512, 40)]
+    audio = torch.randn(3, 40)
+    a, v = heads(audio, torch.randn(3, 24))
+    assert torch.equal(a, audio) and v.shape == (3, 40)
+
+
+def test_dropout_only_in_training():
+    head = ProjectionHead(16, 8, dropout=0.5, output="none")
+    x = torch.randn(4, 16)
+    head.eval()
+    assert torch.equal(head(x), head(x))
+    head.train()
+    torch.manual_seed(0)
+    assert not torch.equal(head(x), head(x))
+
+
+def test_unknown_output_is_a_clear_error():
+    with pytest.raises(ValueError, match="sigmoid"):
+        ProjectionHead(4, 2, output="tanh")
+
+
+def test_mirror_decoder_reverses_the_widths():
+    head = ProjectionHead(30, 8, hidden=(64, 16))
+    assert linear_shapes(mirror_decoder(head)) == [(8, 16), (16, 64), (64, 30)]
+
+
+def test_autoencoder_pretraining_learns_to_reconstruct():
+    """Features on a 4-d subspace of 32 dims: an 8-d bottleneck can reconstruct them."""
+    torch.manual_seed(0)
+    basis = torch.randn(4, 32)
+    data = torch.randn(512, 4) @ basis
+    head = ProjectionHead(32, 8, hidden=(64,), dropout=0.0, output="none")
+    before = [p.detach().clone() for p in head.parameters()]
+    losses = pretrain_autoencoder(head, lambda epoch: data.split(128), epochs=25, lr=1e-2)
+    assert losses[-1] < 0.05 * losses[0]
+    assert all(not torch.equal(a, b) for a, b in zip(before, head.parameters()))

@@ -1,0 +1,176 @@
+"""The trainer on synthetic features: it learns what can be learned, and writes its run directory."""
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mvnb.loss import TAU_MIN
+from mvnb.train import CONFIGS, PAPER_TABLE1, RANK_COLUMNS, TrainConfig, load_heads, make_config, train
+
+SMALL = ["hidden=32", "embedding_dim=16", "batch_size=64", "max_epochs=12"]
+
+
+def synthetic_features(n_videos=120, segments=3, views=3, audio_dim=24, video_dim=16, noise=0.5, seed=0,
+                       shuffle=False, dtype=np.float16):
+    """Video features are a noisy linear map of the audio ones; views add small jitter.
+
+    shuffle: pair each audio segment with the video features of a random other segment.
+    Splits by video: 70 % train, 15 % val, 15 % test.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_videos * segments
+    base = rng.normal(size=(n, audio_dim))
+    mapped = base @ rng.normal(size=(audio_dim, video_dim)) / np.sqrt(audio_dim)
+    audio = base[:, None] + 0.3 * rng.normal(size=(n, views, audio_dim))
+    video = mapped[:, None] + noise * rng.normal(size=(n, views, video_dim))
+    if shuffle:
+        video = video[rng.permutation(n)]
+    video_ids = np.repeat([f"vid{i:04d}" for i in range(n_videos)], segments)
+    cut = np.array([0.7, 0.85]) * n_videos
+    split = np.where(np.arange(n_videos) < cut[0], "train", np.where(np.arange(n_videos) < cut[1], "val", "test"))
+    return audio.astype(dtype), video.astype(dtype), video_ids, np.repeat(split, segments)
+
+
+def run(tmp_path, name, overrides=SMALL, seed=0, data=None, **kwargs):
+    data = synthetic_features() if data is None else data
+    return train(*data, make_config(name, overrides), seed, tmp_path / name, name=name, progress=False, **kwargs)
+
+
+def test_corrected_configuration_learns_retrieval(tmp_path):
+    summary = run(tmp_path, "corrected")
+    main = summary["test"]["main"]
+    assert main["pool"] == 18 * 3 - 3 + 1
+    assert main["median_rank_a2v"] <= 0.05 * main["pool"]
+    assert main["median_rank_v2a"] <= 0.05 * main["pool"]
+
+
+def test_shuffled_pairs_stay_at_chance(tmp_path):
+    """Sample median of 54 ranks uniform over 1..52: sd ≈ 52 / (2√54) ≈ 3.5; allow 4 of them."""
+    summary = run(tmp_path, "corrected", data=synthetic_features(shuffle=True))
+    main = summary["test"]["main"]
+    tolerance = 4 * main["pool"] / (2 * np.sqrt(main["n_segments"]))
+    assert abs(main["median_rank_a2v"] - main["chance"]) <= tolerance
+    assert abs(main["median_rank_v2a"] - main["chance"]) <= tolerance
+
+
+def test_paper_form_runs_a_learnable_temperature_to_its_clamp(tmp_path):
+    """Paper loss + learnable τ: τ falls to the clamp and the validation loss keeps falling with it,
+    below zero, where no cross-entropy can go, so early stopping never fires; the CLIP form
+    (corrected) keeps τ well above the clamp."""
+    overrides = [*SMALL, "max_epochs=15", "batch_size=16", "lr=0.03"]
+    paper = run(tmp_path, "learnable_tau", overrides)
+    assert paper["tau"] == pytest.approx(TAU_MIN, rel=1e-3)
+    metrics = pd.read_csv(tmp_path / "learnable_tau" / "metrics.csv")
+    assert not paper["stopped_early"] and metrics["val_loss"].iloc[-1] < 0
+    assert run(tmp_path, "corrected", overrides)["tau"] > 4 * TAU_MIN
+
+
+def test_run_directory(tmp_path):
+    data = synthetic_features()
+    provenance = {"audio": {"encoder": "musicnn", "sha256": "ab"}, "video": {"encoder": "r2plus1d_18"}}
+    summary = run(tmp_path, "paper_baseline", data=data, provenance=provenance)
+    out = tmp_path / "paper_baseline"
+    assert json.loads((out / "summary.json").read_text()) == summary
+    assert summary["provenance"] == provenance
+    assert summary["test"]["main"]["chance"] == (summary["test"]["main"]["pool"] + 1) / 2
+    assert summary["test"]["paper"] is None  # 18 test videos: too few for pools of 100
+    config = json.loads((out / "config.json").read_text())
+    assert config["name"] == "paper_baseline" and config["seed"] == 0 and config["config"]["hidden"] == [32]
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert {"loss", "val_loss", "tau", "lr", "skipped_batches", *(f"val_{c}" for c in RANK_COLUMNS)} <= set(metrics)
+    assert len(metrics) == summary["epochs_run"]
+    assert np.allclose(metrics["lr"], 0.01 * 0.95 ** np.arange(len(metrics)))
+    state = torch.load(out / "heads.pt", weights_only=True)
+    assert {"heads", "loss", "config"} <= set(state)
+    embeddings = np.load(out / "embeddings.npz")
+    n = len(data[2])
+    assert embeddings["audio"].shape == embeddings["video"].shape == (n, 16)
+    assert np.array_equal(embeddings["segment_index"], np.arange(n))
+    heads, _, loaded = load_heads(out)
+    assert loaded == make_config("paper_baseline", SMALL)
+    with torch.no_grad():
+        again = heads.audio(torch.from_numpy(data[0][:5, 0].astype(np.float32))).numpy()
+    np.testing.assert_allclose(again, embeddings["audio"][:5], rtol=1e-5, atol=1e-6)
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path):
+    summary = run(tmp_path, "paper_baseline", [*SMALL, "max_epochs=60", "patience=2"])
+    metrics = pd.read_csv(tmp_path / "paper_baseline" / "metrics.csv")
+    assert summary["stopped_early"] and summary["epochs_run"] == summary["best_epoch"] + 3
+    assert summary["best_val_loss"] == metrics["val_loss"].min() == metrics["val_loss"][summary["best_epoch"]]
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    losses = []
+    for folder, seed in (("a", 0), ("b", 0), ("c", 1)):
+        run(tmp_path / folder, "corrected", [*SMALL, "max_epochs=2"], seed=seed)
+        losses.append(pd.read_csv(tmp_path / folder / "corrected" / "metrics.csv")["loss"].tolist())
+    assert losses[0] == losses[1] != losses[2]
+
+
+def test_memmap_float16_single_view_and_skipped_batches(tmp_path):
+    """One view only (trained on view 0), read from memmaps; a video with many segments forces
+    batches of one segment at the end of each epoch, which are skipped and counted."""
+    audio, video, video_ids, split = synthetic_features(n_videos=40, views=1)
+    video_ids[:30] = video_ids[0]  # ten segments of vid0000, all train
+    stores = []
+    for name, array in (("audio", audio), ("video", video)):
+        store = np.lib.format.open_memmap(tmp_path / f"{name}.npy", "w+", np.float16, array.shape)
+        store[:] = array
+        stores.append(np.load(tmp_path / f"{name}.npy", mmap_mode="r"))
+    summary = run(tmp_path, "paper_baseline", [*SMALL, "max_epochs=2", "batch_size=16"], data=(*stores, video_ids, split))
+    assert summary["skipped_batches"] > 0
+    metrics = pd.read_csv(tmp_path / "paper_baseline" / "metrics.csv")
+    assert metrics["skipped_batches"].sum() == summary["skipped_batches"]
+
+
+@pytest.mark.parametrize("name", ["single_head", "ae_init", "four_layers", "emb512", "tau_0.3", "no_sigmoid"])
+def test_every_configuration_runs(tmp_path, name):
+    overrides = [o for o in SMALL if not (name == "emb512" and o.startswith("embedding_dim"))]
+    summary = run(tmp_path, name, [*overrides, "max_epochs=2", "ae_epochs=2"], data=synthetic_features(n_videos=40))
+    embeddings = np.load(tmp_path / name / "embeddings.npz")
+    expected = {"single_head": 24, "emb512": 512}.get(name, 16)
+    assert embeddings["audio"].shape[1] == embeddings["video"].shape[1] == expected
+    assert np.isfinite(summary["test"]["main"]["median_rank_a2v"])
+
+
+def test_named_configurations():
+    assert set(PAPER_TABLE1) <= set(CONFIGS)
+    assert make_config("paper_baseline") == TrainConfig()
+    corrected = make_config("corrected")
+    assert (corrected.output, corrected.learnable_temperature, corrected.exclude_positive) == ("none", True, False)
+    assert make_config("tau_0.3").temperature == 0.3
+
+
+def test_overrides_are_coerced_to_field_types():
+    config = make_config("paper_baseline", ["hidden=512,512", "lr=1e-3", "ae_init=true", "max_epochs=5", "output=none"])
+    assert (config.hidden, config.lr, config.ae_init, config.max_epochs, config.output) == ((512, 512), 1e-3, True, 5, "none")
+    assert make_config("paper_baseline", {"hidden": 64}).hidden == (64,)
+    assert dataclasses.replace(make_config("four_layers"), hidden=(1,)).hidden == (1,)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (("paper", []), "unknown configuration"),
+    (("paper_baseline", ["learning_rate=1"]), "unknown training parameter"),
+    (("paper_baseline", ["lr"]), "key=value"),
+    (("paper_baseline", ["ae_init=maybe"]), "true or false"),
+])
+def test_bad_configurations_are_clear_errors(bad, match):
+    with pytest.raises((KeyError, ValueError), match=match):
+        make_config(*bad)
+
+
+def test_bad_inputs_are_clear_errors(tmp_path):
+    audio, video, video_ids, split = synthetic_features(n_videos=20)
+    config = make_config("paper_baseline", SMALL)
+    with pytest.raises(ValueError, match="segments, views, dim"):
+        train(audio[:, 0], video, video_ids, split, config, 0, tmp_path)
+    with pytest.raises(ValueError, match="one video id"):
+        train(audio, video, video_ids[:-1], split, config, 0, tmp_path)
+    with pytest.raises(ValueError, match="unknown split"):
+        train(audio, video, video_ids, np.where(split == "val", "valid", split), config, 0, tmp_path)
+    with pytest.raises(ValueError, match="val split has 0"):
+        train(audio, video, video_ids, np.where(split == "val", "train", split), config, 0, tmp_path)
