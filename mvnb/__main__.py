@@ -12,6 +12,7 @@ import sys
 
 COMMANDS = {
     "synth": ("mvnb.synth", "write the synthetic music-video corpus (mp4 + metadata.csv)"),
+    "preprocess": ("mvnb.segments", "cut each video into segments: 10 fps mp4 + 16 kHz mono wav, manifest, split"),
     "report": ("mvnb.report", "run the notebooks in order with papermill"),
 }
 
