@@ -37,6 +37,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from mvnb.features import load_feature_pair
 from mvnb.heads import ProjectionHead, ProjectionHeads, build_heads, pretrain_autoencoder
 from mvnb.loss import ContrastiveLoss
 from mvnb.media import atomic_path
@@ -134,8 +135,8 @@ def _coerce(field: dataclasses.Field, value):
 
 
 def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_dir: str | Path, *,
-          name: str = "custom", provenance: dict | None = None, device: str | torch.device | None = None,
-          progress: bool = True) -> dict:
+          name: str = "custom", provenance: dict | None = None, valid: np.ndarray | None = None,
+          device: str | torch.device | None = None, progress: bool = True) -> dict:
     """Train both heads of `config` and write the run directory `out_dir`; returns the summary.
 
     audio: `(n_segments, views, audio_dim)`; video: `(n_segments, views, video_dim)`, arrays or
@@ -143,10 +144,12 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
     video_ids, split: `(n_segments,)`; split holds "train", "val" and "test".
     seed: drives initialisation, dropout, batches and views.
     provenance: metadata of the features (encoder weights and the like), copied to the summary.
+    valid: `(n_segments,)` bool, False for segments whose features failed; they are left out of
+        training and evaluation (their rows in embeddings.npz are whatever the heads make of them).
     """
     started = time.time()
     video_ids, split = np.asarray(video_ids), np.asarray(split)
-    rows = _split_rows(audio, video, video_ids, split)
+    rows = _split_rows(audio, video, video_ids, split, valid)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +207,7 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
         "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
         "stopped_early": len(history) < config.max_epochs, "tau": loss_fn.temperature,
         "skipped_batches": int(sum(r["skipped_batches"] for r in history)),
-        "n_segments": {s: len(r) for s, r in rows.items()},
+        "n_segments": {s: len(r) for s, r in rows.items()}, "n_invalid": int(len(split) - sum(map(len, rows.values()))),
         "n_videos": {s: len(np.unique(video_ids[r])) for s, r in rows.items()},
         "seconds": time.time() - started, "provenance": provenance or {},
     }
@@ -212,8 +215,8 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
     return summary
 
 
-def _split_rows(audio, video, video_ids: np.ndarray, split: np.ndarray) -> dict[str, np.ndarray]:
-    """Row indices of each split, after checking that the inputs fit together."""
+def _split_rows(audio, video, video_ids: np.ndarray, split: np.ndarray, valid: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Row indices of the valid segments of each split, after checking that the inputs fit together."""
     if audio.ndim != 3 or video.ndim != 3 or audio.shape[:2] != video.shape[:2]:
         raise ValueError(f"need audio and video features of shape (segments, views, dim) with equal segments and "
                          f"views; got {audio.shape} and {video.shape}")
@@ -223,7 +226,10 @@ def _split_rows(audio, video, video_ids: np.ndarray, split: np.ndarray) -> dict[
     unknown = set(np.unique(split)) - set(SPLITS)
     if unknown:
         raise ValueError(f"unknown split name(s) {sorted(unknown)}; splits are {', '.join(SPLITS)}")
-    rows = {s: np.flatnonzero(split == s) for s in SPLITS}
+    valid = np.ones(len(split), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    if valid.shape != split.shape:
+        raise ValueError(f"need one valid flag per segment: {valid.shape[0]} flags, {len(split)} segments")
+    rows = {s: np.flatnonzero((split == s) & valid) for s in SPLITS}
     for s, need in (("train", 2), ("val", 2), ("test", 1)):
         if len(np.unique(video_ids[rows[s]])) < need:
             raise ValueError(f"the {s} split has {len(np.unique(video_ids[rows[s]]))} video(s); "
@@ -392,3 +398,37 @@ def _write_csv(path: Path, table: pd.DataFrame) -> None:
     tmp = atomic_path(path)
     table.to_csv(tmp, index=False)
     tmp.replace(path)
+
+
+def train_run(data_dir: str | Path, config_name: str, seed: int, overrides: dict | list[str] | None, out_dir: str | Path,
+              progress: bool = True) -> dict:
+    """Train configuration `config_name` on the feature store of `data_dir` (the preprocessed
+    store DATA_DIR); the split is the corpus's, failed segments are left out. Returns the summary."""
+    config = make_config(config_name, overrides)
+    manifest, audio, video, audio_meta, video_meta = load_feature_pair(data_dir)
+    provenance = {m: {k: v for k, v in meta.items() if k != "valid"} for m, meta in (("audio", audio_meta), ("video", video_meta))}
+    return train(audio, video, manifest["video_id"].to_numpy(), manifest["split"].to_numpy(), config, seed, out_dir,
+                 name=config_name, provenance=provenance, valid=audio_meta["valid"] & video_meta["valid"], progress=progress)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `python -m mvnb train`."""
+    parser.add_argument("--data", required=True, metavar="DATA_DIR", help="the preprocessed store, with features/")
+    parser.add_argument("--config", default="paper_baseline", choices=list(CONFIGS), help="named configuration")
+    parser.add_argument("--seed", type=int, default=0, help="drives initialisation, dropout, batches and views")
+    parser.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a training parameter (repeatable): {', '.join(f.name for f in dataclasses.fields(TrainConfig))}")
+    parser.add_argument("--out", required=True, help="run directory to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train one run and print its test median ranks."""
+    try:
+        summary = train_run(args.data, args.config, args.seed, args.params, args.out)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"train: {err.args[0] if err.args else err}") from None
+    main = summary["test"]["main"]
+    print(f"train: {args.config} seed {args.seed}: test median rank a2v {main['median_rank_a2v']:g}, "
+          f"v2a {main['median_rank_v2a']:g} in pools of {main['pool']:g} (chance {main['chance']:g}); "
+          f"{summary['epochs_run']} epochs, wrote {args.out}")
+    return 0

@@ -1,4 +1,5 @@
 """The trainer on synthetic features: it learns what can be learned, and writes its run directory."""
+import argparse
 import dataclasses
 import json
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from mvnb.loss import TAU_MIN
+from mvnb import train as train_module
 from mvnb.train import CONFIGS, PAPER_TABLE1, RANK_COLUMNS, TrainConfig, load_heads, make_config, train
 
 SMALL = ["hidden=32", "embedding_dim=16", "batch_size=64", "max_epochs=12"]
@@ -174,3 +176,32 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         train(audio, video, video_ids, np.where(split == "val", "valid", split), config, 0, tmp_path)
     with pytest.raises(ValueError, match="val split has 0"):
         train(audio, video, video_ids, np.where(split == "val", "train", split), config, 0, tmp_path)
+
+
+def test_cli_trains_on_the_feature_store(tmp_path, monkeypatch, capsys):
+    """`python -m mvnb train` reads the store through load_feature_pair: the manifest's split,
+    failed segments left out, the stores' metadata as provenance."""
+    audio, video, video_ids, split = synthetic_features(n_videos=40)
+    manifest = pd.DataFrame({"segment_id": [f"s{i}" for i in range(len(split))], "video_id": video_ids, "split": split})
+    valid = np.ones(len(split), dtype=bool)
+    valid[:3] = False
+    metas = ({"encoder": "musicnn", "valid": valid}, {"encoder": "r2plus1d_18", "valid": np.ones(len(split), dtype=bool)})
+    monkeypatch.setattr(train_module, "load_feature_pair", lambda data_dir: (manifest, audio, video, *metas))
+    parser = argparse.ArgumentParser()
+    train_module.add_arguments(parser)
+    args = parser.parse_args(["--data", "store", "--config", "corrected", "--seed", "1", "--out", str(tmp_path / "run"),
+                              *[x for o in SMALL for x in ("-p", o)], "-p", "max_epochs=2"])
+    assert train_module.run(args) == 0
+    assert "test median rank" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["provenance"] == {"audio": {"encoder": "musicnn"}, "video": {"encoder": "r2plus1d_18"}}
+    assert summary["n_invalid"] == 3 and summary["n_segments"]["train"] == (split == "train").sum() - 3
+    assert summary["name"] == "corrected" and summary["seed"] == 1
+
+
+def test_cli_reports_bad_parameters_in_one_line(tmp_path):
+    parser = argparse.ArgumentParser()
+    train_module.add_arguments(parser)
+    args = parser.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "run"), "-p", "learning_rate=1"])
+    with pytest.raises(SystemExit, match="unknown training parameter"):
+        train_module.run(args)
