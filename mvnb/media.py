@@ -8,13 +8,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable
 
 import av
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 
 def atomic_path(path: Path) -> Path:
@@ -48,7 +48,7 @@ def write_mp4(
         if audio is not None:
             layout = {1: "mono", 2: "stereo", 6: "5.1"}[audio.shape[0]]
             astream = out.add_stream("aac", rate=sample_rate, layout=layout)
-        for frame in frames:
+        for index, frame in enumerate(frames):
             if not isinstance(frame, av.VideoFrame):
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             if vstream is None:
@@ -57,7 +57,7 @@ def write_mp4(
                 vstream.width, vstream.height, vstream.pix_fmt = width, height, "yuv420p"
                 vstream.codec_context.thread_count = 1
             vframe = frame.reformat(vstream.width, vstream.height, "yuv420p", interpolation="BILINEAR")
-            vframe.pts = None
+            vframe.pts, vframe.time_base = index, 1 / Fraction(fps)
             out.mux(vstream.encode(vframe))
         if vstream is not None:
             out.mux(vstream.encode(None))
@@ -369,6 +369,8 @@ def resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     with a polyphase FIR (sample 0 stays at time 0)."""
     if rate_in == rate_out:
         return signal.astype(np.float32)
+    from scipy.signal import resample_poly  # imported here: scipy.signal takes seconds to import
+
     g = math.gcd(rate_in, rate_out)
     return resample_poly(signal, rate_out // g, rate_in // g).astype(np.float32)
 

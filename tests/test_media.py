@@ -54,6 +54,7 @@ def write_test_media(path: Path, seconds: float = 6.0, fps: float = 25, size: tu
     rotation: display rotation (degrees counter-clockwise) stored in the container.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if frame_times is None:
         frame_times = np.arange(int(round(seconds * fps))) / fps
     with av.open(str(path), "w", format="mp4") as out:
