@@ -5,6 +5,7 @@ and reels; probing, decoding and encoding are done with PyAV, which bundles FFmp
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from dataclasses import dataclass
@@ -176,6 +177,8 @@ class SegmentReader:
             self.container = av.open(str(self.path), mode="r", metadata_errors="ignore")
         except (av.error.FFmpegError, UnicodeDecodeError) as error:
             raise MediaError(_open_reason(self.path, error)) from None
+        self._audio_container = None  # a second demuxer, so audio seeks leave the video decoder running
+        self._resume = None  # (last frame used, next frame, decoder) where the previous segment's video stopped
         try:
             self.info = self._probe(file_bytes, threads)
         except BaseException:
@@ -190,6 +193,8 @@ class SegmentReader:
 
     def close(self) -> None:
         self.container.close()
+        if self._audio_container is not None:
+            self._audio_container.close()
 
     def _probe(self, file_bytes: int, threads: int) -> MediaInfo:
         c = self.container
@@ -239,13 +244,13 @@ class SegmentReader:
             raise MediaError(f"video stream does not decode (FFmpeg: {_detail(error)}); the file is damaged") from None
         raise MediaError("video stream has no frames; the file is damaged or unfinished")
 
-    def _decode(self, stream, seek_s: float):
-        """Yield decoded frames of `stream` from the last keyframe at or before `seek_s`."""
+    def _decode(self, container, stream, seek_s: float):
+        """Yield decoded frames of `stream` (of `container`) from the last keyframe at or before `seek_s`."""
         tb = float(stream.time_base)
         floor = stream.start_time or 0
-        self.container.seek(max(floor, int(math.floor(seek_s / tb))), stream=stream, backward=True)
+        container.seek(max(floor, int(math.floor(seek_s / tb))), stream=stream, backward=True)
         try:
-            for packet in self.container.demux(stream):
+            for packet in container.demux(stream):
                 yield from packet.decode()
         except av.error.FFmpegError as error:
             raise MediaError(
@@ -265,29 +270,49 @@ class SegmentReader:
         rotated upright, scaled to cover `size` and centre-cropped (`fit_frame`).
         """
         targets = self.info.origin_s + start_s + np.arange(n_frames) / fps
-        picked = self._pick_frames(targets, seek_s=targets[0])
-        if picked is None:  # the seek landed after the first target: decode from the start
-            picked = self._pick_frames(targets, seek_s=self.info.origin_s)
-        return [fit_frame(f, size, self.info.rotation, self.info.sample_aspect) for f in picked]
+        return [fit_frame(f, size, self.info.rotation, self.info.sample_aspect) for f in self._pick_frames(targets)]
 
-    def _pick_frames(self, targets: np.ndarray, seek_s: float) -> list[av.VideoFrame] | None:
-        """The decoded frame on screen at each target time, or None when the seek overshot."""
-        picked: list[av.VideoFrame] = []
+    def _keyframe_before(self, t: float) -> float:
+        """Time of the last video keyframe at or before `t`, from the container's index (without
+        an index, `t - 5`: a guess that makes a decoder less than 5 s behind keep going)."""
+        entries, tb = self.vstream.index_entries, self.vstream.time_base
+        if len(entries) == 0:
+            return t - 5.0
+        i = entries.search_timestamp(int(math.floor(t / float(tb))), backward=True)
+        return float(entries[i].timestamp * tb) if i >= 0 else -math.inf
+
+    def _pick_frames(self, targets: np.ndarray, seek_s: float | None = None) -> list[av.VideoFrame]:
+        """The decoded frame on screen at each target time (ascending times).
+
+        Decoding goes on from where the previous call stopped when no keyframe lies in between
+        (a seek would decode no less); otherwise it seeks to the keyframe before `targets[0]`
+        (or before `seek_s`). A seek that lands after the first target is redone from the start.
+        """
         previous = None
-        for frame in self._decode(self.vstream, seek_s):
+        if seek_s is None and self._resume is not None and self._resume[0].time <= targets[0] + _EPS \
+                and self._keyframe_before(targets[0]) <= self._resume[0].time + _EPS:
+            previous, following, decoder = self._resume
+            frames = itertools.chain([following], decoder)
+        else:
+            seek_s = targets[0] if seek_s is None else seek_s
+            frames = decoder = self._decode(self.container, self.vstream, seek_s)
+        self._resume = None
+        picked: list[av.VideoFrame] = []
+        for frame in frames:
             if frame.time is None:
                 raise MediaError("video frames carry no timestamps; remux the file (e.g. ffmpeg -i in -c copy out.mp4)")
             while len(picked) < len(targets) and frame.time > targets[len(picked)] + _EPS:
                 if previous is None:
                     if seek_s > self.info.origin_s + _EPS:
-                        return None
+                        return self._pick_frames(targets, seek_s=self.info.origin_s)
                     previous = frame  # before the very first frame: show the first one
                 picked.append(previous)
             if len(picked) == len(targets):
+                self._resume = (previous, frame, decoder)
                 return picked
             previous = frame
         if previous is None:
-            raise MediaError(f"no video frames after {seek_s - self.info.origin_s:.1f} s; the file is truncated or damaged")
+            raise MediaError(f"no video frames after {targets[0] - self.info.origin_s:.1f} s; the file is truncated or damaged")
         last = previous.time + 1.0 / max(self.info.fps, 1.0)
         if targets[-1] > last + 1.0:
             raise MediaError(
@@ -310,7 +335,10 @@ class SegmentReader:
         span = int(math.ceil((n_samples / sample_rate + 2 * AUDIO_MARGIN_S) * rate))
         mono = np.zeros(span, np.float32)
         covered, anchor = 0, None
-        for frame in self._decode(self.astream, window0 - AUDIO_PREROLL_S):
+        if self._audio_container is None:
+            self._audio_container = av.open(str(self.path), mode="r", metadata_errors="ignore")
+        container = self._audio_container
+        for frame in self._decode(container, container.streams.audio[0], window0 - AUDIO_PREROLL_S):
             if frame.pts is None:
                 raise MediaError("audio frames carry no timestamps; remux the file (e.g. ffmpeg -i in -c copy out.mp4)")
             if anchor is None:  # the first block fixes the sub-sample phase; the rest follow in exact sample steps
@@ -446,4 +474,5 @@ def mux_preview(video_mp4: Path, wav: Path, out_mp4: Path, size: tuple[int, int]
     with av.open(str(video_mp4)) as container:
         fps = container.streams.video[0].average_rate
     waveform, rate = read_wav(wav)
+    Path(out_mp4).parent.mkdir(parents=True, exist_ok=True)
     return write_mp4(Path(out_mp4), frames, fps, waveform[None, :], rate, size=size)

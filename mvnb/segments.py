@@ -506,6 +506,16 @@ def load_manifest(data_dir: str | Path, absolute_paths: bool = False) -> pd.Data
     return manifest
 
 
+def load_videos(data_dir: str | Path) -> pd.DataFrame:
+    """One row per stored video: `video_id, media_duration_s, n_segments, split` and its labels."""
+    return pd.read_csv(Path(data_dir) / "videos.csv", dtype={"video_id": str}, keep_default_na=False, na_values=[""])
+
+
+def load_skipped(data_dir: str | Path) -> pd.DataFrame:
+    """The videos left out of a store: `video_id, path, reason`."""
+    return pd.read_csv(Path(data_dir) / "skipped.csv", dtype=str, keep_default_na=False)
+
+
 def load_params(data_dir: str | Path) -> PreprocessParams:
     """The parameters a store was made with."""
     saved = json.loads((Path(data_dir) / "preprocess.json").read_text())

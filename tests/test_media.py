@@ -255,3 +255,14 @@ def test_mux_preview_is_a_small_playable_clip_with_sound(tmp_path):
         assert (video.codec_context.name, video.width, video.height, video.format.name) == ("h264", 320, 180, "yuv420p")
         assert audio.codec_context.name == "aac" and abs(container.duration / 1e6 - 5.0) < 0.1
     assert out.read_bytes()[4:8] == b"ftyp" and b"moov" in out.read_bytes()[:4096]  # faststart: index up front
+
+
+def test_decoding_on_from_one_segment_equals_seeking_to_it(tmp_path):
+    path = write_test_media(tmp_path / "gop.mp4", seconds=12.0, fps=30)  # one keyframe: every segment decodes on
+    starts = [0.5, 3.25, 6.0, 9.5]
+    with SegmentReader(path) as reader:
+        in_one_pass = [reader.frames(s, 20, 10, (128, 72)) for s in starts]
+    for start, frames in zip(starts, in_one_pass):
+        with SegmentReader(path) as fresh:
+            assert np.array_equal(frames, fresh.frames(start, 20, 10, (128, 72)))
+        assert [read_index(f) for f in frames] == [int(np.floor((start + i / 10) * 30 + 1e-9)) % 100 for i in range(20)]
