@@ -203,11 +203,11 @@ class SegmentReader:
         if not c.streams.audio:
             raise MediaError("no audio stream (a silent video?); music videos need both picture and sound")
         self.vstream, self.astream = c.streams.video[0], c.streams.audio[0]
-        self.vstream.thread_type = "AUTO"
+        self.vstream.codec_context.thread_type = "AUTO"
         self.vstream.codec_context.thread_count = threads
         first = self._first_video_frame()
         origin, vend = _stream_span(self.vstream)
-        astart, aend = _stream_span(self.astream)
+        _, aend = _stream_span(self.astream)
         container_end = c.duration / av.time_base + (c.start_time or 0) / av.time_base if c.duration else None
         vend = vend or container_end or _demuxed_end_s(c, self.vstream)
         aend = aend or container_end or _demuxed_end_s(c, self.astream)
@@ -249,12 +249,15 @@ class SegmentReader:
         tb = float(stream.time_base)
         floor = stream.start_time or 0
         container.seek(max(floor, int(math.floor(seek_s / tb))), stream=stream, backward=True)
+        reached = seek_s
         try:
             for packet in container.demux(stream):
-                yield from packet.decode()
+                for frame in packet.decode():
+                    reached = frame.time if frame.time is not None else reached
+                    yield frame
         except av.error.FFmpegError as error:
             raise MediaError(
-                f"truncated or corrupt: {stream.type} stops decoding near {seek_s - self.info.origin_s:.1f} s "
+                f"truncated or corrupt: {stream.type} stops decoding at {reached - self.info.origin_s:.1f} s "
                 f"(FFmpeg: {_detail(error)}); re-download the file"
             ) from None
 

@@ -252,19 +252,23 @@ def _record_file(out_dir: Path, video_id: str) -> Path:
     return out_dir / "videos" / f"{video_key(video_id)}.json"
 
 
-def _remove_stale_temporaries(folder: Path, prefix: str = "") -> None:
-    """Delete temporary files a killed run left in `folder` (names from `atomic_path`)."""
+def _remove_stale_temporaries(folder: Path, stem: str | None = None) -> None:
+    """Delete temporary files a killed run left in `folder` (named by `atomic_path`): all of
+    them, or only those for files named `stem` + suffix."""
     if folder.is_dir():
-        for tmp in folder.glob(f".{prefix}*.tmp.*"):
-            tmp.unlink(missing_ok=True)
+        for tmp in folder.glob(".*.tmp*"):
+            match = re.fullmatch(r"\.(.+)\.\d+\.tmp(\.[^.]*)?", tmp.name)
+            if match and (stem is None or match[1] == stem):
+                tmp.unlink(missing_ok=True)
 
 
 def process_video(job: VideoJob, params: PreprocessParams, out_dir: Path, threads: int = 1) -> dict:
     """Cut and store the segments of one video; never raises.
 
     Returns its record: `{video_id, source_bytes, status: "ok", duration_s, starts}` or
-    `{video_id, source_bytes, status: "skipped", reason}`. Segments already on disk are kept, so
-    a killed run resumes where it stopped; the record is written last, atomically.
+    `{video_id, source_bytes, status: "skipped", reason, final}` (`final`: the file itself is
+    unusable, so a rerun need not try again). Segments already on disk are kept, so a killed
+    run resumes where it stopped; the record is written last, atomically.
     """
     out_dir = Path(out_dir)
     source_bytes = Path(job.path).stat().st_size if Path(job.path).is_file() else -1
@@ -289,10 +293,10 @@ def process_video(job: VideoJob, params: PreprocessParams, out_dir: Path, thread
                 write_wav(wav, waveform, params.sample_rate)
         record.update(status="ok", duration_s=duration, starts=starts)
     except MediaError as error:
-        record.update(status="skipped", reason=str(error))
+        record.update(status="skipped", reason=str(error), final=True)
     except Exception as error:  # one bad file never stops the batch
         first_line = (str(error).splitlines() or [""])[0]
-        record.update(status="skipped", reason=f"could not process ({type(error).__name__}: {first_line})")
+        record.update(status="skipped", reason=f"could not process ({type(error).__name__}: {first_line})", final=False)
     _write_json(_record_file(out_dir, job.video_id), record)
     return record
 
@@ -320,13 +324,16 @@ def _write_csv(path: Path, table: pd.DataFrame) -> None:
 
 def _read_record(out_dir: Path, job: VideoJob) -> dict | None:
     """The finished record of a video, or None when it must be (re)processed: no record yet, the
-    source file changed size, or one of its segment files is gone."""
+    source file changed size, one of its segment files is gone, or it failed for a reason other
+    than the file itself."""
     path = _record_file(out_dir, job.video_id)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if record.get("video_id") != job.video_id or record.get("source_bytes") != Path(job.path).stat().st_size:
+        return None
+    if record["status"] != "ok" and not record.get("final"):
         return None
     if record["status"] == "ok" and not all(f.exists() for k in range(len(record["starts"])) for f in _segment_files(out_dir, job.video_id, k)):
         return None
