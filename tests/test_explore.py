@@ -1,0 +1,188 @@
+"""Players, previews, poster frames, the embed budget, neighbour grids and reels, checked on
+tiny segments whose picture and sound are known."""
+import base64
+import html
+import io
+import re
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+from mvnb import explore
+from mvnb.media import write_mp4, write_wav
+
+FPS, SECONDS, RATE = 10, 5.0, 16000
+
+
+def grey_frames(n: int, start: int = 20, step: int = 2, size=(160, 90)) -> list[np.ndarray]:
+    """Frame i is uniformly grey at level start + step * i."""
+    return [np.full((size[1], size[0], 3), start + step * i, np.uint8) for i in range(n)]
+
+
+def tone(hz: float) -> np.ndarray:
+    t = np.arange(int(SECONDS * RATE)) / RATE
+    return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def make_segment(store, video_id: str, hz: float, start: int = 20) -> dict:
+    """A stored segment as preprocess writes it: a silent mp4 and a 16 kHz mono wav."""
+    rel = f"segments/{video_id}/00"
+    (store / rel).parent.mkdir(parents=True, exist_ok=True)
+    write_mp4(store / f"{rel}.mp4", grey_frames(int(SECONDS * FPS), start), FPS, None, RATE)
+    write_wav(store / f"{rel}.wav", tone(hz), RATE)
+    return dict(video_id=video_id, video_path=f"{rel}.mp4", audio_path=f"{rel}.wav")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("store")
+    segments = [make_segment(root, f"v{i}", hz, start=20 + 40 * i) for i, hz in enumerate((440.0, 1000.0, 1500.0, 2500.0))]
+    return root, pd.DataFrame(segments)
+
+
+def grid_table(segments: pd.DataFrame, seeds: int = 2, k: int = 3) -> pd.DataFrame:
+    rows = []
+    for row in range(seeds):
+        for rank in range(k + 1):
+            seg = segments.iloc[(row + rank) % len(segments)]
+            rows.append(dict(level="video", row=row, rank=rank, similarity=np.nan if rank == 0 else 1 - rank / 10,
+                             genre="pop", tags="fast;drums", **seg))
+    return pd.DataFrame(rows)
+
+
+def probe(path):
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        return dict(vcodec=video.codec_context.name, pix_fmt=video.codec_context.pix_fmt, size=(video.width, video.height),
+                    acodec=audio.codec_context.name, duration=container.duration / av.time_base)
+
+
+def dominant_hz(path) -> float:
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        samples = np.concatenate([f.to_ndarray().mean(axis=0) for f in container.decode(stream)])
+        rate = stream.rate
+    spectrum = np.abs(np.fft.rfft(samples[rate // 2:rate // 2 + rate]))
+    return float(np.argmax(spectrum))  # 1 s window: bin = Hz
+
+
+def test_segment_preview_is_small_h264_aac_faststart_and_cached(store):
+    root, segments = store
+    seg = segments.iloc[0]
+    clip = explore.segment_preview(root, seg["video_path"], seg["audio_path"])
+    facts = probe(clip)
+    assert facts == dict(vcodec="h264", pix_fmt="yuv420p", size=(320, 180), acodec="aac", duration=pytest.approx(5.0, abs=0.1))
+    head = clip.read_bytes()[:4096]
+    assert head.find(b"moov") != -1 and (head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat"))  # faststart
+    assert dominant_hz(clip) == pytest.approx(440, abs=2)  # with the segment's own audio
+    stamp = clip.stat().st_mtime_ns
+    assert explore.segment_preview(root, seg["video_path"], seg["audio_path"]).stat().st_mtime_ns == stamp
+
+
+def test_poster_is_the_middle_frame_as_a_jpeg_data_uri(store):
+    root, segments = store
+    uri = explore.poster_uri(root / segments["video_path"][0])
+    assert uri.startswith("data:image/jpeg;base64,")
+    image = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert image.size == (320, 180)
+    assert np.asarray(image).mean() == pytest.approx(20 + 2 * 25, abs=4)  # frame 25 of 50
+
+
+@given(st.floats(0.001, 2.0), st.lists(st.integers(1, 400_000), max_size=30))
+def test_embed_budget_plays_a_prefix_within_its_limit(megabytes, sizes):
+    budget = explore.EmbedBudget(megabytes)
+    taken = [budget.take(n) for n in sizes]
+    assert taken == sorted(taken, reverse=True)  # all True, then all False
+    embedded = sum((n + 2) // 3 * 4 for n, ok in zip(sizes, taken) if ok)
+    assert embedded == budget.spent <= megabytes * 1e6
+    if not all(taken):
+        assert budget.exhausted and not budget.take(1)
+
+
+def players(page: str) -> list[str]:
+    return re.findall(r"<video [^>]*>", page)
+
+
+def test_grid_tiles_are_muted_players_with_captions_while_the_budget_lasts(store):
+    root, segments = store
+    table = grid_table(segments)
+    page = explore.neighbour_grid(table, root, explore.EmbedBudget(100))
+    videos = players(page)
+    assert len(videos) == len(table) and "poster frame" not in page
+    assert all("controls" in v and "muted" in v and "preload='metadata'" in v and "data:video/mp4;base64," in v for v in videos)
+    assert page.count("<tr>") == 1 + 2  # header + one row per seed
+    text = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"src='[^']*'", "", page)))
+    assert "seed" in text and "cosine 0.9000" in text and "fast, drums" in text and "v1" in text
+
+
+def test_past_the_budget_the_grid_shows_poster_frames_and_says_so(store):
+    root, segments = store
+    table = grid_table(segments)
+    one_clip = explore.segment_preview(root, segments["video_path"][0], segments["audio_path"][0]).stat().st_size
+    budget = explore.EmbedBudget(2.5 * one_clip * 4 / 3 / 1e6)  # room for two clips
+    page = explore.neighbour_grid(table, root, budget)
+    tiles = re.findall(r"<video |<img ", page)
+    assert tiles[:2] == ["<video ", "<video "] and set(tiles[2:]) == {"<img "} and len(tiles) == len(table)
+    assert f"{len(table) - 2} of {len(table)} tiles show a poster frame" in page and "embed_budget_mb" in page
+    assert budget.exhausted
+    again = explore.neighbour_grid(table, root, budget)  # a spent budget stays spent
+    assert not players(again) and "poster frame" in again
+
+
+def test_a_tile_may_come_from_another_store(store, tmp_path):
+    root, segments = store
+    query = make_segment(tmp_path, "query", 440.0)
+    table = grid_table(segments, seeds=1, k=1)
+    table.loc[0, ["video_id", "video_path", "audio_path"]] = [query["video_id"], query["video_path"], query["audio_path"]]
+    table["store"] = [str(tmp_path), str(root)]
+    page = explore.neighbour_grid(table, root, explore.EmbedBudget(100))
+    assert len(players(page)) == 2 and (tmp_path / "previews" / query["video_path"]).exists()
+
+
+def test_reel_tiles_the_clips_with_the_seed_audio(store, tmp_path):
+    root, segments = store
+    clips = [explore.segment_preview(root, v, a) for v, a in zip(segments["video_path"], segments["audio_path"])]
+    reel = explore.neighbour_reel(clips[1:] + clips[:1], tmp_path / "reel.mp4", labels=["seed", "n1", "n2", "n3"])
+    facts = probe(reel)
+    assert facts["size"] == (640, 360) and facts["vcodec"] == "h264" and facts["pix_fmt"] == "yuv420p"
+    assert facts["duration"] == pytest.approx(5.0, abs=0.15)
+    assert dominant_hz(reel) == pytest.approx(1000, abs=3)  # the seed's (clips[1]) tone, not the others'
+    with av.open(str(reel)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    # bottom-right tile is clips[0] (grey 20), top-left below its label is the seed (grey 60)
+    assert frame[300:350, 400:600].mean() == pytest.approx(20, abs=6)
+    assert frame[60:170, 20:300].mean() == pytest.approx(60, abs=6)
+
+
+def test_reels_of_a_table_are_cached_by_their_content(store, tmp_path):
+    root, segments = store
+    table = grid_table(segments, seeds=2, k=1)
+    first = explore.neighbour_reels(table, root, tmp_path, rows=[0, 1])
+    assert len(set(first)) == 2 and all(p.exists() for p in first)
+    stamp = first[0].stat().st_mtime_ns
+    assert explore.neighbour_reels(table, root, tmp_path, rows=[0])[0].stat().st_mtime_ns == stamp
+    other = table.copy()
+    other.loc[other["rank"] == 1, "similarity"] = 0.5  # other labels: another reel
+    assert explore.neighbour_reels(other, root, tmp_path, rows=[0])[0] != first[0]
+
+
+def test_clip_players_fall_back_to_posters(store):
+    root, segments = store
+    clip = explore.segment_preview(root, segments["video_path"][0], segments["audio_path"][0])
+    page = explore.clip_players([clip, clip], ["a", "b"], explore.EmbedBudget(clip.stat().st_size * 1.5 / 1e6))
+    assert len(players(page)) == 1 and page.count("<img ") == 1 and "1 of 2 clips show a poster frame" in page
+
+
+def test_video_player_and_preview_clip_for_notebook_00(store, tmp_path):
+    root, segments = store
+    source = tmp_path / "full.mp4"
+    write_mp4(source, grey_frames(30), FPS, tone(440.0)[None, :48000], RATE)
+    clip = explore.preview_clip(source, tmp_path / "preview.mp4", start_s=0.5, seconds=2.0)
+    assert probe(clip)["duration"] == pytest.approx(2.0, abs=0.15)
+    page = explore.video_player(clip, "a <caption>")
+    assert "muted" in page and "preload='metadata'" in page and "a &lt;caption&gt;" in page
