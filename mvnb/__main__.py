@@ -13,6 +13,8 @@ import sys
 COMMANDS = {
     "synth": ("mvnb.synth", "write the synthetic music-video corpus (mp4 + metadata.csv)"),
     "preprocess": ("mvnb.segments", "cut each video into segments: 10 fps mp4 + 16 kHz mono wav, manifest, split"),
+    "features": ("mvnb.features", "encode every segment with frozen musicnn and R(2+1)D-18 into the feature store"),
+    "train": ("mvnb.train", "train the projection heads contrastively on cached features"),
     "report": ("mvnb.report", "run the notebooks in order with papermill"),
 }
 
