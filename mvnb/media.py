@@ -328,26 +328,33 @@ class SegmentReader:
         """`(n_samples,)` float32 mono at `sample_rate`: the audio from `start_s` on.
 
         Channels are averaged (without the LFE channel of a surround mix), then resampled with
-        a polyphase filter. Each decoded block is placed by its timestamp, and the sub-sample
-        remainder of that placement is undone by a band-limited fractional delay, so output
-        sample j is the sound at `start_s + j / sample_rate`; parts the stream doesn't cover
+        a polyphase filter. The first decoded block is placed by its timestamp, the sub-sample
+        remainder of that placement undone by a band-limited fractional delay, and the blocks
+        after it follow sample for sample unless their timestamps show a gap. Output sample j
+        is thus the sound at `start_s + j / sample_rate`, to the precision of the container's
+        timestamps (exact in mp4/mov, whose audio timestamps count samples; within about a
+        millisecond in Matroska/WebM, which rounds them to ms). Parts the stream doesn't cover
         are silent.
         """
         rate = self.info.audio_rate
         window0 = self.info.origin_s + start_s - AUDIO_MARGIN_S
         span = int(math.ceil((n_samples / sample_rate + 2 * AUDIO_MARGIN_S) * rate))
         mono = np.zeros(span, np.float32)
-        covered, anchor = 0, None
+        covered, anchor, following = 0, None, None
         if self._audio_container is None:
             self._audio_container = av.open(str(self.path), mode="r", metadata_errors="ignore")
         container = self._audio_container
         for frame in self._decode(container, container.streams.audio[0], window0 - AUDIO_PREROLL_S):
             if frame.pts is None:
                 raise MediaError("audio frames carry no timestamps; remux the file (e.g. ffmpeg -i in -c copy out.mp4)")
-            if anchor is None:  # the first block fixes the sub-sample phase; the rest follow in exact sample steps
-                position = (frame.time - window0) * rate
-                anchor = (frame.pts, int(round(position)), position - round(position))
-            offset = anchor[1] + int(round((frame.pts - anchor[0]) * frame.time_base * rate))
+            position = (frame.time - window0) * rate  # where the block's first sample belongs
+            if anchor is None:  # the first block fixes the sub-sample phase
+                anchor = position - round(position)
+            # blocks follow each other sample for sample unless their timestamps (which may be
+            # rounded, e.g. to ms in Matroska) show a real gap or overlap
+            slack = max(2.0, 2.0 * rate * float(frame.time_base))
+            offset = following if following is not None and abs(position - following) <= slack else int(round(position))
+            following = offset + frame.samples
             if offset >= span:
                 break
             block = downmix(frame)
@@ -361,7 +368,7 @@ class SegmentReader:
                 f"truncated or corrupt: audio stops {missing_s:.1f} s before the end of a segment at {start_s:.1f} s; re-download the file"
             )
         # mono[i] is the sound at window0 + (i + phase) / rate: undo the phase, then cut the margin
-        phase = anchor[2] if anchor else 0.0
+        phase = anchor or 0.0
         resampled = fractional_advance(resample(mono, rate, sample_rate), -phase * sample_rate / rate)
         return resampled[round(AUDIO_MARGIN_S * sample_rate):][:n_samples]
 

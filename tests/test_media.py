@@ -46,18 +46,19 @@ def read_index(frame: np.ndarray) -> int:
 
 def write_test_media(path: Path, seconds: float = 6.0, fps: float = 25, size: tuple[int, int] = (128, 72),
                      frame_times: np.ndarray | None = None, frame_fn=index_frame, audio_rate: int = 48000,
-                     layout: str | None = "stereo", video: bool = True, rotation: int = 0) -> Path:
+                     layout: str | None = "stereo", video: bool = True, rotation: int = 0, container: str = "mp4") -> Path:
     """Write an H.264/AAC mp4 with known content; returns `path`.
 
     frame_times: presentation times (s) of the frames (variable frame rate); default `i / fps`.
     layout: audio channel layout ("mono", "stereo", "5.1") or None for no audio stream.
     rotation: display rotation (degrees counter-clockwise) stored in the container.
+    container: FFmpeg's name of the container format ("mp4", "matroska", ...).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if frame_times is None:
         frame_times = np.arange(int(round(seconds * fps))) / fps
-    with av.open(str(path), "w", format="mp4") as out:
+    with av.open(str(path), "w", format=container) as out:
         vstream = astream = None  # both streams exist before the first packet is muxed
         if video:
             vstream = out.add_stream("libx264", rate=int(fps), options={"crf": "12", "preset": "ultrafast"})
@@ -266,3 +267,16 @@ def test_decoding_on_from_one_segment_equals_seeking_to_it(tmp_path):
         with SegmentReader(path) as fresh:
             assert np.array_equal(frames, fresh.frames(start, 20, 10, (128, 72)))
         assert [read_index(f) for f in frames] == [int(np.floor((start + i / 10) * 30 + 1e-9)) % 100 for i in range(20)]
+
+
+def test_matroska_without_stream_durations_and_with_ms_timestamps(tmp_path):
+    path = write_test_media(tmp_path / "clip.mkv", seconds=8.0, fps=25, container="matroska")
+    start = 3.3
+    with SegmentReader(path) as reader:
+        assert reader.vstream.duration is None and abs(reader.info.duration_s - 8.0) < 0.05
+        frames = reader.frames(start, 20, 10, (128, 72))
+        waveform = reader.waveform(start, 16000, 16000)
+    assert [read_index(f) for f in frames] == [int(np.floor((start + i / 10) * 25 + 1e-9)) % 100 for i in range(20)]
+    lags = np.arange(-200, 201) / 10  # in 16 kHz samples
+    errors = [np.abs(waveform - tone(start + (np.arange(16000) + lag) / 16000)).max() for lag in lags]
+    assert abs(lags[int(np.argmin(errors))]) <= 16 and min(errors) < 0.01  # within a millisecond
