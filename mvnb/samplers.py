@@ -30,7 +30,11 @@ class OneSegmentPerVideoBatchSampler:
     def __init__(self, video_ids, batch_size: int, seed: int = 0, drop_last: bool = False) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        codes, counts = np.unique(np.asarray(video_ids), return_inverse=True, return_counts=True)[1:]
+        video_ids = np.asarray(video_ids)
+        grouped = np.argsort(video_ids, kind="stable")  # segment indices, grouped by video
+        labels = video_ids[grouped]
+        starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]]) if len(labels) else np.zeros(0, np.int64)
+        counts = np.diff(np.r_[starts, len(labels)])
         n_videos = len(counts)
         if batch_size > n_videos > 0:
             warnings.warn(
@@ -43,9 +47,10 @@ class OneSegmentPerVideoBatchSampler:
         self.seed = seed
         self.drop_last = drop_last
         self.epoch = 0
-        self._codes = codes.ravel()
+        # Index arrays are the sampler's only per-segment memory: int32 where it fits.
+        self._grouped = grouped.astype(np.int32 if len(grouped) < 2**31 else np.int64)
+        self._starts = starts.astype(np.int64)
         self._counts = counts
-        self._starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose batches `__iter__` yields next."""
@@ -73,17 +78,23 @@ class OneSegmentPerVideoBatchSampler:
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        # Segments grouped by video, in random order within each video.
-        order = np.lexsort((rng.random(len(self._codes)), self._codes))
+        # Per video, its unused segments sit first in its range of `slots`; a pick draws one of
+        # them at random and swaps it behind them (Fisher–Yates, one step per batch).
+        slots = self._grouped.copy()
         remaining = self._counts.copy()
         tiers = _VideoTiers(self._counts, rng)
         while tiers.top:
             videos = tiers.take(self.batch_size)
             if len(videos) < self.batch_size and self.drop_last:
                 return
-            used = self._counts[videos] - remaining[videos]
+            left = remaining[videos]
+            pick = self._starts[videos] + (rng.random(len(videos)) * left).astype(np.int64)
+            last = self._starts[videos] + left - 1
+            chosen = slots[pick]
+            slots[pick] = slots[last]
+            slots[last] = chosen
             remaining[videos] -= 1
-            yield order[self._starts[videos] + used].tolist()
+            yield chosen.tolist()
 
 
 class _VideoTiers:

@@ -30,7 +30,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -168,7 +168,7 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
     view_rng = np.random.default_rng([seed, 1])
     if config.ae_init:
         _pretrain_heads(heads, audio, video, rows["train"], config, view_rng, device)
-    optimiser = torch.optim.Adam([*heads.parameters(), *loss_fn.parameters()], lr=config.lr)
+    optimiser = torch.optim.Adam([*heads.parameters(), *loss_fn.parameters()], lr=config.lr, fused=True)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=config.lr_decay)
 
     history: list[dict] = []
@@ -178,7 +178,7 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
         tic = time.time()
         train_sampler.set_epoch(epoch)
         lr = optimiser.param_groups[0]["lr"]
-        train_loss, skipped = _train_epoch(heads, loss_fn, optimiser, audio, video, rows["train"], train_sampler, view_rng, device)
+        train_loss, skipped = train_epoch(heads, loss_fn, optimiser, audio, video, rows["train"], train_sampler, view_rng, device)
         scheduler.step()
         val_loss, val_skipped = _val_loss(heads, loss_fn, audio, video, rows["val"], val_sampler, device)
         ranks = main_form(*embed_segments(heads, audio, video, rank_rows, device=device), video_ids[rank_rows])
@@ -223,13 +223,15 @@ def _split_rows(audio, video, video_ids: np.ndarray, split: np.ndarray, valid: n
     if not len(video_ids) == len(split) == audio.shape[0]:
         raise ValueError(f"need one video id and one split per segment: {len(video_ids)} ids, {len(split)} splits, "
                          f"{audio.shape[0]} segments")
-    unknown = set(np.unique(split)) - set(SPLITS)
-    if unknown:
-        raise ValueError(f"unknown split name(s) {sorted(unknown)}; splits are {', '.join(SPLITS)}")
+    in_split = {s: split == s for s in SPLITS}
+    known = in_split["train"] | in_split["val"] | in_split["test"]
+    if not known.all():
+        raise ValueError(f"unknown split name(s) {sorted(set(np.unique(split[~known])))}; splits are {', '.join(SPLITS)}")
     valid = np.ones(len(split), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     if valid.shape != split.shape:
         raise ValueError(f"need one valid flag per segment: {valid.shape[0]} flags, {len(split)} segments")
-    rows = {s: np.flatnonzero((split == s) & valid) for s in SPLITS}
+    index_type = np.int32 if len(split) < 2**31 else np.int64
+    rows = {s: np.flatnonzero(in_split[s] & valid).astype(index_type) for s in SPLITS}
     for s, need in (("train", 2), ("val", 2), ("test", 1)):
         if len(np.unique(video_ids[rows[s]])) < need:
             raise ValueError(f"the {s} split has {len(np.unique(video_ids[rows[s]]))} video(s); "
@@ -263,11 +265,18 @@ def _random_views(rng: np.random.Generator, n: int, n_views: int) -> np.ndarray 
     return rng.integers(1, n_views, size=n) if n_views > 1 else 0
 
 
-def _train_epoch(heads, loss_fn, optimiser, audio, video, rows, sampler, rng, device) -> tuple[float, int]:
-    """One pass over the training batches; returns the mean loss and the number of skipped batches."""
+def train_epoch(heads: ProjectionHeads, loss_fn: ContrastiveLoss, optimiser: torch.optim.Optimizer, audio, video,
+                rows: np.ndarray, batches: Iterable[list[int]], rng: np.random.Generator,
+                device: torch.device) -> tuple[float, int]:
+    """One pass over the training batches; returns the mean loss and the number of skipped batches.
+
+    rows: `(n_train,)` feature rows of the training segments; batches index into it (one
+        epoch of a `OneSegmentPerVideoBatchSampler`);
+    rng: draws each segment's training view.
+    """
     heads.train()
     total, count, skipped = 0.0, 0, 0
-    for batch in sampler:
+    for batch in batches:
         if len(batch) < 2:
             skipped += 1
             continue

@@ -88,3 +88,16 @@ def test_empty_input_yields_nothing():
 def test_batch_size_below_one_is_a_clear_error():
     with pytest.raises(ValueError, match="at least 1"):
         OneSegmentPerVideoBatchSampler(["a"], batch_size=0)
+
+
+def test_each_segment_of_a_video_equally_likely_first():
+    """Over 2000 epochs, the first batch holds each of a video's 4 segments about 500 times
+    (binomial sd ≈ 19; allow 5 sd)."""
+    video_ids = np.repeat(np.arange(3), 4)
+    sampler = OneSegmentPerVideoBatchSampler(video_ids, 3)
+    firsts = []
+    for n in range(2000):
+        sampler.set_epoch(n)
+        firsts += next(iter(sampler))
+    counts = np.bincount(firsts, minlength=12)
+    assert np.all(np.abs(counts - 500) <= 5 * np.sqrt(2000 * 0.25 * 0.75))
