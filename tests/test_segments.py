@@ -300,3 +300,26 @@ def test_cli_runs_and_refuses_a_parameter_change(corpus, tmp_path, capsys):
     assert "4 videos, 8 segments" in capsys.readouterr().out
     assert run(parser.parse_args(argv + ["--fps", "5"])) == 2
     assert "--rebuild" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: the store that the quick-profile report's notebook 01 built
+# ---------------------------------------------------------------------------------------------
+
+
+def test_quick_report_store_is_complete_and_consistent(quick_report):
+    from mvnb.config import profile_params
+    from mvnb.segments import load_params, load_videos
+
+    params = profile_params("quick")
+    data_dir = quick_report.root / "data" / params["corpus"] / "store"
+    assert (data_dir / "manifest.csv").exists(), quick_report.log[-3000:]
+    manifest, videos = load_manifest(data_dir, absolute_paths=True), load_videos(data_dir)
+    stored = load_params(data_dir)
+    assert (stored.segments, stored.seconds, stored.fps, stored.seed) == (params["segments"], params["seconds"], params["fps"],
+                                                                          params["corpus_seed"])
+    assert len(videos) == params["n_videos"] and (videos["n_segments"] == params["segments"]).all()
+    assert len(manifest) == videos["n_segments"].sum() and manifest.segment_id.is_unique
+    assert all(Path(p).stat().st_size > 0 for p in list(manifest.video_path) + list(manifest.audio_path))
+    for name in ("preprocess_durations.png", "preprocess_segments.png", "preprocess_split_by_genre.csv"):
+        assert (quick_report.root / "figures" / name).exists()
