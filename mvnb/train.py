@@ -38,13 +38,14 @@ import torch
 from tqdm.auto import tqdm
 
 from mvnb.features import load_feature_pair
-from mvnb.heads import ProjectionHead, ProjectionHeads, build_heads, pretrain_autoencoder
+from mvnb.heads import OUTPUTS, ProjectionHead, ProjectionHeads, build_heads, pretrain_autoencoder
 from mvnb.loss import ContrastiveLoss
 from mvnb.media import atomic_path
 from mvnb.metrics import RECALL_KS, evaluate_split, main_form
 from mvnb.samplers import OneSegmentPerVideoBatchSampler
 
 SPLITS = ("train", "val", "test")
+PRECISIONS = ("fp32", "bf16")
 RANK_COLUMNS = [f"{m}_{d}" for m in ("median_rank", *(f"r{k}" for k in RECALL_KS)) for d in ("a2v", "v2a")]
 EMBED_BATCH = 4096
 
@@ -70,6 +71,13 @@ class TrainConfig:
     patience: int = 3  # epochs without a better validation loss before stopping
     max_epochs: int = 100
     val_rank_segments: int = 5000  # cap on the validation gallery for the per-epoch ranks
+    precision: str = "fp32"  # "bf16": the heads under bfloat16 autocast (the loss stays fp32)
+
+    def __post_init__(self) -> None:
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
 
 # Experiment 1 of the paper, then the choices it did not vary.
@@ -178,10 +186,11 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
         tic = time.time()
         train_sampler.set_epoch(epoch)
         lr = optimiser.param_groups[0]["lr"]
-        train_loss, skipped = train_epoch(heads, loss_fn, optimiser, audio, video, rows["train"], train_sampler, view_rng, device)
+        train_loss, skipped = train_epoch(heads, loss_fn, optimiser, audio, video, rows["train"], train_sampler, view_rng,
+                                          device, config.precision)
         scheduler.step()
-        val_loss, val_skipped = _val_loss(heads, loss_fn, audio, video, rows["val"], val_sampler, device)
-        ranks = main_form(*embed_segments(heads, audio, video, rank_rows, device=device), video_ids[rank_rows])
+        val_loss, val_skipped = _val_loss(heads, loss_fn, audio, video, rows["val"], val_sampler, device, config.precision)
+        ranks = main_form(*embed_segments(heads, audio, video, rank_rows, 0, device, config.precision), video_ids[rank_rows])
         record = {
             "epoch": epoch, "loss": train_loss, "val_loss": val_loss, "skipped_batches": skipped + val_skipped,
             "val_pool": ranks["pool"], **{f"val_{k}": ranks[k] for k in RANK_COLUMNS},
@@ -200,8 +209,8 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
     heads.load_state_dict(best["state"]["heads"])
     loss_fn.load_state_dict(best["state"]["loss"])
 
-    write_embeddings(out_dir / "embeddings.npz", heads, audio, video, device)
-    test = evaluate_split(*embed_segments(heads, audio, video, rows["test"], device=device), video_ids[rows["test"]])
+    write_embeddings(out_dir / "embeddings.npz", heads, audio, video, device, config.precision)
+    test = evaluate_split(*embed_segments(heads, audio, video, rows["test"], 0, device, config.precision), video_ids[rows["test"]])
     summary = {
         "name": name, "seed": seed, "device": str(device), "test": test,
         "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
@@ -267,12 +276,12 @@ def _random_views(rng: np.random.Generator, n: int, n_views: int) -> np.ndarray 
 
 def train_epoch(heads: ProjectionHeads, loss_fn: ContrastiveLoss, optimiser: torch.optim.Optimizer, audio, video,
                 rows: np.ndarray, batches: Iterable[list[int]], rng: np.random.Generator,
-                device: torch.device) -> tuple[float, int]:
+                device: torch.device, precision: str = "fp32") -> tuple[float, int]:
     """One pass over the training batches; returns the mean loss and the number of skipped batches.
 
     rows: `(n_train,)` feature rows of the training segments; batches index into it (one
         epoch of a `OneSegmentPerVideoBatchSampler`);
-    rng: draws each segment's training view.
+    rng: draws each segment's training view; precision: "fp32" or "bf16" (see `project`).
     """
     heads.train()
     total, count, skipped = 0.0, 0, 0
@@ -282,7 +291,7 @@ def train_epoch(heads: ProjectionHeads, loss_fn: ContrastiveLoss, optimiser: tor
             continue
         idx = np.sort(rows[batch])
         views = _random_views(rng, len(idx), audio.shape[1])
-        loss = loss_fn(*heads(_to_tensor(audio, idx, views, device), _to_tensor(video, idx, views, device)))
+        loss = loss_fn(*project(heads, _to_tensor(audio, idx, views, device), _to_tensor(video, idx, views, device), precision))
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -292,7 +301,7 @@ def train_epoch(heads: ProjectionHeads, loss_fn: ContrastiveLoss, optimiser: tor
 
 
 @torch.no_grad()
-def _val_loss(heads, loss_fn, audio, video, rows, sampler, device) -> tuple[float, int]:
+def _val_loss(heads, loss_fn, audio, video, rows, sampler, device, precision) -> tuple[float, int]:
     """Mean loss over the validation batches on view 0 (the same batches every epoch)."""
     heads.eval()
     losses, skipped = [], 0
@@ -301,7 +310,7 @@ def _val_loss(heads, loss_fn, audio, video, rows, sampler, device) -> tuple[floa
             skipped += 1
             continue
         idx = np.sort(rows[batch])
-        losses.append(loss_fn(*heads(_to_tensor(audio, idx, 0, device), _to_tensor(video, idx, 0, device))).item())
+        losses.append(loss_fn(*project(heads, _to_tensor(audio, idx, 0, device), _to_tensor(video, idx, 0, device), precision)).item())
     return float(np.mean(losses)), skipped
 
 
@@ -317,27 +326,43 @@ def _pretrain_heads(heads: ProjectionHeads, audio, video, rows, config, rng, dev
             pretrain_autoencoder(head, batches, config.ae_epochs, config.ae_lr)
 
 
+def project(heads: ProjectionHeads, audio: torch.Tensor, video: torch.Tensor, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """Both heads on `(batch, dim)` features; with "bf16", under bfloat16 autocast, returned as float32."""
+    with _autocast(audio.device, precision):
+        embedded = heads(audio, video)
+    return embedded[0].float(), embedded[1].float()
+
+
+def _autocast(device: torch.device, precision: str):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 @torch.no_grad()
 def embed_modality(head: torch.nn.Module, features, rows: np.ndarray | None = None, view: int = 0,
-                   device: str | torch.device = "cpu", batch_size: int = EMBED_BATCH) -> Iterator[np.ndarray]:
+                   device: str | torch.device = "cpu", precision: str = "fp32",
+                   batch_size: int = EMBED_BATCH) -> Iterator[np.ndarray]:
     """Embeddings of `features[rows, view]` by `head` in eval mode, yielded as float32 `(≤ batch_size, dim)` blocks.
 
     rows: segment indices, all segments when None.
     """
     head.eval()
+    device = torch.device(device)
     rows = np.arange(features.shape[0]) if rows is None else rows
     for lo in range(0, len(rows), batch_size):
-        yield head(_to_tensor(features, rows[lo:lo + batch_size], view, torch.device(device))).float().cpu().numpy()
+        with _autocast(device, precision):
+            embedded = head(_to_tensor(features, rows[lo:lo + batch_size], view, device))
+        yield embedded.float().cpu().numpy()
 
 
 def embed_segments(heads: ProjectionHeads, audio, video, rows: np.ndarray | None = None, view: int = 0,
-                   device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+                   device: str | torch.device = "cpu", precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
     """Audio and video embeddings `(len(rows), dim)` of the chosen segments on one view."""
-    return tuple(np.concatenate(list(embed_modality(head, features, rows, view, device)))
+    return tuple(np.concatenate(list(embed_modality(head, features, rows, view, device, precision)))
                  for head, features in ((heads.audio, audio), (heads.video, video)))
 
 
-def write_embeddings(path: Path, heads: ProjectionHeads, audio, video, device: str | torch.device = "cpu") -> Path:
+def write_embeddings(path: Path, heads: ProjectionHeads, audio, video, device: str | torch.device = "cpu",
+                     precision: str = "fp32") -> Path:
     """Write view-0 embeddings of every segment to an .npz (`audio`, `video`, `segment_index`), block by block.
 
     The arrays are streamed into the archive, so memory does not grow with the corpus.
@@ -347,7 +372,7 @@ def write_embeddings(path: Path, heads: ProjectionHeads, audio, video, device: s
     with zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
         for name, head, features in (("audio", heads.audio, audio), ("video", heads.video, video)):
             dim = head.out_dim if isinstance(head, ProjectionHead) else features.shape[2]
-            _write_npy_member(archive, name, (n, dim), np.float32, embed_modality(head, features, device=device))
+            _write_npy_member(archive, name, (n, dim), np.float32, embed_modality(head, features, None, 0, device, precision))
         _write_npy_member(archive, "segment_index", (n,), np.int64, [np.arange(n, dtype=np.int64)])
     tmp.replace(path)
     return path

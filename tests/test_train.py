@@ -41,8 +41,9 @@ def run(tmp_path, name, overrides=SMALL, seed=0, data=None, **kwargs):
     return train(*data, make_config(name, overrides), seed, tmp_path / name, name=name, progress=False, **kwargs)
 
 
-def test_corrected_configuration_learns_retrieval(tmp_path):
-    summary = run(tmp_path, "corrected")
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_corrected_configuration_learns_retrieval(tmp_path, precision):
+    summary = run(tmp_path, "corrected", [*SMALL, f"precision={precision}"])
     main = summary["test"]["main"]
     assert main["pool"] == 18 * 3 - 3 + 1
     assert main["median_rank_a2v"] <= 0.05 * main["pool"]
@@ -157,6 +158,8 @@ def test_overrides_are_coerced_to_field_types():
     (("paper_baseline", ["learning_rate=1"]), "unknown training parameter"),
     (("paper_baseline", ["lr"]), "key=value"),
     (("paper_baseline", ["ae_init=maybe"]), "true or false"),
+    (("paper_baseline", ["precision=fp16"]), "precision must be"),
+    (("paper_baseline", ["output=tanh"]), "output must be"),
 ])
 def test_bad_configurations_are_clear_errors(bad, match):
     with pytest.raises((KeyError, ValueError), match=match):
