@@ -92,6 +92,18 @@ def recalls_from_counts(greater: np.ndarray, ties: np.ndarray, k: int) -> np.nda
     return np.clip((k - greater) / (ties + 1.0), 0.0, 1.0)
 
 
+def argsort_diagonal_rank(queries, gallery) -> float:
+    """The authors' defective "median rank", for demonstration only: the median of the diagonal of
+    the argsort of the similarity matrix (most similar first), plus one.
+
+    Entry i of that diagonal is the index of the i-th most similar gallery item to query i,
+    not the rank of query i's match, so it is about N / 2 whatever the embeddings, perfect ones
+    included. queries, gallery: `(n, dim)`.
+    """
+    order = np.argsort(-(_unit_rows(queries) @ _unit_rows(gallery).T), axis=1, kind="stable")
+    return float(np.median(np.diagonal(order)) + 1)
+
+
 def main_form(audio, video, video_ids) -> dict:
     """Retrieval a2v and v2a over a whole split, other segments of the query's video left out.
 

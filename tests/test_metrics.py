@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mvnb.metrics import (
+    argsort_diagonal_rank,
     evaluate_split,
     main_form,
     median_rank,
@@ -164,3 +165,9 @@ def test_paper_form_needs_a_hundred_videos():
     emb, video_ids = video_level_corpus(99, 4)
     assert paper_form(emb, emb, video_ids) is None
     assert evaluate_split(emb, emb, video_ids)["paper"] is None
+
+
+def test_argsort_diagonal_rank_is_about_half_the_pool_even_for_perfect_embeddings():
+    emb = np.random.default_rng(5).normal(size=(1000, 16))
+    assert median_rank(emb, emb) == 1
+    assert abs(argsort_diagonal_rank(emb, emb) - 500.5) <= 4 * 1000 / (2 * np.sqrt(1000))
