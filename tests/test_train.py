@@ -159,6 +159,7 @@ def test_overrides_are_coerced_to_field_types():
     (("paper_baseline", ["lr"]), "key=value"),
     (("paper_baseline", ["ae_init=maybe"]), "true or false"),
     (("paper_baseline", ["precision=fp16"]), "precision must be"),
+    (("paper_baseline", ["lr=fast"]), "lr takes a number"),
     (("paper_baseline", ["output=tanh"]), "output must be"),
 ])
 def test_bad_configurations_are_clear_errors(bad, match):
