@@ -276,6 +276,14 @@ def neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, n_rows: int = 5, 
     return fig
 
 
+def save_neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, path: str | Path, n_rows: int = 5, title: str = "") -> Path:
+    """Write `neighbour_sheet` to `path` (PNG) without showing it (the grid shows the same); returns `path`."""
+    fig = neighbour_sheet(table, data_dir, n_rows, title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
 # --------------------------------------------------------------------------- neighbour reels
 
 def _label_clip(text: str, width: int, duration: float):

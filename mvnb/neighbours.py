@@ -1,0 +1,687 @@
+"""Nearest neighbours of segments and videos in any embedding, their agreement with the
+metadata, and cold-start queries for videos the catalogue has never seen.
+
+The paper judged its embeddings by looking at neighbours. At **video level**, each video's
+segment embeddings are averaged per modality, then the two modalities are averaged; 25 seed
+videos get their 3 nearest videos. At **segment level**, 20 seed segments get 3 neighbours.
+
+Embeddings (`EMBEDDINGS`), each `(n_segments, dim)` on view 0, in manifest order:
+
+- `musicnn`: the frozen audio feature (1506-d, max ‖ mean pool);
+- `r2plus1d`: the frozen video feature (512-d);
+- `concat`: both, each scaled to unit length first, so that its cosine is the mean of the two
+  cosines (raw, the larger musicnn vector would decide alone);
+- `CL_a`, `CL_v`: a contrastive run's audio and video embeddings;
+- `CL_agg`: `(CL_a + CL_v) / 2`, the paper's average of the two modalities.
+
+Similarity is cosine. A seed's neighbours never include the seed itself, nor, at segment
+level, any segment of its own video. Cross-modal queries (`CL_a` seeds against a `CL_v`
+gallery) follow the same rule, so an audio query never finds its own video.
+
+**Metadata agreement** puts a number on "do the neighbours make sense": the fraction of a
+seed's k neighbours that share its genre, and their mean tag Jaccard, each next to its exact
+chance level (the same quantity averaged over every item the seed could have retrieved).
+
+**Cold start** (`similar_videos`, `python -m mvnb similar`): a new video is cut into segments
+exactly as the catalogue was (`mvnb.segments`), encoded with the same frozen encoders
+(`mvnb.features`, checked by sha256) and the run's heads, averaged to one video embedding and
+compared with every catalogue video.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from mvnb.results import run_dir
+
+log = logging.getLogger(__name__)
+
+FROZEN = ("musicnn", "r2plus1d", "concat")
+LEARNED = ("CL_a", "CL_v", "CL_agg")
+EMBEDDINGS = FROZEN + LEARNED
+CROSS_MODAL = (("CL_a", "CL_v"), ("CL_v", "CL_a"))  # (query embedding, gallery embedding)
+LEVELS = ("segment", "video")
+AGGREGATES = ("mean", "unit_mean")
+CONFIGS = ("paper_baseline", "corrected")
+_CHUNK_ELEMENTS = 1 << 22
+
+
+# --------------------------------------------------------------------------- embeddings
+
+def unit_rows(x) -> np.ndarray:
+    """`x` `(n, dim)` as float32 rows of unit length; all-zero rows stay zero."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"need a (n, dim) array of embeddings, got shape {x.shape}")
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+def frozen_embeddings(audio, video) -> dict[str, np.ndarray]:
+    """`musicnn`, `r2plus1d` and `concat` from frozen features `(n, audio_dim)`, `(n, video_dim)`."""
+    audio, video = np.asarray(audio, dtype=np.float32), np.asarray(video, dtype=np.float32)
+    return {"musicnn": audio, "r2plus1d": video, "concat": np.hstack([unit_rows(audio), unit_rows(video)])}
+
+
+def learned_embeddings(cl_audio, cl_video) -> dict[str, np.ndarray]:
+    """`CL_a`, `CL_v` and `CL_agg = (CL_a + CL_v) / 2` from a run's `(n, dim)` embeddings."""
+    cl_audio, cl_video = np.asarray(cl_audio, dtype=np.float32), np.asarray(cl_video, dtype=np.float32)
+    if cl_audio.shape != cl_video.shape:
+        raise ValueError(f"CL_a and CL_v must have the same shape to be averaged, got {cl_audio.shape} and {cl_video.shape}")
+    return {"CL_a": cl_audio, "CL_v": cl_video, "CL_agg": (cl_audio + cl_video) / 2}
+
+
+def video_embeddings(segment_embeddings, video_ids, aggregate: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """One embedding per video from its segments' embeddings.
+
+    segment_embeddings: `(n_segments, dim)`; video_ids: `(n_segments,)`.
+    aggregate: "mean" (the paper's: the plain mean of the segments) or "unit_mean" (the mean of
+        the segments scaled to unit length, so that no segment counts more for being longer).
+    Returns `(ids (n_videos,), embeddings (n_videos, dim))`, videos in sorted id order.
+    """
+    if aggregate not in AGGREGATES:
+        raise ValueError(f"unknown aggregate {aggregate!r}; choose one of {', '.join(AGGREGATES)}")
+    x = unit_rows(segment_embeddings) if aggregate == "unit_mean" else np.asarray(segment_embeddings, dtype=np.float32)
+    ids, codes = np.unique(np.asarray(video_ids), return_inverse=True)
+    codes = codes.ravel()
+    if len(codes) != len(x):
+        raise ValueError(f"need one video id per segment: {len(codes)} ids for {len(x)} segments")
+    sums = np.zeros((len(ids), x.shape[1]), dtype=np.float64)
+    np.add.at(sums, codes, x)
+    return ids, (sums / np.bincount(codes)[:, None]).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- search
+
+def cosine_neighbours(queries, gallery, k: int, query_groups=None, gallery_groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """The k gallery items most cosine-similar to each query, best first.
+
+    queries: `(q, dim)`; gallery: `(g, dim)`.
+    query_groups `(q,)`, gallery_groups `(g,)`: labels (video ids); gallery items in the query's
+        group are left out. Pass both or neither; with neither, nothing is left out.
+    Returns `(indices (q, k) int64, similarities (q, k) float32)`. Ties go to the earlier
+    gallery item. Raises ValueError when a query has fewer than k items to choose from.
+    """
+    queries, gallery = unit_rows(queries), unit_rows(gallery)
+    if queries.shape[1] != gallery.shape[1]:
+        raise ValueError(f"queries and gallery must share a dimension, got {queries.shape} and {gallery.shape}")
+    if (query_groups is None) != (gallery_groups is None):
+        raise ValueError("pass query_groups and gallery_groups together (or neither)")
+    q, g = len(queries), len(gallery)
+    if query_groups is not None:
+        labels, codes = np.unique(np.concatenate([np.asarray(query_groups), np.asarray(gallery_groups)]), return_inverse=True)
+        codes = codes.ravel()
+        if len(codes) != q + g:
+            raise ValueError(f"need one group per query and per gallery item: got {len(query_groups)} and {len(gallery_groups)}")
+        query_codes, gallery_codes = codes[:q], codes[q:]
+        eligible = g - np.bincount(gallery_codes, minlength=len(labels))[query_codes]
+    else:
+        eligible = np.full(q, g)
+    if q and eligible.min() < k:
+        raise ValueError(f"k = {k} neighbours asked, but a query has only {eligible.min()} gallery items to choose from")
+    indices, sims = np.empty((q, k), dtype=np.int64), np.empty((q, k), dtype=np.float32)
+    step = max(1, _CHUNK_ELEMENTS // max(g, 1))
+    for lo in range(0, q, step):
+        rows = slice(lo, min(lo + step, q))
+        block = queries[rows] @ gallery.T
+        if query_groups is not None:
+            block[query_codes[rows, None] == gallery_codes[None, :]] = -np.inf
+        order = np.argsort(-block, axis=1, kind="stable")[:, :k]
+        indices[rows], sims[rows] = order, np.take_along_axis(block, order, axis=1)
+    return indices, sims
+
+
+# --------------------------------------------------------------------------- metadata agreement
+
+def tag_matrix(tags: Sequence) -> tuple[np.ndarray, list[str]]:
+    """`(n, n_tags)` bool membership of `;`-separated tag strings (NaN or "" is no tag), and the vocabulary."""
+    sets = [set(t for t in str(text).split(";") if t.strip()) if isinstance(text, str) else set() for text in tags]
+    vocabulary = sorted(set().union(*sets)) if sets else []
+    column = {tag: j for j, tag in enumerate(vocabulary)}
+    matrix = np.zeros((len(sets), len(vocabulary)), dtype=bool)
+    for i, s in enumerate(sets):
+        matrix[i, [column[t] for t in s]] = True
+    return matrix, vocabulary
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`(p, q)` Jaccard similarity |A ∩ B| / |A ∪ B| between the rows of bool `(p, t)` and `(q, t)`;
+    two empty sets count 0 (no shared evidence)."""
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    inter = a @ b.T
+    union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def metadata_agreement(seeds, neighbours, genres, tags, groups) -> pd.DataFrame:
+    """Per seed, how well its neighbours agree with its metadata, and the chance level of that.
+
+    seeds: `(q,)` item index of each seed; neighbours: `(q, k)` item indices of its neighbours;
+        genres, tags (`;`-separated), groups (video ids): `(n,)` per item. Seeds and neighbours
+        index the same items (a cross-modal search indexes segments or videos on both sides).
+    Returns q rows: `genre` (fraction of the k neighbours with the seed's genre), `tags` (their
+    mean tag Jaccard with the seed), and `genre_chance`, `tags_chance`: the same averaged over
+    every item outside the seed's group, what k neighbours drawn at random would score in
+    expectation. Genre columns are NaN where a genre is missing.
+    """
+    seeds, neighbours = np.asarray(seeds, dtype=np.int64), np.asarray(neighbours, dtype=np.int64)
+    genres = pd.Series(np.asarray(genres, dtype=object))
+    known = genres.notna().to_numpy()
+    codes = pd.factorize(genres)[0]
+    tag_rows, _ = tag_matrix(tags)
+    group_codes = pd.factorize(pd.Series(np.asarray(groups, dtype=object)))[0]
+    eligible = group_codes[seeds][:, None] != group_codes[None, :]
+    same_genre = codes[seeds][:, None] == codes[None, :]
+    similarity = jaccard(tag_rows[seeds], tag_rows)
+    n_eligible = eligible.sum(1)
+    table = pd.DataFrame({
+        "genre": (codes[neighbours] == codes[seeds][:, None]).mean(1),
+        "tags": np.take_along_axis(similarity, neighbours, axis=1).mean(1),
+        "genre_chance": (same_genre & eligible).sum(1) / n_eligible,
+        "tags_chance": (similarity * eligible).sum(1) / n_eligible,
+    })
+    table.loc[~known[seeds], ["genre", "genre_chance"]] = np.nan
+    return table
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+def read_run_embeddings(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """A run's view-0 embeddings `(CL_a (n, dim), CL_v (n, dim))` from its embeddings.npz, in manifest order."""
+    with np.load(Path(path) / "embeddings.npz") as saved:
+        order = saved["segment_index"]
+        if not np.array_equal(order, np.arange(len(order))):
+            raise ValueError(f"{path}/embeddings.npz is not in manifest order (segment_index is not 0..n-1)")
+        return saved["audio"].astype(np.float32), saved["video"].astype(np.float32)
+
+
+@dataclass
+class Catalogue:
+    """A corpus's segments and every embedding of them, for browsing.
+
+    data_dir: the segment store (DATA_DIR). segments: the manifest rows of the segments with
+    valid features in both modalities, renumbered 0..n−1 (`video_id, k, segment_id, video_path,
+    audio_path` relative to data_dir, `split`, and labels such as `genre`, `tags`).
+    frozen: name → `(n, dim)` (`FROZEN`). runs: `(config, seed)` → {name: `(n, dim)`} (`LEARNED`).
+    run_dirs: `(config, seed)` → the run directory.
+    """
+
+    data_dir: Path
+    segments: pd.DataFrame
+    frozen: dict[str, np.ndarray]
+    runs: dict[tuple[str, int], dict[str, np.ndarray]]
+    run_dirs: dict[tuple[str, int], Path]
+
+    @property
+    def configs(self) -> list[str]:
+        """The configurations with at least one run, in load order."""
+        return list(dict.fromkeys(config for config, _ in self.runs))
+
+    def run_seeds(self, config: str) -> list[int]:
+        """The training seeds loaded for `config`."""
+        seeds = [seed for c, seed in self.runs if c == config]
+        if not seeds:
+            raise KeyError(f"no run of configuration {config!r} is loaded; loaded: {', '.join(self.configs) or 'none'}")
+        return seeds
+
+    def videos(self) -> pd.DataFrame:
+        """One row per video, in sorted id order (the order of video-level embeddings): its labels,
+        `n_segments`, and the `segment_id, k, video_path, audio_path` of its middle segment (its clip)."""
+        segs = self.segments
+        counts = segs.groupby("video_id", sort=True).size()
+        size = counts.loc[segs["video_id"]].to_numpy()
+        middle = segs[segs.groupby("video_id").cumcount().to_numpy() == size // 2]
+        return middle.assign(n_segments=counts.loc[middle["video_id"]].to_numpy()).sort_values("video_id").reset_index(drop=True)
+
+    def groups(self, level: str) -> np.ndarray:
+        """The video id of each item at `level` ("segment" or "video")."""
+        _check_level(level)
+        ids = self.segments["video_id"].to_numpy()
+        return ids if level == "segment" else np.unique(ids)
+
+    def items(self, level: str) -> pd.DataFrame:
+        """The rows described by `level`: `segments` or `videos()`."""
+        _check_level(level)
+        return self.segments if level == "segment" else self.videos()
+
+    def embedding(self, name: str, level: str = "segment", config: str | None = None, seed: int | None = None,
+                  aggregate: str = "mean") -> np.ndarray:
+        """Embedding `name` (`EMBEDDINGS`) of every item at `level`, `(n_items, dim)` float32.
+
+        config, seed: the run, for the learned embeddings (seed None: the first loaded);
+        aggregate: how segments make a video (see `video_embeddings`).
+        """
+        _check_level(level)
+        if name in FROZEN:
+            values = self.frozen[name]
+        elif name in LEARNED:
+            if config is None:
+                raise ValueError(f"{name} is learned: name the run's config (one of {', '.join(self.configs)})")
+            seed = self.run_seeds(config)[0] if seed is None else seed
+            if (config, seed) not in self.runs:
+                raise KeyError(f"run {config} seed {seed} is not loaded; seeds loaded: {self.run_seeds(config)}")
+            values = self.runs[config, seed][name]
+        else:
+            raise KeyError(f"unknown embedding {name!r}; choose one of {', '.join(EMBEDDINGS)}")
+        if level == "segment":
+            return values
+        return video_embeddings(values, self.segments["video_id"].to_numpy(), aggregate)[1]
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
+
+
+def report_runs(runs_dir: str | Path, configs: Sequence[str] = CONFIGS, seeds: Sequence[int] = (0,)) -> dict[tuple[str, int], Path]:
+    """`{(config, seed): run directory}` of the report's training runs under `runs_dir` (see `run_dir`).
+
+    A missing run is skipped with a warning; a config without any run is an error naming the
+    notebook that makes it.
+    """
+    found = {}
+    for config in configs:
+        for seed in seeds:
+            path = run_dir(runs_dir, config, seed)
+            if (path / "embeddings.npz").is_file():
+                found[config, int(seed)] = path
+            else:
+                log.warning("no run %s seed %d at %s; skipping it", config, seed, path)
+        if not any(c == config for c, _ in found):
+            raise FileNotFoundError(f"no run of configuration {config!r} under {Path(runs_dir) / 'train' / config} "
+                                    f"for seeds {list(seeds)}; run notebook 03 (or `python -m mvnb train`) first")
+    return found
+
+
+def load_catalogue(data_dir: str | Path, runs: dict[tuple[str, int], str | Path] | None = None) -> Catalogue:
+    """The corpus at `data_dir` with its frozen features and the embeddings of `runs`.
+
+    runs: `{(config, seed): run directory}` (e.g. `report_runs(runs_dir)`); None for frozen
+        features only. Each run's embeddings.npz must cover the store's manifest.
+    Segments whose features (or embeddings) are not finite are left out.
+    """
+    from mvnb.features import load_feature_pair
+
+    data_dir = Path(data_dir)
+    manifest, audio, video, audio_meta, video_meta = load_feature_pair(data_dir)
+    keep = audio_meta["valid"] & video_meta["valid"]
+    learned, dirs = {}, {}
+    for key, path in (runs or {}).items():
+        cl_audio, cl_video = read_run_embeddings(path)
+        if len(cl_audio) != len(manifest):
+            raise ValueError(f"{path} embeds {len(cl_audio)} segments, the store {data_dir} has {len(manifest)}: "
+                             f"the run is from another store or an older manifest; retrain it (notebook 03)")
+        learned[key], dirs[key] = learned_embeddings(cl_audio, cl_video), Path(path)
+        keep &= np.isfinite(cl_audio).all(1) & np.isfinite(cl_video).all(1)
+    if not keep.any():
+        raise ValueError(f"no segment of {data_dir} has valid features in both modalities")
+    rows = np.flatnonzero(keep)
+    frozen = frozen_embeddings(np.asarray(audio[rows, 0], dtype=np.float32), np.asarray(video[rows, 0], dtype=np.float32))
+    learned = {key: {name: values[rows] for name, values in embs.items()} for key, embs in learned.items()}
+    return Catalogue(data_dir, manifest.iloc[rows].reset_index(drop=True), frozen, learned, dirs)
+
+
+# --------------------------------------------------------------------------- neighbours of seeds
+
+def draw_seeds(n_items: int, n_seeds: int, seed: int = 0) -> np.ndarray:
+    """`min(n_seeds, n_items)` distinct item indices drawn at random with `seed`, in draw order."""
+    return np.random.default_rng(seed).permutation(n_items)[:min(n_seeds, n_items)]
+
+
+def search(catalogue: Catalogue, name: str, level: str = "segment", k: int = 3, gallery: str | None = None,
+           config: str | None = None, seed: int | None = None, seeds: np.ndarray | None = None,
+           aggregate: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Neighbours of seed items in one embedding; `gallery` names another embedding for a
+    cross-modal search (e.g. name "CL_a", gallery "CL_v").
+
+    seeds: item indices (None: every item). Returns `(seeds (q,), indices (q, k), similarities (q, k))`.
+    """
+    queries = catalogue.embedding(name, level, config, seed, aggregate)
+    items = queries if gallery is None else catalogue.embedding(gallery, level, config, seed, aggregate)
+    seeds = np.arange(len(queries)) if seeds is None else np.asarray(seeds, dtype=np.int64)
+    groups = catalogue.groups(level)
+    indices, sims = cosine_neighbours(queries[seeds], items, k, groups[seeds], groups)
+    return seeds, indices, sims
+
+
+def neighbour_table(catalogue: Catalogue, name: str, level: str = "video", k: int = 3, n_seeds: int = 25,
+                    gallery: str | None = None, config: str | None = None, seed: int | None = None,
+                    draw: int = 0, aggregate: str = "mean") -> pd.DataFrame:
+    """The neighbours of `n_seeds` random seed items, one row per tile of a grid.
+
+    Rows come in groups of k + 1 per seed: `level`, `row` (the seed's number), `rank` (0 for the seed,
+    then 1..k), `item` (index at `level`), `similarity` to the seed (NaN for the seed itself),
+    and the item's `video_id, segment_id, k_segment, genre, tags, video_path, audio_path`; at
+    video level, the segment columns name the video's middle segment, which is its clip.
+    draw: the random seed of the choice of seed items.
+    """
+    items = catalogue.items(level)
+    seeds, indices, sims = search(catalogue, name, level, k, gallery, config, seed,
+                                  draw_seeds(len(items), n_seeds, draw), aggregate)
+    tiles = np.column_stack([seeds, indices]).ravel()
+    table = pd.DataFrame({
+        "level": level,
+        "row": np.repeat(np.arange(len(seeds)), k + 1),
+        "rank": np.tile(np.arange(k + 1), len(seeds)),
+        "item": tiles,
+        "similarity": np.column_stack([np.full(len(seeds), np.nan, np.float32), sims]).ravel(),
+    })
+    columns = [c for c in ("video_id", "segment_id", "k", "genre", "tags", "split", "video_path", "audio_path") if c in items]
+    chosen = items.iloc[tiles][columns].reset_index(drop=True).rename(columns={"k": "k_segment"})
+    return pd.concat([table, chosen], axis=1)
+
+
+def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LEVELS, aggregate: str = "mean") -> pd.DataFrame:
+    """Metadata agreement of every embedding, every item a seed, at each level.
+
+    One row per level and embedding (frozen ones; then per loaded config the learned ones and
+    the cross-modal searches `CL_a→CL_v`, `CL_v→CL_a`): `level, embedding, config`, `genre`
+    and `tags` (mean over seeds, then mean over training seeds), `genre_sd`, `tags_sd` (sd
+    over training seeds; NaN for one), `genre_chance`, `tags_chance`, `runs` (training seeds) and `items` (seeds per run: every item).
+    """
+    rows = []
+    searches = [(name, None, None) for name in FROZEN]
+    for config in catalogue.configs:
+        searches += [(name, None, config) for name in LEARNED] + [(q, g, config) for q, g in CROSS_MODAL]
+    for level in levels:
+        items = catalogue.items(level)
+        genres = items["genre"] if "genre" in items else pd.Series([np.nan] * len(items))
+        tags = items["tags"] if "tags" in items else pd.Series([""] * len(items))
+        for name, gallery, config in searches:
+            per_run = []
+            for seed in catalogue.run_seeds(config) if config else [None]:
+                seeds, indices, _ = search(catalogue, name, level, k, gallery, config, seed, aggregate=aggregate)
+                per_run.append(metadata_agreement(seeds, indices, genres, tags, catalogue.groups(level)).mean())
+            runs = pd.DataFrame(per_run)
+            rows.append({
+                "level": level, "embedding": name if gallery is None else f"{name}→{gallery}", "config": config or "frozen",
+                "genre": runs["genre"].mean(), "genre_sd": runs["genre"].std(ddof=1) if len(runs) > 1 else np.nan,
+                "genre_chance": runs["genre_chance"].mean(),
+                "tags": runs["tags"].mean(), "tags_sd": runs["tags"].std(ddof=1) if len(runs) > 1 else np.nan,
+                "tags_chance": runs["tags_chance"].mean(), "runs": len(runs), "items": len(items),
+            })
+    return pd.DataFrame(rows)
+
+
+def format_agreement(table: pd.DataFrame) -> pd.DataFrame:
+    """`agreement_table` for reading: `0.41 ± 0.03` cells, chance beside, one row per embedding."""
+    def cell(mean, sd):
+        return f"{mean:.3f}" if np.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+
+    out = pd.DataFrame({
+        "level": table["level"], "embedding": table["embedding"], "config": table["config"],
+        "genre@k": [cell(m, s) for m, s in zip(table["genre"], table["genre_sd"])],
+        "genre chance": table["genre_chance"].map("{:.3f}".format),
+        "tag Jaccard@k": [cell(m, s) for m, s in zip(table["tags"], table["tags_sd"])],
+        "tag chance": table["tags_chance"].map("{:.3f}".format),
+        "runs": table["runs"], "seed items": table["items"],
+    })
+    return out
+
+
+def plot_agreement(table: pd.DataFrame):
+    """Bar charts of genre agreement and tag Jaccard per embedding and level, chance as a tick, sd as error bars."""
+    import matplotlib.pyplot as plt
+
+    levels = list(dict.fromkeys(table["level"]))
+    fig, axes = plt.subplots(len(levels), 2, figsize=(12, 2.2 + 2.3 * len(levels)), squeeze=False, constrained_layout=True)
+    for row, level in zip(axes, levels):
+        part = table[table["level"] == level].reset_index(drop=True)
+        labels = [e if c == "frozen" else f"{e}\n{c}" for e, c in zip(part["embedding"], part["config"])]
+        x = np.arange(len(part))
+        colours = ["tab:gray" if c == "frozen" else f"C{i}" for c in part["config"] for i in [list(dict.fromkeys(part["config"])).index(c)]]
+        for ax, metric, title in ((row[0], "genre", "same genre among k neighbours"), (row[1], "tags", "mean tag Jaccard")):
+            spread = part[f"{metric}_sd"]
+            ax.bar(x, part[metric], yerr=spread.fillna(0) if spread.notna().any() else None, color=colours, capsize=2)
+            ax.scatter(x, part[f"{metric}_chance"], marker="_", s=300, color="black", zorder=3, label="chance")
+            ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
+            ax.set_title(f"{level} level: {title}", fontsize=10)
+            ax.set_ylim(0, 1)
+        row[0].legend(loc="upper right", fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------- cold start
+
+def run_data_dir(run: str | Path) -> Path:
+    """The segment store a training run was trained on, as the run records it.
+
+    Looked up as `data_dir` in config.json or summary.json, else derived from the feature
+    store recorded in summary.json's provenance (`DATA_DIR/features/<key>`). Raises
+    ValueError asking for it (`--data`) when the run does not say or the store is gone.
+    """
+    run = Path(run)
+    records = [json.loads((run / name).read_text()) for name in ("config.json", "summary.json") if (run / name).is_file()]
+    for record in records:
+        if record.get("data_dir"):
+            return Path(record["data_dir"])
+    for record in records:
+        store = record.get("provenance", {}).get("audio", {}).get("path")
+        if store and (Path(store).parent.parent / "manifest.csv").is_file():
+            return Path(store).parent.parent
+    raise ValueError(f"the run {run} does not record a segment store that exists here; pass it with --data DATA_DIR")
+
+
+def _encoder_weights(video_meta: dict) -> tuple[str, bool]:
+    """`(video_weights, strict)` that rebuild the video encoder a feature store was made with."""
+    prov = video_meta["provenance"]
+    if prov["weights"] == "kinetics400":
+        return "kinetics400", True
+    if prov["weights"] == "file":
+        return prov["source"], False
+    return "random", False
+
+
+def encode_video(video: str | Path, data_dir: str | Path, work_dir: str | Path, device: str | None = None,
+                 video_id: str | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Segment and encode a new video exactly as the catalogue at `data_dir` was.
+
+    The video is preprocessed with the catalogue's parameters into `work_dir/store` and its
+    view 0 encoded with the catalogue's frozen encoders (same weights, seed, frames and
+    precision; the sha256 of both encoders' weights is checked against the catalogue's).
+    Returns `(segments, audio (s, 1, audio_dim), video (s, 1, video_dim))`: the manifest rows of
+    its s segments that encoded, and their features. Raises ValueError with the reason when
+    the video gives no usable segment.
+    """
+    from mvnb import features, segments
+
+    data_dir, work_dir = Path(data_dir), Path(work_dir)
+    video = Path(video).expanduser().resolve()
+    if not video.is_file():
+        raise FileNotFoundError(f"video {video} not found")
+    params = segments.load_params(data_dir)
+    metas = {m: features.read_meta(features.store_dir(data_dir, m)) for m in features.KEYS}
+    missing = [m for m, meta in metas.items() if meta is None]
+    if missing:
+        raise FileNotFoundError(f"the catalogue {data_dir} has no {' or '.join(missing)} features; run `python -m mvnb features` first")
+    video_id = video_id or video.stem
+    metadata = work_dir / "metadata.csv"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"video_id": [video_id], "path": [str(video)]}).to_csv(metadata, index=False)
+    store = work_dir / "store"
+    manifest = segments.preprocess(None, metadata, store, segments=params.segments, seconds=params.seconds, fps=params.fps,
+                                   size=params.size, seed=params.seed, sample_rate=params.sample_rate, progress=False)
+    if manifest.empty:
+        reason = pd.read_csv(segments.table_path(store, "skipped"))["reason"].iloc[0]
+        raise ValueError(f"{video.name}: {reason}")
+    weights, strict = _encoder_weights(metas["video"])
+    spec = metas["video"]["settings"]["views"]
+    features.extract_features(store, views=1, frames=spec["frames"], video_weights=weights,
+                              precision=metas["video"]["settings"]["precision"], device=device, workers=0,
+                              seed=spec["seed"], audio_model=metas["audio"]["settings"]["model"],
+                              strict_weights=strict, progress=False)
+    manifest, audio, video_features, audio_meta, video_meta = features.load_feature_pair(store)
+    for modality, meta in (("audio", audio_meta), ("video", video_meta)):
+        if meta["provenance"]["sha256"] != metas[modality]["provenance"]["sha256"]:
+            raise ValueError(f"the {modality} encoder here ({meta['provenance']['sha256'][:12]}…) is not the one the catalogue "
+                             f"used ({metas[modality]['provenance']['sha256'][:12]}…); its features would not be comparable")
+    keep = np.flatnonzero(audio_meta["valid"] & video_meta["valid"])
+    if not len(keep):
+        raise ValueError(f"{video.name}: none of its {len(manifest)} segments could be encoded ({audio_meta['failed'] or video_meta['failed']})")
+    return (manifest.iloc[keep].reset_index(drop=True), np.asarray(audio[keep], dtype=np.float32),
+            np.asarray(video_features[keep], dtype=np.float32))
+
+
+def query_embeddings(run: str | Path, audio, video, device: str | None = None) -> dict[str, np.ndarray]:
+    """Every embedding (`EMBEDDINGS`) of new segments, `(s, dim)` each, from their features
+    `(s, views, audio_dim)`, `(s, views, video_dim)` (view 0) and the heads of `run`."""
+    import torch
+
+    from mvnb.train import embed_segments, load_heads
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    heads, _, _ = load_heads(run, device)
+    cl_audio, cl_video = embed_segments(heads, audio, video, device=device)
+    return {**frozen_embeddings(audio[:, 0], video[:, 0]), **learned_embeddings(cl_audio, cl_video)}
+
+
+def similar_videos(run: str | Path, video: str | Path, k: int = 10, data_dir: str | Path | None = None,
+                   embedding: str = "CL_agg", aggregate: str = "mean", exclude: Sequence[str] = (),
+                   work_dir: str | Path | None = None, device: str | None = None) -> pd.DataFrame:
+    """The k catalogue videos nearest to a video the catalogue has never seen.
+
+    run: a training run directory (heads.pt, embeddings.npz); data_dir: its segment store
+        (default: the one the run records, see `run_data_dir`); embedding: one of `EMBEDDINGS`;
+        aggregate: how segments make a video (`video_embeddings`); exclude: catalogue video ids
+        to leave out (to query with a catalogue video as if it were new); work_dir: where the
+        query's segments and features go (default: a temporary folder, removed afterwards).
+    Returns k rows, best first: `rank, video_id, similarity` and the catalogue's labels
+    (`genre, tags, split`, where present). `attrs["query"]` holds the query's id and segments.
+    """
+    run = Path(run)
+    data_dir = Path(data_dir) if data_dir is not None else run_data_dir(run)
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f"unknown embedding {embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
+    _check_run_store(run, data_dir)
+    catalogue = load_catalogue(data_dir, {("run", 0): run})
+    with tempfile.TemporaryDirectory(prefix="mvnb-similar-") as scratch:
+        segs, audio, video_features = encode_video(video, data_dir, work_dir or scratch, device)
+        query = query_embeddings(run, audio, video_features, device)[embedding]
+    _, query_video = video_embeddings(query, np.zeros(len(query), dtype=int), aggregate)
+    videos = catalogue.videos()
+    gallery = catalogue.embedding(embedding, "video", "run", 0, aggregate)
+    allowed = np.flatnonzero(~videos["video_id"].isin(list(exclude)).to_numpy())
+    indices, sims = cosine_neighbours(query_video, gallery[allowed], min(k, len(allowed)))
+    columns = [c for c in ("video_id", "genre", "tags", "split") if c in videos]
+    table = videos.iloc[allowed[indices[0]]][columns].reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    table.insert(2, "similarity", sims[0])
+    clip = segs.iloc[len(segs) // 2]
+    table.attrs["query"] = {"video": str(video), "video_id": segs["video_id"].iloc[0], "segments": len(segs),
+                            "embedding": embedding, "run": str(run), "data_dir": str(data_dir),
+                            "store": str(Path(work_dir) / "store") if work_dir else None,
+                            "video_path": clip["video_path"], "audio_path": clip["audio_path"]}
+    return table
+
+
+def _check_run_store(run: Path, data_dir: Path) -> None:
+    """Raise ValueError when the features a run was trained on came from other encoders than the store's."""
+    from mvnb.features import read_meta, store_dir
+
+    summary = run / "summary.json"
+    recorded = json.loads(summary.read_text()).get("provenance", {}) if summary.is_file() else {}
+    for modality in ("audio", "video"):
+        then = recorded.get(modality, {}).get("provenance", {}).get("sha256")
+        now = ((read_meta(store_dir(data_dir, modality)) or {}).get("provenance") or {}).get("sha256")
+        if then and now and then != now:
+            raise ValueError(f"{run} was trained on {modality} features of other weights ({then[:12]}…) than {data_dir} "
+                             f"holds now ({now[:12]}…); retrain it or point --data at its store")
+
+
+def cold_start_table(found: pd.DataFrame, k: int | None = None, labels: dict | None = None) -> pd.DataFrame:
+    """`similar_videos`' answer as one grid row for `mvnb.explore.neighbour_grid`: the query
+    (rank 0, clip from its own store, captioned with `labels` such as genre and tags where
+    known) and its first k catalogue videos (their middle segments).
+
+    Needs the query's store, so `similar_videos` must have been given a `work_dir`.
+    """
+    query = found.attrs["query"]
+    if query["store"] is None:
+        raise ValueError("the query's segments were in a temporary folder; call similar_videos with work_dir")
+    catalogue = load_catalogue(query["data_dir"]).videos().set_index("video_id")
+    top = found.head(k) if k else found
+    clips = catalogue.loc[top["video_id"]]
+    rows = [{"rank": 0, "video_id": query["video_id"], "genre": (labels or {}).get("genre", ""), "tags": (labels or {}).get("tags", ""),
+             "similarity": np.nan, "store": query["store"], "video_path": query["video_path"], "audio_path": query["audio_path"]}]
+    for (_, hit), (_, clip) in zip(top.iterrows(), clips.iterrows()):
+        rows.append({"rank": int(hit["rank"]), "video_id": hit["video_id"], "genre": hit.get("genre", ""), "tags": hit.get("tags", ""),
+                     "similarity": hit["similarity"], "store": query["data_dir"], "video_path": clip["video_path"],
+                     "audio_path": clip["audio_path"]})
+    return pd.DataFrame(rows).assign(level="video", row=0)
+
+
+def unseen_synth_video(corpus_dir: str | Path, out_dir: str | Path) -> tuple[Path, dict]:
+    """A video of the synthetic corpus at `corpus_dir` that it does not contain.
+
+    Renders the next index after the corpus's last (same generator settings, from synth.json)
+    into `out_dir/videos/`, once. Returns `(path, its metadata row)` (genre, tags, ...).
+    Raises FileNotFoundError when `corpus_dir` is not a synthetic corpus.
+    """
+    from mvnb import synth
+
+    settings = Path(corpus_dir) / "synth.json"
+    if not settings.is_file():
+        raise FileNotFoundError(f"{corpus_dir} has no synth.json: it is not a synthetic corpus")
+    values = json.loads(settings.read_text())
+    spec = synth.SynthSpec(**{**values, "size": tuple(values["size"])})
+    row = synth.video_plan(spec, spec.n_videos)["row"]
+    path = Path(out_dir) / row["path"]
+    if not path.is_file():
+        synth.render_video(spec, spec.n_videos, Path(out_dir))
+    return path, row
+
+
+def held_out_video(corpus_dir: str | Path, catalogue: Catalogue, out_dir: str | Path) -> tuple[Path, dict, tuple[str, ...]]:
+    """A video to query the catalogue with as if it were new: `(path, labels, exclude)`.
+
+    For a synthetic corpus, the generator's next video, which no run has seen (`exclude` is
+    empty); for another corpus, its first test-split video, which `exclude` leaves out of the
+    catalogue. `labels` has its video_id, genre and tags where known.
+    """
+    corpus_dir = Path(corpus_dir)
+    if (corpus_dir / "synth.json").is_file():
+        path, row = unseen_synth_video(corpus_dir, out_dir)
+        return path, row, ()
+    tests = catalogue.videos().query("split == 'test'")
+    if tests.empty:
+        raise ValueError(f"the catalogue of {corpus_dir} has no test-split video to hold out")
+    held = tests.iloc[0]
+    metadata = pd.read_csv(corpus_dir / "metadata.csv", dtype={"video_id": str, "path": str})
+    path = metadata.loc[metadata["video_id"] == held["video_id"], "path"].iloc[0]
+    path = Path(path) if Path(path).is_absolute() else corpus_dir / path
+    return path, {"video_id": held["video_id"], **{c: held[c] for c in ("genre", "tags") if c in held}}, (held["video_id"],)
+
+
+# --------------------------------------------------------------------------- CLI: python -m mvnb similar
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `python -m mvnb similar`."""
+    parser.add_argument("--run", type=Path, required=True, help="a training run directory (heads.pt, embeddings.npz)")
+    parser.add_argument("--video", type=Path, required=True, help="a video file the catalogue has never seen")
+    parser.add_argument("--k", type=int, default=10, help="how many catalogue videos to list")
+    parser.add_argument("--data", type=Path, help="the run's segment store (default: the one the run records)")
+    parser.add_argument("--embedding", default="CL_agg", choices=EMBEDDINGS, help="the embedding compared (default CL_agg, as the paper)")
+    parser.add_argument("--aggregate", default="mean", choices=AGGREGATES, help="how a video's segments are averaged")
+    parser.add_argument("--device", help="cuda, cpu, … (default: cuda when present)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the catalogue videos nearest to `--video`; exit code 2 with a one-line reason on bad input."""
+    try:
+        table = similar_videos(args.run, args.video, args.k, args.data, args.embedding, args.aggregate, device=args.device)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"similar: {error}")
+        return 2
+    query = table.attrs["query"]
+    print(f"similar: {query['video_id']} ({query['segments']} segments) against the catalogue of {args.run}, "
+          f"by {query['embedding']} (cosine):")
+    print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    return 0

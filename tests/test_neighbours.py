@@ -1,0 +1,260 @@
+"""Nearest neighbours and metadata agreement against slow references written here; cold-start
+queries end to end on the shared quick-profile report."""
+import argparse
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from mvnb import neighbours as nb
+
+
+def reference_neighbours(queries, gallery, k, query_groups, gallery_groups):
+    """Slow reference: per query, cosine to every gallery item outside its group, best first, ties to the earlier item."""
+    out = []
+    for i, q in enumerate(queries):
+        scored = []
+        for j, g in enumerate(gallery):
+            if query_groups[i] == gallery_groups[j]:
+                continue
+            nq, ng = np.linalg.norm(q), np.linalg.norm(g)
+            cos = float(q @ g / (nq * ng)) if nq and ng else 0.0
+            scored.append((-cos, j))
+        out.append([(j, -c) for c, j in sorted(scored)[:k]])
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), q=st.integers(1, 6), g=st.integers(4, 14), dim=st.integers(1, 5), k=st.integers(1, 3))
+def test_cosine_neighbours_match_a_slow_reference(data, q, g, dim, k):
+    values = st.integers(-4, 4)  # small integers: ties happen, no float underflow
+    queries = data.draw(arrays(np.int64, (q, dim), elements=values)).astype(np.float32)
+    gallery = data.draw(arrays(np.int64, (g, dim), elements=values)).astype(np.float32)
+    gallery_groups = data.draw(arrays(np.int64, g, elements=st.integers(0, 3)))
+    query_groups = data.draw(arrays(np.int64, q, elements=st.integers(0, 3)))
+    eligible = [(gallery_groups != qg).sum() for qg in query_groups]
+    if min(eligible) < k:
+        with pytest.raises(ValueError, match="k = "):
+            nb.cosine_neighbours(queries, gallery, k, query_groups, gallery_groups)
+        return
+    indices, sims = nb.cosine_neighbours(queries, gallery, k, query_groups, gallery_groups)
+    reference = reference_neighbours(queries.astype(np.float64), gallery.astype(np.float64), k, query_groups, gallery_groups)
+    for i, expected in enumerate(reference):
+        assert len(set(indices[i])) == k
+        assert all(gallery_groups[j] != query_groups[i] for j in indices[i])
+        # the same similarities, best first (indices may differ only between float-level ties)
+        np.testing.assert_allclose(sims[i], [s for _, s in expected], atol=1e-5)
+        assert np.all(np.diff(sims[i]) <= 1e-6)
+
+
+def test_ties_go_to_the_earlier_gallery_item_and_no_groups_leaves_nothing_out():
+    gallery = np.array([[1.0, 0], [0, 1], [2, 0], [1, 0]])
+    indices, sims = nb.cosine_neighbours(np.array([[3.0, 0]]), gallery, 3)
+    assert indices.tolist() == [[0, 2, 3]]
+    np.testing.assert_allclose(sims, [[1, 1, 1]])
+    with pytest.raises(ValueError, match="together"):
+        nb.cosine_neighbours(gallery, gallery, 1, query_groups=[0, 1, 2, 3])
+
+
+def test_segment_search_leaves_out_the_seeds_own_video():
+    # segments of the same video are identical: the nearest must still come from another video
+    emb = np.array([[1.0, 0], [1, 0], [0.9, 0.1], [0, 1]])
+    groups = np.array(["a", "a", "b", "c"])
+    indices, _ = nb.cosine_neighbours(emb, emb, 2, groups, groups)
+    assert indices[0].tolist() == [2, 3] and indices[1].tolist() == [2, 3]
+    assert indices[2].tolist() == [0, 1]
+
+
+def test_video_embeddings_are_per_video_means_in_sorted_id_order():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(9, 4)).astype(np.float32)
+    ids = np.array(["v2", "v1", "v2", "v3", "v1", "v1", "v3", "v2", "v2"])
+    got_ids, got = nb.video_embeddings(emb, ids)
+    expected = pd.DataFrame(emb).groupby(ids).mean()
+    assert got_ids.tolist() == ["v1", "v2", "v3"]
+    np.testing.assert_allclose(got, expected.to_numpy(), rtol=1e-5, atol=1e-6)
+    # unit_mean ignores each segment's length
+    scaled = emb * rng.uniform(0.1, 10, size=(9, 1)).astype(np.float32)
+    np.testing.assert_allclose(nb.video_embeddings(scaled, ids, "unit_mean")[1], nb.video_embeddings(emb, ids, "unit_mean")[1], atol=1e-5)
+    with pytest.raises(ValueError, match="aggregate"):
+        nb.video_embeddings(emb, ids, "median")
+
+
+def test_concat_cosine_is_the_mean_of_the_two_cosines_and_cl_agg_the_mean_of_the_modalities():
+    rng = np.random.default_rng(1)
+    audio, video = rng.normal(size=(5, 7)) * 40, rng.normal(size=(5, 3))
+    concat = nb.frozen_embeddings(audio, video)["concat"]
+    u = nb.unit_rows
+    np.testing.assert_allclose(u(concat) @ u(concat).T, (u(audio) @ u(audio).T + u(video) @ u(video).T) / 2, atol=1e-5)
+    learned = nb.learned_embeddings(audio[:, :3], video)
+    np.testing.assert_allclose(learned["CL_agg"], (audio[:, :3] + video) / 2, rtol=1e-5)
+
+
+def slow_agreement(seeds, neighbours, genres, tags, groups):
+    def jac(a, b):
+        a, b = set(filter(None, a.split(";"))), set(filter(None, b.split(";")))
+        return len(a & b) / len(a | b) if a | b else 0.0
+
+    rows = []
+    for s, ns in zip(seeds, neighbours):
+        eligible = [j for j in range(len(genres)) if groups[j] != groups[s]]
+        rows.append(dict(genre=np.mean([genres[j] == genres[s] for j in ns]),
+                         tags=np.mean([jac(tags[s], tags[j]) for j in ns]),
+                         genre_chance=np.mean([genres[j] == genres[s] for j in eligible]),
+                         tags_chance=np.mean([jac(tags[s], tags[j]) for j in eligible])))
+    return pd.DataFrame(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=st.integers(4, 12), k=st.integers(1, 3))
+def test_metadata_agreement_matches_a_slow_reference(data, n, k):
+    genres = data.draw(st.lists(st.sampled_from(["pop", "rock", "jazz"]), min_size=n, max_size=n))
+    tags = data.draw(st.lists(st.lists(st.sampled_from(["fast", "slow", "minor", "drums"]), max_size=3).map(";".join),
+                              min_size=n, max_size=n))
+    groups = data.draw(st.lists(st.integers(0, n // 2), min_size=n, max_size=n))
+    seeds = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=5)))
+    neighbours = np.array(data.draw(st.lists(st.lists(st.integers(0, n - 1), min_size=k, max_size=k),
+                                             min_size=len(seeds), max_size=len(seeds))))
+    if any(all(g == groups[s] for g in groups) for s in seeds):
+        return  # a seed with nothing to compare against has no chance level
+    got = nb.metadata_agreement(seeds, neighbours, genres, tags, groups)
+    pd.testing.assert_frame_equal(got, slow_agreement(seeds, neighbours, genres, tags, groups), check_dtype=False, atol=1e-6)
+
+
+def test_chance_is_what_every_eligible_item_as_neighbour_scores():
+    rng = np.random.default_rng(2)
+    genres = rng.choice(["a", "b", "c"], 30)
+    tags = [";".join(rng.choice(["x", "y", "z", "w"], rng.integers(0, 3), replace=False)) for _ in range(30)]
+    groups = np.repeat(np.arange(10), 3)
+    seeds = np.arange(30)
+    everything = np.array([np.flatnonzero(groups != groups[s]) for s in seeds])  # 27 each
+    table = nb.metadata_agreement(seeds, everything, genres, tags, groups)
+    np.testing.assert_allclose(table["genre"], table["genre_chance"])
+    np.testing.assert_allclose(table["tags"], table["tags_chance"], atol=1e-6)
+
+
+def test_missing_genres_are_nan_and_two_empty_tag_sets_count_zero():
+    table = nb.metadata_agreement([0, 1], [[1], [0]], ["pop", None], ["", ""], ["a", "b"])
+    assert np.isnan(table["genre"][1]) and table["genre"][0] == 0.0
+    assert table["tags"].tolist() == [0.0, 0.0]
+
+
+def fake_catalogue(n_videos=8, per_video=3, dim=6, seeds=(0,)):
+    """A Catalogue in memory: genre decides the audio direction, so audio-based embeddings agree with genre."""
+    rng = np.random.default_rng(0)
+    genres = np.array(["pop", "rock", "jazz", "folk"])[np.arange(n_videos) % 4]
+    rows = []
+    for v in range(n_videos):
+        for k in range(per_video):
+            rows.append(dict(segment_id=f"v{v}_{k:02d}", video_id=f"v{v}", k=k, video_path=f"segments/v{v}/{k:02d}.mp4",
+                             audio_path=f"segments/v{v}/{k:02d}.wav", split="train", genre=genres[v],
+                             tags="fast;drums" if genres[v] in ("pop", "rock") else "slow"))
+    segments = pd.DataFrame(rows)
+    directions = {g: rng.normal(size=dim) for g in np.unique(genres)}
+    audio = np.stack([directions[g] for g in segments["genre"]]) + 0.05 * rng.normal(size=(len(segments), dim))
+    video = rng.normal(size=(len(segments), 4))
+    runs = {(c, s): nb.learned_embeddings(audio + 0.01 * s, rng.normal(size=audio.shape)) for c in ("paper_baseline", "corrected") for s in seeds}
+    return nb.Catalogue(None, segments, nb.frozen_embeddings(audio, video), runs, {key: None for key in runs})
+
+
+def test_agreement_table_covers_every_embedding_level_and_run():
+    catalogue = fake_catalogue(seeds=(0, 1))
+    table = nb.agreement_table(catalogue, k=2)
+    per_level = 3 + 2 * (3 + 2)
+    assert len(table) == 2 * per_level
+    assert set(table["embedding"]) == {"musicnn", "r2plus1d", "concat", "CL_a", "CL_v", "CL_agg", "CL_a→CL_v", "CL_v→CL_a"}
+    musicnn = table.set_index(["level", "embedding", "config"]).loc[("segment", "musicnn", "frozen")]
+    assert musicnn["genre"] == 1.0 and musicnn["genre_chance"] == pytest.approx(3 / 21)  # 1 other video of 7 shares the genre
+    assert np.isnan(musicnn["genre_sd"]) and musicnn["runs"] == 1
+    cl = table[(table["config"] == "corrected") & (table["embedding"] == "CL_a")]
+    assert (cl["runs"] == 2).all() and cl["genre_sd"].notna().all()
+    assert table.groupby("level")["items"].first().to_dict() == {"segment": 24, "video": 8}
+    readable = nb.format_agreement(table)
+    assert "±" in readable.loc[readable["config"] == "corrected", "genre@k"].iloc[0]
+
+
+def test_video_level_follows_the_papers_recipe():
+    catalogue = fake_catalogue()
+    run = catalogue.runs["corrected", 0]
+    ids = catalogue.segments["video_id"]
+    per_modality = [pd.DataFrame(run[m]).groupby(ids).mean().to_numpy() for m in ("CL_a", "CL_v")]
+    np.testing.assert_allclose(catalogue.embedding("CL_agg", "video", "corrected"), (per_modality[0] + per_modality[1]) / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="config"):
+        catalogue.embedding("CL_agg", "video")
+
+
+def test_neighbour_table_has_the_seed_then_k_neighbours_from_other_videos():
+    catalogue = fake_catalogue()
+    table = nb.neighbour_table(catalogue, "musicnn", "segment", k=3, n_seeds=5)
+    assert len(table) == 5 * 4 and table["row"].nunique() == 5
+    for _, tiles in table.groupby("row"):
+        assert tiles["rank"].tolist() == [0, 1, 2, 3]
+        assert np.isnan(tiles["similarity"].iloc[0]) and (np.diff(tiles["similarity"].iloc[1:]) <= 1e-6).all()
+        assert (tiles["video_id"].iloc[1:] != tiles["video_id"].iloc[0]).all()
+        assert (tiles["genre"].iloc[1:] == tiles["genre"].iloc[0]).all()  # musicnn here is genre
+    assert table.drop_duplicates("row")["item"].is_unique
+    videos = nb.neighbour_table(catalogue, "CL_agg", "video", k=2, n_seeds=50, config="paper_baseline")
+    assert videos["row"].nunique() == 8  # capped at the number of videos
+    assert (videos["segment_id"].str.endswith("_01")).all()  # the middle of three segments is the clip
+    cross = nb.neighbour_table(catalogue, "CL_a", "segment", k=2, n_seeds=3, gallery="CL_v", config="corrected")
+    assert len(cross) == 9
+
+
+def test_run_data_dir_reads_the_run_or_asks_for_data(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(ValueError, match="--data"):
+        nb.run_data_dir(run)
+    store = tmp_path / "store"
+    (store / "features" / "musicnn").mkdir(parents=True)
+    (store / "manifest.csv").write_text("segment_id\n")
+    (run / "summary.json").write_text(json.dumps({"provenance": {"audio": {"path": str(store / "features" / "musicnn")}}}))
+    assert nb.run_data_dir(run) == store
+    (run / "config.json").write_text(json.dumps({"data_dir": "/somewhere/else"}))
+    assert str(nb.run_data_dir(run)) == "/somewhere/else"
+
+
+def parse_similar(argv):
+    parser = argparse.ArgumentParser()
+    nb.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_similar_cli_says_what_is_wrong_in_one_line(tmp_path, capsys):
+    video = tmp_path / "new.mp4"
+    video.write_bytes(b"")
+    assert nb.run(parse_similar(["--run", str(tmp_path / "no_run"), "--video", str(video)])) == 2
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("similar: ") and "--data" in out and len(out.splitlines()) == 1
+
+
+def test_similar_finds_a_catalogue_video_queried_as_new(quick_report, capsys):
+    """End to end on the quick report: a catalogue video, cut and encoded again from its file,
+    has the features the store holds, and `similar` ranks it first with cosine about 1."""
+    from mvnb import features
+    from mvnb.results import run_dir
+
+    runs, store = quick_report.root / "runs", quick_report.root / "data" / "synth_quick" / "store"
+    run = run_dir(runs, "corrected", 0)
+    if not (run / "heads.pt").exists():
+        pytest.skip("the quick report has no corrected run (its notebook smoke tests say why)")
+    manifest, audio, video, _, _ = features.load_feature_pair(store)
+    video_id = manifest["video_id"].iloc[0]
+    source = quick_report.root / "data" / "synth_quick" / "videos" / f"{video_id}.mp4"
+
+    segments, new_audio, new_video = nb.encode_video(source, store, quick_report.root / "query_again")
+    rows = manifest.index[manifest["video_id"] == video_id]
+    assert segments["start_s"].tolist() == manifest.loc[rows, "start_s"].tolist()
+    for new, old in ((new_audio[:, 0], audio[rows, 0]), (new_video[:, 0], video[rows, 0])):
+        cos = (nb.unit_rows(new) * nb.unit_rows(np.asarray(old, dtype=np.float32))).sum(1)
+        assert cos.min() > 0.999, cos
+
+    assert nb.run(parse_similar(["--run", str(run), "--video", str(source), "--k", "3"])) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"similar: {video_id} (")
+    first = lines[2].split()
+    assert first[:2] == ["1", video_id] and float(first[2]) > 0.999
