@@ -50,6 +50,7 @@ SPLITS = ("train", "val", "test")
 PRECISIONS = ("fp32", "bf16")
 RANK_COLUMNS = [f"{m}_{d}" for m in ("median_rank", *(f"r{k}" for k in RECALL_KS)) for d in ("a2v", "v2a")]
 EMBED_BATCH = 4096
+RUN_FILES = ("config.json", "metrics.csv", "heads.pt", "embeddings.npz", "summary.json")
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,8 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in RUN_FILES:  # a rerun that fails must not leave an older run's results behind
+        (out_dir / stale).unlink(missing_ok=True)
     torch.manual_seed(seed)
     heads = build_heads(audio.shape[2], video.shape[2], config.hidden, config.embedding_dim, config.dropout,
                         config.output, config.single_head).to(device)

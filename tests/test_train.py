@@ -84,6 +84,7 @@ def test_run_directory(tmp_path):
     assert {"loss", "val_loss", "tau", "lr", "skipped_batches", *(f"val_{c}" for c in RANK_COLUMNS)} <= set(metrics)
     assert len(metrics) == summary["epochs_run"]
     assert np.allclose(metrics["lr"], 0.01 * 0.95 ** np.arange(len(metrics)))
+    assert sorted(p.name for p in out.iterdir()) == sorted(train_module.RUN_FILES)
     state = torch.load(out / "heads.pt", weights_only=True)
     assert {"heads", "loss", "config"} <= set(state)
     embeddings = np.load(out / "embeddings.npz")
