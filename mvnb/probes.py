@@ -60,6 +60,8 @@ CONTRASTIVE = ("CL_a", "CL_v", "CL_agg")
 EMBEDDINGS = FROZEN + CONTRASTIVE
 TASKS = ("tags", "genre")
 FROZEN_CONFIG = "frozen"  # the `config` of the frozen-feature rows
+TABLE2_COLUMNS = ["row", "embedding", "config", "task", "metric", "paper", "segment_mean", "segment_sd", "video_mean",
+                  "video_sd", "seeds"]
 
 # Table 2 of the paper: (AUC, F1) per embedding and task. The paper has one CL configuration, its baseline.
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
@@ -178,6 +180,14 @@ def probe_tasks(manifest: pd.DataFrame, top_k: int = TOP_TAGS) -> tuple[dict[str
         except ValueError as err:
             notes.append(str(err))
     return tasks, notes
+
+
+def label_counts(task: ProbeTask, manifest: pd.DataFrame) -> pd.DataFrame:
+    """Videos carrying each label, per split: `(n_labels, 3)` counts, labels as rows, train/val/test as columns."""
+    first = ~manifest["video_id"].duplicated().to_numpy() & task.labelled
+    splits = manifest["split"].to_numpy()[first]
+    counts = {s: task.targets[first][splits == s].sum(0).astype(int) for s in SPLITS}
+    return pd.DataFrame(counts, index=pd.Index(task.labels, name=task.name))
 
 
 def _label_column(manifest: pd.DataFrame, column: str) -> np.ndarray:
@@ -348,14 +358,16 @@ def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConf
     """Train a probe for `task` on the labelled training segments of `x`, stop on validation, score on test.
 
     x: `(n_segments, dim)` embeddings in manifest order; split, video_ids: `(n_segments,)`.
-    Returns the scores at segment and video level (see the module docstring). Raises
+    Segments whose embedding is not finite (features that failed) are left out and counted in
+    `n_nonfinite`. Returns the scores at segment and video level (see the module docstring). Raises
     ValueError with a one-line reason when a split has no labelled segment.
     """
-    split, video_ids = np.asarray(split), np.asarray(video_ids)
+    x, split, video_ids = np.asarray(x, dtype=np.float32), np.asarray(split), np.asarray(video_ids)
     if not len(x) == len(split) == len(video_ids) == len(task.targets):
         raise ValueError(f"need one embedding, split and video id per segment of the task: {len(x)}, {len(split)}, "
                          f"{len(video_ids)} and {len(task.targets)}")
-    rows = {s: np.flatnonzero((split == s) & task.labelled) for s in SPLITS}
+    finite = np.isfinite(x).all(1)
+    rows = {s: np.flatnonzero((split == s) & task.labelled & finite) for s in SPLITS}
     empty = [s for s in SPLITS if not len(rows[s])]
     if empty:
         raise ValueError(f"{task.name} probe skipped: no labelled segment in the {' and '.join(empty)} split(s)")
@@ -366,7 +378,8 @@ def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConf
         model, history = train_probe(xs, targets, task.multilabel, rows["train"], rows["val"], seed, config)
         probs = {s: predict_probs(model, xs, rows[s], task.multilabel) for s in ("val", "test")}
     scores = {"n_train": len(rows["train"]), "n_val": len(rows["val"]), "n_test": len(rows["test"]),
-              "n_test_videos": len(np.unique(video_ids[rows["test"]])), **history}
+              "n_test_videos": len(np.unique(video_ids[rows["test"]])), "n_nonfinite": int((~finite & task.labelled).sum()),
+              **history}
     per_label = pd.DataFrame({"label": task.labels})
     for level in LEVELS:
         (y_val, p_val), (y_test, p_test) = (_at_level(task.targets[rows[s]], probs[s], video_ids[rows[s]], level)
@@ -453,6 +466,23 @@ def run_probes(embeddings: dict[tuple[str, str], np.ndarray], tasks: dict[str, P
     return pd.DataFrame(rows), results, notes
 
 
+def run_table2_probes(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_configs: list[str], seeds: list[int],
+                      tasks: dict[str, ProbeTask], split, video_ids, config: ProbeConfig = ProbeConfig(),
+                      device: str | torch.device | None = None) -> tuple[pd.DataFrame, dict, list[str]]:
+    """All of Table 2: every embedding × task for each seed, probe seed s on the contrastive runs of seed s.
+
+    Returns what `run_probes` does, over all seeds, with the notes on missing runs and skipped probes.
+    """
+    tables, results, notes = [], {}, []
+    for seed in tqdm(seeds, desc="seeds"):
+        embeddings, missing = embeddings_for_seed(frozen, runs_dir, cl_configs, seed, len(split))
+        table, found, failed = run_probes(embeddings, tasks, split, video_ids, seed, config, device)
+        tables.append(table)
+        results |= found
+        notes += missing + failed
+    return pd.concat(tables, ignore_index=True), results, notes
+
+
 def row_label(embedding: str, config: str) -> str:
     """Name of a Table 2 row: the embedding, with its contrastive configuration for CL rows."""
     return embedding if config == FROZEN_CONFIG else f"{embedding} · {config}"
@@ -465,6 +495,8 @@ def table2(scores: pd.DataFrame) -> pd.DataFrame:
     task, metric, paper, segment_mean, segment_sd, video_mean, video_sd, seeds`, rows in the
     paper's order, frozen rows first, then each configuration's CL rows.
     """
+    if scores.empty:
+        return pd.DataFrame(columns=TABLE2_COLUMNS)
     out = []
     for (embedding, config, task), group in scores.groupby(["embedding", "config", "task"], sort=False):
         for metric in ("auc", "f1"):
@@ -477,9 +509,7 @@ def table2(scores: pd.DataFrame) -> pd.DataFrame:
                 row[f"{level}_mean"] = finite.mean() if len(finite) else np.nan
                 row[f"{level}_sd"] = finite.std(ddof=1) if len(finite) > 1 else np.nan
             out.append(row)
-    table = pd.DataFrame(out)
-    if table.empty:
-        return table
+    table = pd.DataFrame(out, columns=TABLE2_COLUMNS)
     config_order = [FROZEN_CONFIG, *dict.fromkeys(c for c in table["config"] if c != FROZEN_CONFIG)]
     table["_c"] = table["config"].map(config_order.index)
     table["_e"] = table["embedding"].map(EMBEDDINGS.index)
@@ -540,10 +570,11 @@ def paper_findings(table: pd.DataFrame, level: str = "segment", metric: str = "a
     Comparisons: audio vs video features, concatenation vs audio, and each CL embedding vs the
     frozen features it is built on, CL_a vs CL_v, CL_agg vs CL_a. The paper's claim is "A > B"
     when its values differ by more than `PAPER_RESOLUTION` (they are printed to two decimals),
-    else "A ≈ B". Ours, with `noise` = sqrt(sd_A² + sd_B²) over seeds (0 for one seed):
+    else "A ≈ B". Ours, with `noise` = sqrt(sd_A² + sd_B²), the sds over seeds:
     - "A > B" is `reproduced` when our A − B > noise, `contradicted` when < −noise, else `not resolved`;
     - "A ≈ B" is `reproduced` when |A − B| ≤ noise, else `contradicted`;
-    - `not measured` when a row is missing.
+    - `not resolved` whenever a row has fewer than two seeds (no sd to judge by);
+    - `not measured` when a row is missing or its score undefined.
     Columns: `task, finding, paper, ours, difference, noise, verdict`.
     """
     out = []
@@ -565,9 +596,10 @@ def paper_findings(table: pd.DataFrame, level: str = "segment", metric: str = "a
             if (a, task) in mine.index and (b, task) in mine.index:
                 ma, mb = mine.loc[(a, task)], mine.loc[(b, task)]
                 diff = ma[f"{level}_mean"] - mb[f"{level}_mean"]
-                noise = float(np.sqrt(np.nansum([ma[f"{level}_sd"] ** 2, mb[f"{level}_sd"] ** 2])))
+                noise = float(np.sqrt(ma[f"{level}_sd"] ** 2 + mb[f"{level}_sd"] ** 2))
                 if np.isfinite(diff):
-                    verdict = (("reproduced" if abs(diff) <= noise else "contradicted") if tie else
+                    verdict = ("not resolved" if not np.isfinite(noise) else
+                               ("reproduced" if abs(diff) <= noise else "contradicted") if tie else
                                "reproduced" if diff > noise else "contradicted" if diff < -noise else "not resolved")
                     row |= {"ours": f"{ma[f'{level}_mean']:.3f} vs {mb[f'{level}_mean']:.3f}", "difference": diff,
                             "noise": noise, "verdict": verdict}
@@ -581,7 +613,8 @@ def findings_summary(findings: pd.DataFrame) -> str:
         return "No probe could run, so none of the paper's findings could be checked."
     lines = []
     for verdict, words in (("reproduced", "Reproduced"), ("contradicted", "Contradicted"),
-                           ("not resolved", "Not resolved (the difference is within the seed-to-seed sd)"),
+                           ("not resolved", "Not resolved (the difference is within the seed-to-seed sd, "
+                                            "or there is one seed and no sd)"),
                            ("not measured", "Not measured")):
         hits = findings[findings["verdict"] == verdict]
         if len(hits):

@@ -231,3 +231,10 @@ def test_findings_verdicts_follow_the_stated_rule():
     assert findings["musicnn > CL_a · c"] == "contradicted"
     assert findings["CL_a · c ≈ CL_agg · c"] == "contradicted"  # 0.9 vs 0.6 with no spread
     assert "Contradicted" in probes.findings_summary(probes.paper_findings(probes.table2(scores)))
+
+
+def test_with_one_seed_nothing_is_called():
+    scores = fake_scores({("musicnn", "frozen"): [0.9], ("R(2+1)D", "frozen"): [0.5]})
+    findings = probes.paper_findings(probes.table2(scores)).set_index("finding")
+    assert findings.loc["musicnn > R(2+1)D", "verdict"] == "not resolved"
+    assert findings.loc["musicnn > R(2+1)D", "difference"] == pytest.approx(0.4)
