@@ -146,7 +146,9 @@ def genre_task(manifest: pd.DataFrame) -> ProbeTask:
     labelled = codes >= 0
     targets = np.zeros((len(manifest), len(classes)), dtype=np.uint8)
     targets[labelled, codes[labelled]] = 1
-    note = _left_out_note(manifest, labelled, "genre", "no genre, or one no training video has")
+    unseen = sorted(set(genre[~labelled]) - {""})
+    why = "no genre" + (f", or one no training video has: {', '.join(unseen)}" if unseen else "")
+    note = _left_out_note(manifest, labelled, why)
     return ProbeTask("genre", False, targets, labelled, tuple(classes), note)
 
 
@@ -158,7 +160,8 @@ def tag_task(manifest: pd.DataFrame, top_k: int = TOP_TAGS) -> ProbeTask:
     all outside the top k is kept, with every target 0. Raises ValueError when no training
     video has a tag.
     """
-    tags = [tuple(sorted({t.strip() for t in text.split(";") if t.strip()})) for text in _label_column(manifest, "tags")]
+    tags = [tuple(sorted({t.strip() for t in text.split(";") if t.strip()}))
+            for text in _label_column(manifest, "tags")]
     videos = manifest.assign(tag_set=tags).drop_duplicates("video_id")
     counts = videos.loc[videos["split"] == "train", "tag_set"].explode().dropna().value_counts()
     if counts.empty:
@@ -166,7 +169,7 @@ def tag_task(manifest: pd.DataFrame, top_k: int = TOP_TAGS) -> ProbeTask:
     top = sorted(counts.index, key=lambda t: (-counts[t], t))[:top_k]
     labelled = np.array([len(t) > 0 for t in tags])
     targets = np.array([[tag in t for tag in top] for t in tags], dtype=np.uint8).reshape(len(manifest), len(top))
-    note = _left_out_note(manifest, labelled, "tags", "no tag")
+    note = _left_out_note(manifest, labelled, "no tag")
     return ProbeTask("tags", True, targets, labelled, tuple(top), note)
 
 
@@ -193,11 +196,12 @@ def label_counts(task: ProbeTask, manifest: pd.DataFrame) -> pd.DataFrame:
 def _label_column(manifest: pd.DataFrame, column: str) -> np.ndarray:
     """`manifest[column]` as stripped strings, "" where missing; ValueError naming the column when absent."""
     if column not in manifest.columns:
-        raise ValueError(f"{'genre' if column == 'genre' else 'tag'} probe skipped: the metadata has no {column!r} column")
+        task = "genre" if column == "genre" else "tag"
+        raise ValueError(f"{task} probe skipped: the metadata has no {column!r} column")
     return manifest[column].fillna("").astype(str).str.strip().to_numpy()
 
 
-def _left_out_note(manifest: pd.DataFrame, labelled: np.ndarray, column: str, why: str) -> str:
+def _left_out_note(manifest: pd.DataFrame, labelled: np.ndarray, why: str) -> str:
     """'k of n videos left out (why)' or 'all n videos labelled'."""
     videos = manifest["video_id"].to_numpy()
     n, kept = len(set(videos)), len(set(videos[labelled]))
@@ -216,7 +220,8 @@ def cl_agg(audio, video) -> np.ndarray:
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         return x / np.where(norms > 0, norms, 1.0)
     if np.shape(audio) != np.shape(video):
-        raise ValueError(f"CL_agg needs audio and video embeddings of one shape; got {np.shape(audio)} and {np.shape(video)}")
+        raise ValueError(f"CL_agg needs audio and video embeddings of one shape; "
+                         f"got {np.shape(audio)} and {np.shape(video)}")
     return (unit(audio) + unit(video)) / 2
 
 
@@ -228,7 +233,8 @@ def frozen_embeddings(audio_features, video_features, view: int = 0) -> dict[str
     audio = np.asarray(audio_features[:, view], dtype=np.float32)
     video = np.asarray(video_features[:, view], dtype=np.float32)
     if len(audio) != len(video):
-        raise ValueError(f"audio and video features cover {len(audio)} and {len(video)} segments; rebuild the feature store")
+        raise ValueError(f"audio and video features cover {len(audio)} and {len(video)} segments; "
+                         f"rebuild the feature store")
     return {"musicnn": audio, "R(2+1)D": video, "musicnn+R(2+1)D": np.concatenate([audio, video], axis=1)}
 
 
@@ -249,7 +255,8 @@ def cl_embeddings(run_dir: str | Path, n_segments: int) -> dict[str, np.ndarray]
     with np.load(path) as archive:
         audio, video, index = archive["audio"], archive["video"], archive["segment_index"]
     if len(index) != n_segments or not np.array_equal(index, np.arange(n_segments)):
-        raise ValueError(f"{path} holds {len(index)} segments, not the manifest's {n_segments} in order; retrain this run")
+        raise ValueError(f"{path} holds {len(index)} segments, not the manifest's {n_segments} in order; "
+                         f"retrain this run")
     return {"CL_a": audio.astype(np.float32), "CL_v": video.astype(np.float32), "CL_agg": cl_agg(audio, video)}
 
 
@@ -303,7 +310,8 @@ def train_probe(x: torch.Tensor, targets: torch.Tensor, multilabel: bool, train_
         with torch.no_grad():
             val_loss = loss_fn(model(x[val_idx]), targets[val_idx]).item()
         if val_loss < best["val_loss"]:
-            best = {"val_loss": val_loss, "epoch": epoch, "state": {k: v.clone() for k, v in model.state_dict().items()}}
+            state = {k: v.clone() for k, v in model.state_dict().items()}
+            best = {"val_loss": val_loss, "epoch": epoch, "state": state}
         elif epoch - best["epoch"] >= config.patience:
             break
     if best["state"] is None:
@@ -344,9 +352,9 @@ def predicted_labels(probs: np.ndarray, multilabel: bool, threshold: float = 0.5
 
 
 def choose_threshold(targets: np.ndarray, probs: np.ndarray) -> float:
-    """The `THRESHOLDS` value with the highest macro F1 of `probs` `(n, k)` ≥ it against `targets`; nearest 0.5 on ties.
+    """The `THRESHOLDS` value t with the highest macro F1 of `probs` `(n, k)` ≥ t against `targets` `(n, k)`.
 
-    0.5 when macro F1 is undefined for every threshold (no positive label in `targets`).
+    Ties go to the t nearest 0.5; 0.5 when macro F1 is undefined for every t (no positive in `targets`).
     """
     candidates = sorted(THRESHOLDS, key=lambda t: (abs(t - 0.5), t))
     f1 = np.array([macro_f1(targets, probs >= t) for t in candidates])
@@ -378,7 +386,8 @@ def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConf
         model, history = train_probe(xs, targets, task.multilabel, rows["train"], rows["val"], seed, config)
         probs = {s: predict_probs(model, xs, rows[s], task.multilabel) for s in ("val", "test")}
     scores = {"n_train": len(rows["train"]), "n_val": len(rows["val"]), "n_test": len(rows["test"]),
-              "n_test_videos": len(np.unique(video_ids[rows["test"]])), "n_nonfinite": int((~finite & task.labelled).sum()),
+              "n_test_videos": len(np.unique(video_ids[rows["test"]])),
+              "n_nonfinite": int((~finite & task.labelled).sum()),
               **history}
     per_label = pd.DataFrame({"label": task.labels})
     for level in LEVELS:
@@ -413,7 +422,8 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def _at_level(targets: np.ndarray, probs: np.ndarray, video_ids: np.ndarray, level: str) -> tuple[np.ndarray, np.ndarray]:
+def _at_level(targets: np.ndarray, probs: np.ndarray, video_ids: np.ndarray,
+              level: str) -> tuple[np.ndarray, np.ndarray]:
     """Targets and probabilities per segment, or averaged per video (targets are shared within a video)."""
     if level == "segment":
         return targets, probs
@@ -525,7 +535,7 @@ def _mean_sd(mean: float, sd: float, seeds: int) -> str:
 
 
 def table2_markdown(table: pd.DataFrame) -> str:
-    """Table 2 as markdown: one line per embedding row; per task and metric the paper's value, then ours per segment and per video."""
+    """Table 2 as markdown: a line per embedding row; per task and metric, the paper's value, then ours per segment and per video."""
     header = ["embedding"]
     for task in TASKS:
         for metric in ("AUC", "F1"):
@@ -650,12 +660,16 @@ def per_label_auc(results: dict, embedding: str, config: str, task: str, level: 
 
 
 def per_label_auc_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
-    """Bar chart of per-label AUC (mean ± sd over seeds), the chance line at 0.5; labels absent from test marked."""
+    """Bar chart of per-label AUC (mean ± sd over seeds), the chance line at 0.5; labels without an AUC say why.
+
+    frame: `per_label_auc`'s table (`label, mean, sd, test_videos`).
+    """
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(frame) + 2), 3.4))
     positions = np.arange(len(frame))
     ax.bar(positions, frame["mean"].fillna(0), yerr=frame["sd"].fillna(0), color="tab:blue", capsize=3)
     for i in np.flatnonzero(frame["mean"].isna().to_numpy()):
-        ax.text(i, 0.02, "absent\nfrom test", ha="center", va="bottom", fontsize=7, rotation=90)
+        why = "absent\nfrom test" if frame["test_videos"].iloc[i] == 0 else "no negative\nin test"
+        ax.text(i, 0.02, why, ha="center", va="bottom", fontsize=7, rotation=90)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set_xticks(positions, frame["label"], rotation=45, ha="right")
     ax.set(ylim=(0, 1), ylabel="test ROC-AUC", title=title)
