@@ -44,6 +44,11 @@ PROFILES: dict[str, dict] = {
         "batch_size": 8,
         "seeds": [0],
         "max_epochs": 3,
+        "gap_points": [[0.0, 1.0], [1.0, 1.0], [0.0, 0.0]],
+        "gap_videos": 40,
+        "gap_segments": 2,
+        "gap_size": "256x144",
+        "gap_frames": 4,
     },
     "default": {
         **_COMMON,
@@ -58,6 +63,11 @@ PROFILES: dict[str, dict] = {
         "batch_size": 64,
         "seeds": [0, 1, 2],
         "max_epochs": 60,
+        "gap_points": [[0.0, 1.0], [0.25, 1.0], [0.5, 1.0], [0.75, 1.0], [1.0, 1.0], [0.0, 0.0]],
+        "gap_videos": 120,
+        "gap_segments": 3,
+        "gap_size": "384x216",
+        "gap_frames": 4,
     },
     "paper": {
         **_COMMON,
@@ -72,6 +82,11 @@ PROFILES: dict[str, dict] = {
         "batch_size": 1000,
         "seeds": [0, 1, 2],
         "max_epochs": 200,
+        "gap_points": [[0.0, 1.0], [0.25, 1.0], [0.5, 1.0], [0.75, 1.0], [1.0, 1.0], [0.0, 0.0]],
+        "gap_videos": 1000,
+        "gap_segments": 6,
+        "gap_size": "768x432",
+        "gap_frames": 16,
     },
 }
 
