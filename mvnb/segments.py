@@ -20,8 +20,9 @@ The store (`DATA_DIR`) also holds
 - `videos.csv`: one row per stored video with its probed duration and number of segments;
 - `skipped.csv`: `video_id, path, reason` for every video left out;
 - `preprocess.json`: the parameters; a run with other parameters is refused, not mixed;
-- `videos/<video>.json`: one record per video, written once all its segments are, which is
-  what makes reruns resumable (a kill -9 anywhere loses at most the unfinished files).
+- `videos/<video>.json`: one record per video, "running" while it is cut and final once all its
+  segments are written, which is what makes reruns resumable (a kill -9 anywhere loses at most
+  the unfinished files) and lets a crashing decoder be traced to its file.
 
 The split (80/10/10 train/val/test) hashes the video id, so it belongs to the corpus: it is the
 same in every run, and adding videos never moves another one.
@@ -36,6 +37,7 @@ import math
 import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -267,8 +269,8 @@ def process_video(job: VideoJob, params: PreprocessParams, out_dir: Path, thread
 
     Returns its record: `{video_id, source_bytes, status: "ok", duration_s, starts}` or
     `{video_id, source_bytes, status: "skipped", reason, final}` (`final`: the file itself is
-    unusable, so a rerun need not try again). Segments already on disk are kept, so a killed
-    run resumes where it stopped; the record is written last, atomically.
+    unusable, so a rerun need not try again). A "running" record stands in until then.
+    Segments already on disk are kept, so a killed run resumes where it stopped.
     """
     out_dir = Path(out_dir)
     source_bytes = Path(job.path).stat().st_size if Path(job.path).is_file() else -1
@@ -276,6 +278,7 @@ def process_video(job: VideoJob, params: PreprocessParams, out_dir: Path, thread
     folder = out_dir / "segments" / video_key(job.video_id)
     _remove_stale_temporaries(folder)
     _remove_stale_temporaries(out_dir / "videos", video_key(job.video_id))
+    _write_json(_record_file(out_dir, job.video_id), {**record, "status": "running"})  # replaced when done
     try:
         with SegmentReader(Path(job.path), threads=threads) as reader:
             duration = reader.info.duration_s
@@ -322,18 +325,22 @@ def _write_csv(path: Path, table: pd.DataFrame) -> None:
     _write_text(path, table.to_csv(index=False))
 
 
+def _read_json(path: Path) -> dict | None:
+    """A JSON file's content, or None when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def _read_record(out_dir: Path, job: VideoJob) -> dict | None:
     """The finished record of a video, or None when it must be (re)processed: no record yet, the
     source file changed size, one of its segment files is gone, or it failed for a reason other
     than the file itself."""
-    path = _record_file(out_dir, job.video_id)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    record = _read_json(_record_file(out_dir, job.video_id))
+    if record is None or record.get("video_id") != job.video_id or record.get("source_bytes") != Path(job.path).stat().st_size:
         return None
-    if record.get("video_id") != job.video_id or record.get("source_bytes") != Path(job.path).stat().st_size:
-        return None
-    if record["status"] != "ok" and not record.get("final"):
+    if record["status"] != "ok" and not record.get("final"):  # running when killed, or a passing failure
         return None
     if record["status"] == "ok" and not all(f.exists() for k in range(len(record["starts"])) for f in _segment_files(out_dir, job.video_id, k)):
         return None
@@ -379,8 +386,27 @@ def _delete_store(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
+def _pool_round(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, workers: int, done) -> list[VideoJob]:
+    """Process `jobs` in a pool of `workers` processes, calling `done(record)` for each; returns
+    the jobs lost because a worker process died (e.g. FFmpeg crashed on a file)."""
+    lost = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(process_video, job, params, out_dir, 0 if workers == 1 else 1): job for job in jobs}
+        for future in as_completed(futures):
+            try:
+                done(future.result())
+            except BrokenProcessPool:
+                lost.append(futures[future])
+    return lost
+
+
 def _run_jobs(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, workers: int, progress: bool) -> list[dict]:
-    """Process videos, in parallel over `workers` processes, with a progress bar; records in job order."""
+    """Process videos in `workers` processes, with a progress bar; records in job order.
+
+    A worker that dies takes the pool with it. The videos it was working on still have a
+    "running" record: each is retried alone and, if it kills its process again, skipped with
+    a reason; the other unfinished videos go on in a fresh pool.
+    """
     bar = tqdm(total=len(jobs), desc="preprocess", unit="video", disable=not progress or not jobs)
     records: dict[str, dict] = {}
 
@@ -390,14 +416,19 @@ def _run_jobs(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, wor
             log.warning("skipped %s: %s", record["video_id"], record["reason"])
         bar.update(1)
 
-    if workers <= 1:
-        for job in jobs:
-            done(process_video(job, params, out_dir, threads=0))
-    elif jobs:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(process_video, job, params, out_dir, 1) for job in jobs]
-            for future in as_completed(futures):
-                done(future.result())
+    pending = list(jobs)
+    while pending:
+        lost = _pool_round(pending, params, out_dir, max(1, workers), done)
+        running = [j for j in lost if (_read_json(_record_file(out_dir, j.video_id)) or {}).get("status") == "running"]
+        suspects = running or lost  # without a culprit in sight, retry every lost video alone
+        for job in suspects:
+            if _pool_round([job], params, out_dir, 1, done):
+                record = {"video_id": job.video_id, "source_bytes": Path(job.path).stat().st_size, "status": "skipped",
+                          "reason": "the decoder crashed on this file (FFmpeg died); it is probably damaged: re-encode or remove it",
+                          "final": True}
+                _write_json(_record_file(out_dir, job.video_id), record)
+                done(record)
+        pending = [j for j in lost if j not in suspects]
     bar.close()
     return [records[job.video_id] for job in jobs]
 

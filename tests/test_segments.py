@@ -3,6 +3,7 @@ kill-and-rerun identity, parameter changes, added videos, shards, and the CLI.""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import os
 import signal
 import subprocess
@@ -323,3 +324,24 @@ def test_quick_report_store_is_complete_and_consistent(quick_report):
     assert all(Path(p).stat().st_size > 0 for p in list(manifest.video_path) + list(manifest.audio_path))
     for name in ("preprocess_durations.png", "preprocess_segments.png", "preprocess_split_by_genre.csv"):
         assert (quick_report.root / "figures" / name).exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_that_crashes_the_decoder_is_skipped_and_the_rest_kept(tmp_path, monkeypatch, workers):
+    import mvnb.segments
+
+    real_reader = mvnb.segments.SegmentReader
+
+    def crashing_reader(path, threads=0):  # a segfault inside FFmpeg, as a damaged file may cause
+        if "crash" in Path(path).name:
+            faulthandler.disable()  # no traceback dump from the dying worker
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return real_reader(path, threads)
+
+    monkeypatch.setattr(mvnb.segments, "SegmentReader", crashing_reader)  # inherited by forked workers
+    for name in ("a", "b", "crash", "c"):
+        write_test_media(tmp_path / "videos" / f"{name}.mp4", seconds=4.5)
+    manifest = preprocess(tmp_path / "videos", None, tmp_path / "store", workers=workers, progress=False, **SMALL)
+    assert sorted(set(manifest.video_id)) == ["a", "b", "c"]
+    skipped = pd.read_csv(tmp_path / "store" / "skipped.csv")
+    assert list(skipped.video_id) == ["crash"] and "decoder crashed" in skipped.reason[0]
