@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 from mvnb.media import atomic_path
 from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc
+from mvnb.results import run_dir as contrastive_run_dir
 
 SPLITS = ("train", "val", "test")
 LEVELS = ("segment", "video")
@@ -238,18 +239,13 @@ def frozen_embeddings(audio_features, video_features, view: int = 0) -> dict[str
     return {"musicnn": audio, "R(2+1)D": video, "musicnn+R(2+1)D": np.concatenate([audio, video], axis=1)}
 
 
-def cl_run_dir(runs_dir: str | Path, config: str, seed: int) -> Path:
-    """The run folder of a contrastive configuration and seed: `{runs_dir}/train/<config>/seed<seed>`."""
-    return Path(runs_dir) / "train" / config / f"seed{seed}"
-
-
-def cl_embeddings(run_dir: str | Path, n_segments: int) -> dict[str, np.ndarray]:
+def cl_embeddings(run_folder: str | Path, n_segments: int) -> dict[str, np.ndarray]:
     """CL_a, CL_v and CL_agg `(n_segments, dim)` from a run's `embeddings.npz` (view 0, manifest order).
 
     Raises FileNotFoundError or ValueError with a one-line reason when the run is missing or
     does not cover the manifest's segments.
     """
-    path = Path(run_dir) / "embeddings.npz"
+    path = Path(run_folder) / "embeddings.npz"
     if not path.exists():
         raise FileNotFoundError(f"no embeddings at {path}; run notebook 03 (contrastive training) first")
     with np.load(path) as archive:
@@ -441,13 +437,13 @@ def embeddings_for_seed(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_
     """The embeddings that probe seed `seed` uses, keyed by `(embedding, config)`, and notes on runs that are missing.
 
     Frozen features are keyed with config `FROZEN_CONFIG`; CL embeddings come from the
-    contrastive run of the same seed of each configuration (`cl_run_dir`).
+    contrastive run of the same seed of each configuration (`mvnb.results.run_dir`).
     """
     embeddings = {(name, FROZEN_CONFIG): x for name, x in frozen.items()}
     notes = []
     for config in cl_configs:
         try:
-            for name, x in cl_embeddings(cl_run_dir(runs_dir, config, seed), n_segments).items():
+            for name, x in cl_embeddings(contrastive_run_dir(runs_dir, config, seed), n_segments).items():
                 embeddings[(name, config)] = x
         except (FileNotFoundError, ValueError) as err:
             notes.append(f"{config} seed {seed} skipped: {err}")

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mvnb import probes
+from mvnb.results import run_dir
 
 FAST = probes.ProbeConfig(hidden=(64, 32), max_epochs=60, patience=5)  # small widths keep the suite quick
 
@@ -156,7 +157,7 @@ def test_cl_agg_is_the_mean_of_unit_rows():
 
 
 def test_cl_embeddings_are_read_from_a_run_folder_and_mismatches_refused(tmp_path):
-    run = probes.cl_run_dir(tmp_path, "corrected", 2)
+    run = run_dir(tmp_path, "corrected", 2)
     run.mkdir(parents=True)
     rng = np.random.default_rng(0)
     audio, video = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
@@ -179,7 +180,7 @@ def test_table2_end_to_end_with_a_missing_run(tmp_path):
     rng = np.random.default_rng(0)
     x = genre_features(man, 1.0)
     frozen = probes.frozen_embeddings(x[:, None, :8], x[:, None, 8:])
-    run = probes.cl_run_dir(tmp_path, "paper_baseline", 0)
+    run = run_dir(tmp_path, "paper_baseline", 0)
     run.mkdir(parents=True)
     np.savez(run / "embeddings.npz", audio=rng.random((len(man), 4)), video=rng.random((len(man), 4)),
              segment_index=np.arange(len(man)))
