@@ -28,15 +28,14 @@ replaces it). Decoding runs in DataLoader workers while the encoders run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
 import json
 import logging
 import math
-import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,11 +48,10 @@ import torchvision
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-import mvnb
 from mvnb import config
 from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import atomic_path, read_video_frames, read_wav
-from mvnb.segments import load_manifest, load_params
+from mvnb.segments import load_manifest, load_params, parse_shard, shard_of
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +60,7 @@ FORMAT_VERSION = 1
 STORE_DTYPE = np.dtype("<f2")
 WINDOW_S = musicnn.WINDOW_SAMPLES / musicnn.SAMPLE_RATE
 MISSING, DONE, FAILED = 0, 1, 2
+MAX_CLIPS = {"cpu": 32, "cuda": 256}  # clips per batch and per encoder call, by device type
 AUDIO_LAYER = "pooled (max_pool ‖ mean_pool)"
 
 
@@ -196,12 +195,13 @@ def view_clips(frames: np.ndarray, views: list[View]) -> torch.Tensor:
 
 @dataclass
 class Encoder:
-    """One frozen encoder as the store sees it: key, dimension, settings, provenance, and
+    """One frozen encoder as the store sees it: key, dimension, device type, settings, provenance, and
     `encode`, which maps a batch of view inputs to `(batch, dim)` float32 features."""
 
     modality: str
     key: str
     dim: int
+    device: str
     settings: dict
     provenance: dict
     encode: Callable[[torch.Tensor], torch.Tensor]
@@ -215,7 +215,7 @@ def audio_encoder(spec: ViewSpec, device: torch.device, precision: str, model_na
     settings = {"format_version": FORMAT_VERSION, "encoder": "musicnn", "model": model_name, "layer": AUDIO_LAYER,
                 "dim": musicnn.LAYER_DIMS["pooled"], "dtype": STORE_DTYPE.name, "weights_sha256": provenance["sha256"],
                 "precision": resolved, "views": spec.time_json()}
-    return Encoder("audio", KEYS["audio"], settings["dim"], settings, provenance,
+    return Encoder("audio", KEYS["audio"], settings["dim"], device.type, settings, provenance,
                    lambda patches: musicnn.musicnn_features(model, patches, "pooled", precision=resolved))
 
 
@@ -228,7 +228,7 @@ def video_encoder(spec: ViewSpec, device: torch.device, precision: str, weights:
                 "dim": r2plus1d.FEATURE_DIM, "dtype": STORE_DTYPE.name, "weights": provenance["weights"],
                 "weights_sha256": provenance["sha256"], "seed": provenance["seed"], "precision": resolved,
                 "memory_format": "channels_last_3d", "views": spec.as_json()}
-    return Encoder("video", KEYS["video"], settings["dim"], settings, provenance,
+    return Encoder("video", KEYS["video"], settings["dim"], device.type, settings, provenance,
                    lambda clips: r2plus1d.r2plus1d_features(model, clips, precision=resolved))
 
 
@@ -330,6 +330,45 @@ def _ensure_size(path: Path, n_bytes: int) -> None:
             handle.truncate(n_bytes)
 
 
+def shard_dir(folder: Path, shard: tuple[int, int] | None) -> Path:
+    """Where shard `(i, n)` of a store in `folder` lives (`folder/shards/i-of-n`); `folder` itself for None."""
+    return folder if shard is None else folder / "shards" / f"{shard[0]}-of-{shard[1]}"
+
+
+def _import_shards(folder: Path, meta: dict, index: pd.DataFrame, features: np.ndarray, status: np.ndarray) -> list[dict]:
+    """Copy into the store the rows it lacks that a shard made with the same settings holds for
+    the same segment content; returns the metas of the shards used."""
+    used = []
+    for shard_meta_path in sorted(folder.glob("shards/*/meta.json")):
+        shard_folder = shard_meta_path.parent
+        shard_meta = read_meta(shard_folder)
+        if shard_meta["settings"] != meta["settings"] or not shard_meta["n_segments"] or (status == DONE).all():
+            continue
+        shard_index = pd.read_csv(shard_folder / shard_meta["files"]["segments"], dtype=str, keep_default_na=False)
+        shard_features, shard_status = _open(shard_folder, shard_meta, "r")
+        where = dict(zip(zip(shard_index["segment_id"], shard_index["content"]), range(len(shard_index))))
+        source = np.array([where.get(key, -1) for key in zip(index["segment_id"], index["content"])], dtype=np.int64)
+        take = (source >= 0) & (status != DONE)
+        take[take] = shard_status[source[take]] == DONE
+        rows = np.flatnonzero(take)
+        if len(rows):
+            features[rows] = shard_features[source[rows]]
+            features.flush()
+            status[rows] = DONE
+            status.flush()
+            used.append(shard_meta)
+    return used
+
+
+def _summed_timing(metas: list[dict]) -> dict | None:
+    """The timing of several shard runs added up (segments, clips and seconds)."""
+    timings = [m["timing"] for m in metas if m.get("timing")]
+    if not timings:
+        return None
+    total = {k: sum(t[k] for t in timings) for k in ("segments", "clips", "encoder_s", "wall_s")}
+    return {**timings[0], **total, "shards": len(timings)}
+
+
 def _write_index(folder: Path, index: pd.DataFrame, generation: int) -> str:
     """Write `segments.<generation>.csv` atomically; returns its name."""
     name = f"segments.{generation}.csv"
@@ -385,9 +424,11 @@ def _reconcile(folder: Path, meta: dict, index: pd.DataFrame) -> dict:
 
 def _versions() -> dict:
     """Versions of what produced the features."""
-    import av
+    import importlib.metadata
     import platform
-    return {"mvnb": mvnb.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+
+    import av
+    return {"mvnb": importlib.metadata.version("mvnb"), "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__, "av": av.__version__, "python": platform.python_version()}
 
 
@@ -426,7 +467,7 @@ def _open_store(folder: Path, encoder: Encoder, rebuild: bool) -> dict:
     return {**meta, "provenance": encoder.provenance, "versions": _versions()}
 
 
-@contextmanager
+@contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on a store folder, or fail at once if another run holds it."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -511,9 +552,14 @@ def _run_pipeline(data_dir: Path, spec: ViewSpec, jobs: pd.DataFrame, encoders: 
                   progress: bool) -> tuple[dict[str, dict[str, str]], dict[str, float]]:
     """Decode `jobs` in `workers` processes while the encoders run; write rows as they come.
 
+    A batch holds `batch_size` segments, but at most `MAX_CLIPS[device]` clips, which is also
+    the most one encoder call sees: a training-sized batch (1000) can't exhaust memory.
+
     Returns `(failed, seconds)`: per modality {segment_id: reason}, and the encoder seconds per
     modality plus "wall".
     """
+    max_clips = MAX_CLIPS.get(next(iter(encoders.values())).device, MAX_CLIPS["cpu"])
+    batch_size = max(1, min(batch_size, max_clips // spec.views))
     loader = DataLoader(SegmentInputs(data_dir, jobs, spec), batch_size=batch_size, num_workers=workers,
                         collate_fn=list, worker_init_fn=_worker_init if workers else None,
                         prefetch_factor=2 if workers else None)
@@ -536,7 +582,8 @@ def _run_pipeline(data_dir: Path, spec: ViewSpec, jobs: pd.DataFrame, encoders: 
                     continue
                 inputs = torch.stack([torch.as_tensor(item[modality]) for item in good])
                 t0 = time.perf_counter()
-                values = encoder.encode(inputs.flatten(0, 1)).view(len(good), spec.views, encoder.dim).cpu().numpy()
+                values = torch.cat([encoder.encode(chunk).cpu() for chunk in inputs.flatten(0, 1).split(max_clips)])
+                values = values.view(len(good), spec.views, encoder.dim).numpy()
                 seconds[modality] += time.perf_counter() - t0
                 overflow = _write_rows(features, status, [item["row"] for item in good], values)
                 for row in overflow:
@@ -562,6 +609,7 @@ def extract_features(
     modalities: tuple[str, ...] = ("audio", "video"),
     strict_weights: bool = False,
     rebuild: bool = False,
+    shard: str | tuple[int, int] | None = None,
     progress: bool = True,
 ) -> dict:
     """Encode every segment of the store at `data_dir` in `views` views; incremental.
@@ -569,17 +617,26 @@ def extract_features(
     views, frames: V and T (see `ViewSpec`); video_weights: "kinetics400" (falls back to a
         seeded random init with a loud warning, unless `strict_weights`), "random" or a .pth
         path; precision: "auto" (bf16 autocast on a CPU with native bf16, AMP on CUDA), "fp32"
-        or "bf16"; batch_size: segments per batch (each gives V clips); device: None → cuda when
+        or "bf16"; batch_size: segments per batch (each gives V clips; at most MAX_CLIPS clips
+        per batch); device: None → cuda when
         present, else cpu; workers: decoding processes (0: decode in this process); seed: of
         the random views and of a random video init; rebuild: replace a store made with other
-        settings instead of refusing.
-    Returns a summary: `segments`, `wall_s`, and per modality `path, computed, reused, failed
-    ({segment_id: reason}), encoder_s, provenance, precision`.
+        settings instead of refusing; shard: "i/N" encodes only the videos of shard i of N
+        (`mvnb.segments.shard_of`) into `features/<key>/shards/i-of-N/`; a later run without
+        `shard` takes the rows of every finished shard made with the same settings (merge).
+    Returns a summary: `segments`, `wall_s`, and per modality `path, computed, reused,
+    imported (from shards), failed ({segment_id: reason}), encoder_s, provenance, precision`.
     """
     data_dir = Path(data_dir)
     manifest = load_manifest(data_dir)
+    shard = parse_shard(shard)
+    if shard is not None:
+        manifest = manifest[[shard_of(v, shard[1]) == shard[0] for v in manifest["video_id"]]].reset_index(drop=True)
     if manifest.empty:
-        raise FeatureStoreStale(f"the manifest of {data_dir} has no segments; preprocess some videos first")
+        if shard is None:
+            raise FeatureStoreStale(f"the manifest of {data_dir} has no segments; preprocess some videos first")
+        log.info("shard %d/%d of %s holds no videos", *shard, data_dir)
+        return {"data_dir": str(data_dir), "segments": 0, "wall_s": 0.0}
     params = load_params(data_dir)
     spec = ViewSpec(int(views), int(frames), fps=params.fps, seconds=params.seconds, sample_rate=params.sample_rate, seed=int(seed))
     device = torch.device(device) if device else musicnn.default_device()
@@ -591,14 +648,18 @@ def extract_features(
         encoders["audio"] = audio_encoder(spec, device, precision, audio_model)
     if "video" in modalities:
         encoders["video"] = video_encoder(spec, device, precision, video_weights, seed, strict_weights)
-    folders = {m: store_dir(data_dir, m) for m in encoders}
-    with _locked(folders.get("audio", data_dir / "features")), _locked(folders.get("video", data_dir / "features")):
+    folders = {m: shard_dir(store_dir(data_dir, m), shard) for m in encoders}
+    with contextlib.ExitStack() as stack:
+        for folder in folders.values():
+            stack.enter_context(_locked(folder))
         metas = {m: _open_store(folders[m], e, rebuild) for m, e in encoders.items()}
         cached = [pd.read_csv(folders[m] / meta["files"]["segments"], dtype=str, keep_default_na=False)
                   for m, meta in metas.items() if meta["n_segments"]]
         index = segment_index(data_dir, manifest, pd.concat(cached).drop_duplicates(["segment_id", "stat"]) if cached else None, progress)
         metas = {m: _reconcile(folders[m], meta, index) for m, meta in metas.items()}
         arrays = {m: _open(folders[m], meta, "r+") for m, meta in metas.items()}
+        reused = {m: int((arrays[m][1] == DONE).sum()) for m in encoders}
+        imported = {m: _import_shards(folders[m], metas[m], index, *arrays[m]) if shard is None else [] for m in encoders}
         todo = {m: arrays[m][1] != DONE for m in encoders}
         jobs = manifest[["segment_id", "video_path", "audio_path"]].assign(
             row=np.arange(len(manifest)), **{m: todo.get(m, np.zeros(len(manifest), bool)) for m in KEYS})
@@ -618,8 +679,11 @@ def extract_features(
                                   "wall_s": seconds["wall"], "device": str(device), "threads": torch.get_num_threads(),
                                   "workers": int(workers), "batch_size": int(batch_size),
                                   "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            elif imported[m]:
+                meta["timing"] = _summed_timing(imported[m])
             _commit_meta(folders[m], meta)
-            summary[m] = {"path": str(folders[m]), "computed": computed - len(failed[m]), "reused": len(manifest) - computed,
+            summary[m] = {"path": str(folders[m]), "computed": computed - len(failed[m]), "reused": reused[m],
+                          "imported": len(manifest) - reused[m] - computed,
                           "failed": failed[m], "encoder_s": seconds[m], "precision": meta["settings"]["precision"],
                           "provenance": meta["provenance"]}
         del arrays
@@ -687,7 +751,8 @@ def provenance_table(data_dir: str | Path) -> pd.DataFrame:
             note = (f"RANDOMLY INITIALISED (seed {prov['seed']}), not pretrained"
                     + (f": {prov['requested']} weights unavailable" if prov.get("fallback") else ""))
         rows.append({"modality": modality, "encoder": meta["encoder"], "layer": meta["layer"], "weights": prov.get("weights"),
-                     "source": prov.get("source"), "sha256": prov.get("sha256", "")[:16], "seed": prov.get("seed"),
+                     "source": prov.get("source"), "sha256": prov.get("sha256", "")[:16],
+                     "seed": "" if prov.get("seed") is None else str(prov["seed"]),
                      "precision": settings["precision"], "dtype": meta["dtype"],
                      "shape": f"({meta['n_segments']}, {meta['views']}, {meta['dim']})", "complete": meta.get("complete"),
                      "note": note})
@@ -830,6 +895,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1, help="decoding processes (0: decode in the main process)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random views and of a random video init")
     parser.add_argument("--only", choices=tuple(KEYS), help="extract one modality only")
+    parser.add_argument("--shard", help="i/N: encode only shard i of N of the videos; a final run without --shard merges")
     parser.add_argument("--rebuild", action="store_true", help="replace a store made with other settings")
 
 
@@ -840,7 +906,7 @@ def run(args: argparse.Namespace) -> int:
             args.data, views=args.views, frames=args.frames, video_weights=args.video_weights or "kinetics400",
             precision=args.precision, batch_size=args.batch_size, device=args.device, workers=args.workers,
             seed=args.seed, audio_model=args.audio_model, modalities=(args.only,) if args.only else tuple(KEYS),
-            strict_weights=args.video_weights == "kinetics400", rebuild=args.rebuild)
+            strict_weights=args.video_weights == "kinetics400", rebuild=args.rebuild, shard=args.shard)
     except (FeatureStoreMismatch, FeatureStoreStale, r2plus1d.WeightsUnavailable, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"features: {error}")
         return 2
@@ -848,7 +914,8 @@ def run(args: argparse.Namespace) -> int:
         if modality in summary:
             part = summary[modality]
             print(f"features: {modality} ({part['provenance']['encoder']}, {part['provenance']['weights']}, {part['precision']}): "
-                  f"{part['computed']} computed, {part['reused']} reused, {len(part['failed'])} failed -> {part['path']}")
+                  f"{part['computed']} computed, {part['reused']} reused, {part['imported']} from shards, "
+                  f"{len(part['failed'])} failed -> {part['path']}")
             for sid, reason in part["failed"].items():
                 print(f"  skipped {sid}: {reason}")
     return 0

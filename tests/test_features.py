@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from mvnb import features as fs
 from mvnb.encoders import musicnn
 from mvnb.media import read_video_frames, read_wav, write_mp4, write_wav
-from mvnb.segments import PreprocessParams
+from mvnb.segments import PreprocessParams, shard_of
 
 FPS, SECONDS, RATE = 10, 5.0, 16000
 N_FRAMES, N_SAMPLES = int(FPS * SECONDS), int(RATE * SECONDS)
@@ -109,7 +109,7 @@ def test_view_0_is_the_centred_window_with_the_kinetics_centre_crop_and_all_fram
     spec = fs.ViewSpec(3, 30)
     view0 = fs.segment_views(spec, "x")[0]
     assert view0.start_frame == 10 and view0.frame_indices == tuple(range(10, 40))
-    assert view0.box == pytest.approx((0.5 - 56 / 171, 0.5 - 56 / 128, 112 / 171, 112 / 128))
+    assert view0.box == pytest.approx((30 / 171, 8 / 128, 112 / 171, 112 / 128))
 
 
 def test_views_depend_on_segment_seed_and_view_only():
@@ -301,3 +301,20 @@ def test_cli_extracts_then_refuses_a_changed_setting(tmp_path, capsys):
     assert "1 computed" in capsys.readouterr().out
     assert fs.run(parser.parse_args(base + ["--frames", "3"])) == 2
     assert "refusing to mix" in capsys.readouterr().out
+
+
+def test_three_shards_then_a_plain_run_equal_an_unsharded_run(store, tmp_path):
+    write_store(tmp_path, {"vid_a": 2, "vid_b": 2, "vid_c": 1})
+    shards = [fs.extract_features(tmp_path, **FAST, shard=f"{i}/3") for i in range(3)]
+    assert sum(s["segments"] for s in shards) == 5
+    assert all(s["video"]["computed"] == s["segments"] for s in shards if s["segments"])
+    empty = next(i for i in range(9) if i not in {shard_of(v, 9) for v in ("vid_a", "vid_b", "vid_c")})
+    assert fs.extract_features(tmp_path, **FAST, shard=(empty, 9))["segments"] == 0
+    merged = fs.extract_features(tmp_path, **FAST)
+    assert merged["video"]["imported"] == merged["audio"]["imported"] == 5
+    assert merged["video"]["computed"] == merged["audio"]["computed"] == 0
+    for modality in ("audio", "video"):
+        got, meta = fs.load_features(tmp_path, modality)
+        whole, _ = fs.load_features(store, modality)
+        assert meta["valid"].all() and meta["timing"]["segments"] == 5
+        np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(whole, np.float32), rtol=0.02, atol=0.02)

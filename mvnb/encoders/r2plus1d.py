@@ -172,10 +172,11 @@ def centre_box() -> tuple[float, float, float, float]:
     """The Kinetics evaluation crop as `(x0, y0, width, height)` fractions of the frame.
 
     Resizing to 128×171 and cutting the central 112×112 keeps 112/171 of the width and
-    112/128 of the height, whatever the frame's size.
+    112/128 of the height, whatever the frame's size; the offsets are torchvision's
+    `center_crop` ones in the 128×171 frame (30 and 8 pixels).
     """
-    width, height = CROP / KINETICS_RESIZE[1], CROP / KINETICS_RESIZE[0]
-    return ((1 - width) / 2, (1 - height) / 2, width, height)
+    (height, width), (top, left) = KINETICS_RESIZE, (round((s - CROP) / 2) for s in KINETICS_RESIZE)
+    return (left / width, top / height, CROP / width, CROP / height)
 
 
 def crop_frames(frames: np.ndarray | torch.Tensor, box: tuple[float, float, float, float], size: int = CROP) -> torch.Tensor:
