@@ -417,7 +417,7 @@ def video_plan(spec: SynthSpec, index: int) -> dict:
     row = dict(video_id=video_id, path=f"videos/{video_id}.mp4", genre=genre, tags=";".join(song_tags(score)),
                duration_s=duration, tempo_bpm=round(score.tempo, 2), key=score.key,
                mode="minor" if score.minor else "major", lead=score.lead, visual_genre=visual_genre,
-               coupling=spec.coupling, style_coupling=spec.style_coupling, fps=fps, sample_rate=sample_rate)
+               coupling=spec.coupling, style_coupling=spec.style_coupling, source_fps=fps, source_sample_rate=sample_rate)
     return dict(row=row, score=score, phantom=phantom)
 
 
@@ -425,8 +425,8 @@ def render_video(spec: SynthSpec, index: int, out_dir: Path) -> Path:
     """Render video `index` of the corpus to `out_dir/videos/<video_id>.mp4`."""
     plan = video_plan(spec, index)
     row, score = plan["row"], plan["score"]
-    fps, n_frames = row["fps"], int(round(row["duration_s"] * row["fps"]))
-    audio = render_audio(score, row["sample_rate"], np.random.default_rng([spec.seed, index, MUSIC, 1]))
+    fps, n_frames = row["source_fps"], int(round(row["duration_s"] * row["source_fps"]))
+    audio = render_audio(score, row["source_sample_rate"], np.random.default_rng([spec.seed, index, MUSIC, 1]))
     own = score_driver(score, fps, n_frames)
     driver, cut_weight = mix_drivers(own, score_driver(plan["phantom"], fps, n_frames), spec.coupling)
     width, height = spec.size
@@ -435,7 +435,7 @@ def render_video(spec: SynthSpec, index: int, out_dir: Path) -> Path:
                            np.random.default_rng([spec.seed, index, VISUAL]))
     path = out_dir / row["path"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_mp4(path, frames, fps, audio, row["sample_rate"], size=spec.size, preset="superfast")
+    return write_mp4(path, frames, fps, audio, row["source_sample_rate"], size=spec.size, preset="superfast")
 
 
 def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int = 1) -> Path:

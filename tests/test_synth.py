@@ -65,13 +65,13 @@ def test_containers_are_real_h264_aac_with_the_promised_facts(corpora):
         frames, audio, facts = decode(corpora[1.0] / row["path"])
         assert (facts["vcodec"], facts["acodec"], facts["pix_fmt"]) == ("h264", "aac", "yuv420p")
         assert (facts["width"], facts["height"]) == SPEC.size
-        assert facts["fps"] == row["fps"] and 15 <= facts["fps"] <= 30 and facts["fps"] != 10
-        assert facts["rate"] == row["sample_rate"] in (44100, 48000)
+        assert facts["fps"] == row["source_fps"] and 15 <= facts["fps"] <= 30 and facts["fps"] != 10
+        assert facts["rate"] == row["source_sample_rate"] in (44100, 48000)
         assert facts["channels"] == 2
         assert abs(facts["duration"] - row["duration_s"]) < 0.1
         assert SPEC.min_seconds <= row["duration_s"] <= SPEC.max_seconds
-        assert abs(len(frames) - row["duration_s"] * row["fps"]) <= 1
-        assert abs(audio.shape[1] / row["sample_rate"] - row["duration_s"]) < 0.1
+        assert abs(len(frames) - row["duration_s"] * row["source_fps"]) <= 1
+        assert abs(audio.shape[1] / row["source_sample_rate"] - row["duration_s"]) < 0.1
 
 
 def test_same_seed_gives_identical_metadata_frames_and_samples(corpora, tmp_path):
@@ -138,7 +138,7 @@ def test_tags_follow_the_audio_actually_generated(corpora):
     for (_, row), tag in zip(meta.iterrows(), tags):
         _, audio, _ = decode(corpora[1.0] / row["path"])
         mono = audio.mean(axis=0)
-        rate = row["sample_rate"]
+        rate = row["source_sample_rate"]
         measured.append(dict(drums="drums" in tag, minor="minor" in tag, fast="fast" in tag, slow="slow" in tag,
                              flux=high_band_flux(mono, rate), mode=mode_score(mono, rate, row["key"]),
                              tempo=estimated_tempo(mono, rate) if "drums" in tag else np.nan, bpm=row["tempo_bpm"]))
