@@ -117,8 +117,8 @@ def musicnn_patches(windows: torch.Tensor | np.ndarray) -> torch.Tensor:
     """
     windows = torch.as_tensor(windows, dtype=torch.float32)
     if windows.shape[-1] != WINDOW_SAMPLES or windows.ndim not in (1, 2):
-        raise ValueError(f"musicnn_patches expects (batch,) {WINDOW_SAMPLES} samples (3 s at {SAMPLE_RATE} Hz), "
-                         f"got shape {tuple(windows.shape)}")
+        raise ValueError(f"musicnn_patches expects 3 s windows of {WINDOW_SAMPLES} samples at {SAMPLE_RATE} Hz, "
+                         f"shaped ({WINDOW_SAMPLES},) or (batch, {WINDOW_SAMPLES}); got shape {tuple(windows.shape)}")
     return log_mel(windows)[..., :PATCH_FRAMES, :]
 
 
@@ -126,9 +126,9 @@ def musicnn_patches(windows: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """Copy a `(batch, channels, height, width)` view into channels-last memory, in the autocast dtype if autocast is on."""
-    if torch.is_autocast_enabled(x.device.type):
-        x = x.to(torch.get_autocast_dtype(x.device.type))
-    return x.contiguous(memory_format=torch.channels_last)
+    device = x.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+    return x.to(dtype=dtype, memory_format=torch.channels_last)
 
 
 class FrontendBlock(nn.Module, abc.ABC):
