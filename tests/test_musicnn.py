@@ -168,6 +168,14 @@ def test_feature_layers(model, golden, outputs):
     torch.testing.assert_close(musicnn_features(net, golden["patches"][:1], "taggram", "fp32"), out["taggram"][:1])
 
 
+def test_backend_recovers_the_taggram_from_stored_pooled_features(model, outputs):
+    _, net = model
+    pooled = outputs["fp32"]["pooled"].to(torch.float16).float()  # as a float16 feature store keeps them
+    with torch.inference_mode():
+        tags = net.backend(*pooled.split(753, dim=1))["taggram"]
+    torch.testing.assert_close(tags, outputs["fp32"]["taggram"], rtol=0, atol=2e-3)
+
+
 @pytest.mark.parametrize("layer", list(LAYER_DIMS))
 def test_bf16_features_are_faithful_to_fp32(outputs, layer):
     fp32, bf16 = outputs["fp32"][layer], outputs["bf16"][layer]

@@ -252,10 +252,18 @@ class Musicnn(nn.Module):
         mid3 = self.midend[2](mid2) + mid2
         features = torch.cat([frontend, mid1, mid2, mid3], dim=1)
         max_pool, mean_pool = features.amax(dim=2), features.mean(dim=2)
+        return {**self.backend(max_pool, mean_pool), "max_pool": max_pool, "mean_pool": mean_pool}
+
+    def backend(self, max_pool: torch.Tensor, mean_pool: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The dense back end on pooled features, e.g. stored `max_pool ‖ mean_pool` halves, each `(batch, 753)`.
+
+        Interleaves the two as TF's flatten of a `(753, 2)` tensor does, then batch norm, dense
+        200 → ReLU → batch norm (`penultimate` `(batch, 200)`), dense → sigmoid (`taggram`
+        `(batch, n_classes)`).
+        """
         interleaved = torch.stack([max_pool, mean_pool], dim=2).flatten(1)
         penultimate = self.dense_bn(torch.relu(self.dense(self.backend_bn(interleaved))))
-        taggram = torch.sigmoid(self.output(penultimate))
-        return {"taggram": taggram, "max_pool": max_pool, "mean_pool": mean_pool, "penultimate": penultimate}
+        return {"taggram": torch.sigmoid(self.output(penultimate)), "penultimate": penultimate}
 
 
 def _tf_state_dict(checkpoint: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
