@@ -258,3 +258,19 @@ def test_similar_finds_a_catalogue_video_queried_as_new(quick_report, capsys):
     assert lines[0].startswith(f"similar: {video_id} (")
     first = lines[2].split()
     assert first[:2] == ["1", video_id] and float(first[2]) > 0.999
+
+
+def test_a_video_that_gives_no_segment_is_refused_with_its_reason(tmp_path):
+    from mvnb import features, segments
+
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "preprocess.json").write_text(json.dumps(segments.PreprocessParams().as_json()))
+    for modality in features.KEYS:
+        folder = features.store_dir(store, modality)
+        folder.mkdir(parents=True)
+        (folder / "meta.json").write_text("{}")
+    empty = tmp_path / "new.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"^new\.mp4: empty file"):
+        nb.encode_video(empty, store, tmp_path / "work")
