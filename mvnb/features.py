@@ -23,7 +23,10 @@ One store per encoder, in `DATA_DIR/features/<key>/` (`KEYS`: audio → musicnn,
 Reruns are incremental: only rows not done are computed (a killed run resumes), new manifest
 segments are appended, a segment whose files changed is recomputed, and a store made with
 other settings (weights, precision, views, frames, …) is refused, not mixed (`rebuild=True`
-replaces it). Decoding runs in DataLoader workers while the encoders run.
+replaces it). Decoding runs in DataLoader workers while the encoders run. With `shard="i/N"`
+a run encodes only shard i's videos into `features/<key>/shards/i-of-N/` (a store of its
+own); a later plain run takes every finished shard's rows (made with the same settings, for
+the same segment content) instead of computing them: that is the merge.
 """
 from __future__ import annotations
 
@@ -32,15 +35,18 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import logging
 import math
+import platform
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+import av
 import numpy as np
 import pandas as pd
 import torch
@@ -50,7 +56,7 @@ from tqdm.auto import tqdm
 
 from mvnb import config
 from mvnb.encoders import musicnn, r2plus1d
-from mvnb.media import atomic_path, read_video_frames, read_wav
+from mvnb.media import atomic_path, read_wav
 from mvnb.segments import load_manifest, load_params, parse_shard, shard_of
 
 log = logging.getLogger(__name__)
@@ -183,12 +189,31 @@ def view_windows(waveform: np.ndarray, views: list[View]) -> np.ndarray:
     return np.stack([waveform[v.audio_start:v.audio_stop] for v in views]).astype(np.float32)
 
 
-def view_clips(frames: np.ndarray, views: list[View]) -> torch.Tensor:
-    """The video of each view, `(V, T, 112, 112, 3)` uint8, from a segment's `(frames, H, W, 3)` uint8."""
-    need = max(max(v.frame_indices) for v in views) + 1
-    if len(frames) < need:
-        raise ValueError(f"video has {len(frames)} frames, the views need {need}")
-    return torch.stack([r2plus1d.crop_frames(frames[list(v.frame_indices)], v.box) for v in views])
+def read_view_frames(path: Path, views: list[View]) -> dict[int, np.ndarray]:
+    """The frames the views use, `{index: (H, W, 3) uint8 RGB}`, from a segment's mp4.
+
+    Frames are decoded in order up to the last one needed (one thread: the worker processes
+    are the parallelism), and only the needed ones are converted to RGB, the costly step.
+    """
+    wanted = {i for v in views for i in v.frame_indices}
+    frames, seen = {}, 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        for seen, frame in enumerate(container.decode(stream), start=1):
+            if seen - 1 in wanted:
+                frames[seen - 1] = frame.to_ndarray(format="rgb24")
+                if len(frames) == len(wanted):
+                    break
+    if len(frames) < len(wanted):
+        raise ValueError(f"video has {seen} frames, the views need {max(wanted) + 1}")
+    return frames
+
+
+def view_clips(frames: dict[int, np.ndarray] | np.ndarray, views: list[View]) -> torch.Tensor:
+    """The video of each view, `(V, T, 112, 112, 3)` uint8, from a segment's frames: a
+    `(frames, H, W, 3)` uint8 array or `read_view_frames`' `{index: frame}`."""
+    return torch.stack([r2plus1d.crop_frames(np.stack([frames[i] for i in v.frame_indices]), v.box) for v in views])
 
 
 # --------------------------------------------------------------------------- encoders
@@ -424,10 +449,6 @@ def _reconcile(folder: Path, meta: dict, index: pd.DataFrame) -> dict:
 
 def _versions() -> dict:
     """Versions of what produced the features."""
-    import importlib.metadata
-    import platform
-
-    import av
     return {"mvnb": importlib.metadata.version("mvnb"), "torch": torch.__version__, "torchvision": torchvision.__version__,
             "numpy": np.__version__, "av": av.__version__, "python": platform.python_version()}
 
@@ -517,7 +538,7 @@ class SegmentInputs(Dataset):
 
     def _video(self, job: pd.Series, views: list[View]) -> torch.Tensor:
         """`(V, T, 112, 112, 3)` uint8 clips of the segment's views."""
-        return view_clips(read_video_frames(self.data_dir / job["video_path"]), views)
+        return view_clips(read_view_frames(self.data_dir / job["video_path"], views), views)
 
 
 def _worker_init(_: int) -> None:

@@ -1,9 +1,8 @@
 """The feature store: views, audio–video alignment, incremental and resumable extraction,
 mismatch detection, and the loader. Tiny segments (160×90) with time codes keep it fast."""
+import functools
 import json
 import zlib
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mvnb import features as fs
-from mvnb.encoders import musicnn
+from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import read_video_frames, read_wav, write_mp4, write_wav
 from mvnb.segments import PreprocessParams, shard_of
 
@@ -76,6 +75,15 @@ def write_store(store: Path, videos: dict[str, int], time_coded: bool = False) -
 
 
 FAST = dict(views=2, frames=4, video_weights="random", batch_size=2, workers=0, progress=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def load_encoders_once():
+    """Each extraction loads its encoders; here the loaded (frozen) models are reused to save time."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(r2plus1d, "load_r2plus1d", functools.lru_cache(r2plus1d.load_r2plus1d))
+        patch.setattr(musicnn, "load_musicnn", functools.lru_cache(musicnn.load_musicnn))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +171,6 @@ def test_features_match_the_encoders_run_directly_on_each_view(store):
     video, _ = fs.load_features(store, "video")
     spec = fs.ViewSpec(2, 4)
     model = musicnn.load_musicnn("MSD_musicnn", "cpu")
-    from mvnb.encoders import r2plus1d
     net, _ = r2plus1d.load_r2plus1d("random", seed=0, device="cpu")
     i = 3
     row = manifest.iloc[i]
@@ -176,18 +183,20 @@ def test_features_match_the_encoders_run_directly_on_each_view(store):
         assert cos.min() > 0.999
 
 
-def test_a_killed_run_resumes_and_computes_only_what_is_missing(store, tmp_path):
+def test_a_killed_run_resumes_and_computes_only_what_is_missing(store, tmp_path, monkeypatch):
     write_store(tmp_path, {"vid_a": 2, "vid_b": 2, "vid_c": 1})
-    script = (f"import os, mvnb.features as fs\n"
-              f"real = fs._write_rows\n"
-              f"calls = []\n"
-              f"def write(*a):\n"
-              f"    out = real(*a); calls.append(1)\n"
-              f"    if len(calls) == 3: os._exit(9)\n"  # die after audio+video of batch 1 and audio of batch 2
-              f"    return out\n"
-              f"fs._write_rows = write\n"
-              f"fs.extract_features({str(tmp_path)!r}, **{FAST!r})\n")
-    assert subprocess.run([sys.executable, "-c", script]).returncode == 9
+    real, calls = fs._write_rows, []
+
+    def write_then_die(*args):
+        out = real(*args)
+        calls.append(1)
+        if len(calls) == 3:  # after audio + video of batch 1 and audio of batch 2
+            raise KeyboardInterrupt
+        return out
+    monkeypatch.setattr(fs, "_write_rows", write_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        fs.extract_features(tmp_path, **FAST)
+    monkeypatch.setattr(fs, "_write_rows", real)
     summary = fs.extract_features(tmp_path, **FAST)
     assert summary["audio"]["reused"] == 4 and summary["audio"]["computed"] == 1
     assert summary["video"]["reused"] == 2 and summary["video"]["computed"] == 3

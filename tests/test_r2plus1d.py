@@ -14,7 +14,7 @@ from mvnb.encoders import r2plus1d
 from mvnb.encoders.musicnn import resolve_precision
 
 
-def clips(batch: int = 2, frames: int = 4, seed: int = 0) -> torch.Tensor:
+def clips(batch: int = 2, frames: int = 2, seed: int = 0) -> torch.Tensor:
     """`(batch, frames, 112, 112, 3)` uint8 smooth seeded clips."""
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(batch * frames, 3, 8, 8, generator=g)
@@ -39,10 +39,9 @@ def test_random_weights_are_seeded_reproducible_and_named_as_such():
     other, prov_other = r2plus1d.load_r2plus1d("random", seed=8, device="cpu")
     assert prov["weights"] == "random" and prov["seed"] == 7 and prov["sha256_of"] == "state_dict"
     assert prov["sha256"] == prov_again["sha256"] != prov_other["sha256"]
-    x = clips()
-    out = r2plus1d.r2plus1d_features(model, x, precision="fp32")
+    assert_same_backbone(again, model.state_dict())
+    out = r2plus1d.r2plus1d_features(model, clips(), precision="fp32")
     assert out.shape == (2, r2plus1d.FEATURE_DIM) and out.dtype == torch.float32
-    torch.testing.assert_close(out, r2plus1d.r2plus1d_features(again, x, precision="fp32"))
     assert not any(p.requires_grad for p in model.parameters()) and not model.training
 
 
@@ -57,6 +56,14 @@ def test_kinetics_unavailable_falls_back_to_seeded_random_loudly(offline):
 def test_kinetics_unavailable_fails_clearly_when_asked_strictly(offline):
     with pytest.raises(r2plus1d.WeightsUnavailable, match="download.pytorch.org.*--video-weights PATH"):
         r2plus1d.load_r2plus1d("kinetics400", strict=True, device="cpu")
+
+
+def assert_same_backbone(model: torch.nn.Module, state: dict) -> None:
+    """`model` holds exactly the tensors of `state` except the classifier (`fc.*`)."""
+    loaded = model.state_dict()
+    expected = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    assert loaded.keys() == expected.keys()
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)
 
 
 def fake_kinetics_file(folder, seed: int) -> str:
@@ -79,12 +86,7 @@ def test_kinetics_weights_come_from_the_hub_cache_with_their_file_sha256(offline
         model, prov = r2plus1d.load_r2plus1d("kinetics400", strict=True, device="cpu")
     assert prov["weights"] == "kinetics400" and prov["seed"] is None and prov["fallback"] is None
     assert prov["sha256"] == r2plus1d.file_sha256(offline / name)
-    reference = r2plus1d_18()
-    reference.load_state_dict(torch.load(offline / name, weights_only=True))
-    reference.fc = torch.nn.Identity()
-    x = clips()
-    torch.testing.assert_close(r2plus1d.r2plus1d_features(model, x, precision="fp32"),
-                               reference.eval()(r2plus1d.normalise_clips(x)), rtol=1e-4, atol=1e-4)
+    assert_same_backbone(model, torch.load(offline / name, weights_only=True))
 
 
 def test_a_corrupt_cached_checkpoint_is_refused(offline, monkeypatch):
@@ -101,10 +103,7 @@ def test_a_local_pth_loads_with_wrappers_and_prefixes_and_bad_files_are_refused(
     torch.save({"state_dict": {f"module.{k}": v for k, v in full.state_dict().items()}}, path)
     model, prov = r2plus1d.load_r2plus1d(path, device="cpu")
     assert prov["weights"] == "file" and prov["sha256"] == r2plus1d.file_sha256(path)
-    full.fc = torch.nn.Identity()
-    x = clips()
-    torch.testing.assert_close(r2plus1d.r2plus1d_features(model, x, precision="fp32"),
-                               full.eval()(r2plus1d.normalise_clips(x)), rtol=1e-4, atol=1e-4)
+    assert_same_backbone(model, full.state_dict())
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not an r2plus1d_18 state dict"):
         r2plus1d.load_r2plus1d(tmp_path / "other.pth", device="cpu")
@@ -139,7 +138,7 @@ def test_crop_frames_cuts_the_box_and_keeps_uint8():
 def fidelity(device: str) -> float:
     """Min cosine between fast-path and fp32 features of seeded random weights on `device`."""
     model, _ = r2plus1d.load_r2plus1d("random", seed=0, device=device)
-    x = clips(batch=3, frames=8, seed=1)
+    x = clips(batch=2, frames=8, seed=1)
     fast = r2plus1d.r2plus1d_features(model, x, precision="auto")
     full = r2plus1d.r2plus1d_features(model, x, precision="fp32")
     return torch.nn.functional.cosine_similarity(fast, full, dim=1).min().item()
