@@ -178,16 +178,19 @@ def metadata_agreement(seeds, neighbours, genres, tags, groups) -> pd.DataFrame:
     codes = pd.factorize(genres)[0]
     tag_rows, _ = tag_matrix(tags)
     group_codes = pd.factorize(pd.Series(np.asarray(groups, dtype=object)))[0]
-    eligible = group_codes[seeds][:, None] != group_codes[None, :]
-    same_genre = codes[seeds][:, None] == codes[None, :]
-    similarity = jaccard(tag_rows[seeds], tag_rows)
-    n_eligible = eligible.sum(1)
-    table = pd.DataFrame({
-        "genre": (codes[neighbours] == codes[seeds][:, None]).mean(1),
-        "tags": np.take_along_axis(similarity, neighbours, axis=1).mean(1),
-        "genre_chance": (same_genre & eligible).sum(1) / n_eligible,
-        "tags_chance": (similarity * eligible).sum(1) / n_eligible,
-    })
+    columns = {name: np.empty(len(seeds)) for name in ("genre", "tags", "genre_chance", "tags_chance")}
+    step = max(1, _CHUNK_ELEMENTS // max(len(codes), 1))  # seeds per block: memory O(n) per seed
+    for lo in range(0, len(seeds), step):
+        block, near = seeds[lo:lo + step], neighbours[lo:lo + step]
+        rows = slice(lo, lo + len(block))
+        eligible = group_codes[block][:, None] != group_codes[None, :]
+        similarity = jaccard(tag_rows[block], tag_rows)
+        n_eligible = eligible.sum(1)
+        columns["genre"][rows] = (codes[near] == codes[block][:, None]).mean(1)
+        columns["tags"][rows] = np.take_along_axis(similarity, near, axis=1).mean(1)
+        columns["genre_chance"][rows] = ((codes[block][:, None] == codes[None, :]) & eligible).sum(1) / n_eligible
+        columns["tags_chance"][rows] = (similarity * eligible).sum(1) / n_eligible
+    table = pd.DataFrame(columns)
     table.loc[~known[seeds], ["genre", "genre_chance"]] = np.nan
     return table
 

@@ -274,3 +274,15 @@ def test_a_video_that_gives_no_segment_is_refused_with_its_reason(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match=r"^new\.mp4: empty file"):
         nb.encode_video(empty, store, tmp_path / "work")
+
+
+def test_blockwise_search_and_agreement_equal_the_whole(monkeypatch):
+    rng = np.random.default_rng(3)
+    emb, groups = rng.normal(size=(40, 5)), np.repeat(np.arange(20), 2)
+    genres, tags = rng.choice(["a", "b"], 40), rng.choice(["x;y", "y", ""], 40)
+    whole = nb.cosine_neighbours(emb, emb, 3, groups, groups)
+    agreement = nb.metadata_agreement(np.arange(40), whole[0], genres, tags, groups)
+    monkeypatch.setattr(nb, "_CHUNK_ELEMENTS", 100)  # blocks of 2 queries
+    blocks = nb.cosine_neighbours(emb, emb, 3, groups, groups)
+    np.testing.assert_array_equal(blocks[0], whole[0])
+    pd.testing.assert_frame_equal(nb.metadata_agreement(np.arange(40), blocks[0], genres, tags, groups), agreement)
