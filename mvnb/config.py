@@ -47,7 +47,7 @@ PROFILES: dict[str, dict] = {
         "gap_points": [[0.0, 1.0], [1.0, 1.0], [0.0, 0.0]],
         "gap_videos": 40,
         "gap_segments": 2,
-        "gap_size": "256x144",
+        "gap_size": "192x108",
         "gap_frames": 4,
     },
     "default": {
