@@ -15,6 +15,19 @@ from torch import nn
 OUTPUTS = ("sigmoid", "none")
 
 
+class Dropout(nn.Dropout):
+    """Inverted dropout, as `nn.Dropout`, with its mask drawn by `torch.rand`.
+
+    On CPU, `nn.Dropout` draws with a scalar `bernoulli_` that costs about twice as much as the
+    vectorised `rand` (about 5 % of a paper-sized training step).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        return x * ((torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p)))
+
+
 class ProjectionHead(nn.Module):
     """`(batch, in_dim)` → `(batch, out_dim)`: [dense → ReLU → dropout] per hidden width, then dense → output."""
 
@@ -26,7 +39,7 @@ class ProjectionHead(nn.Module):
         widths = (in_dim, *hidden)
         layers: list[nn.Module] = []
         for a, b in zip(widths, widths[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(dropout)]
+            layers += [nn.Linear(a, b), nn.ReLU(), Dropout(dropout)]
         layers.append(nn.Linear(widths[-1], out_dim))
         if output == "sigmoid":
             layers.append(nn.Sigmoid())

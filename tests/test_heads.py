@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from mvnb.heads import ProjectionHead, build_heads, mirror_decoder, pretrain_autoencoder
+from mvnb.heads import Dropout, ProjectionHead, build_heads, mirror_decoder, pretrain_autoencoder
 
 
 def linear_shapes(module):
@@ -33,6 +33,14 @@ def test_single_head_maps_video_to_the_audio_features():
     audio = torch.randn(3, 40)
     a, v = heads(audio, torch.randn(3, 24))
     assert torch.equal(a, audio) and v.shape == (3, 40)
+
+
+def test_dropout_drops_p_and_keeps_the_mean():
+    torch.manual_seed(0)
+    y = Dropout(0.3).train()(torch.ones(1000, 1000))
+    assert (y == 0).float().mean().item() == pytest.approx(0.3, abs=0.003)
+    assert y.mean().item() == pytest.approx(1.0, abs=0.005)
+    assert y.unique().tolist() == [0.0, pytest.approx(1 / 0.7)]
 
 
 def test_dropout_only_in_training():
