@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, nargs="+", default=[8, 16], help="T values for the encoder timing")
     parser.add_argument("--clips", type=int, default=8, help="clips per encoder call")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--segments", type=int, default=12, help="segments in the pipeline store")
+    parser.add_argument("--segments", type=int, default=24, help="segments in the pipeline store")
     parser.add_argument("--views", type=int, default=2)
     parser.add_argument("--pipeline-frames", type=int, default=8)
     args = parser.parse_args()

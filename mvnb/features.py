@@ -66,7 +66,7 @@ FORMAT_VERSION = 1
 STORE_DTYPE = np.dtype("<f2")
 WINDOW_S = musicnn.WINDOW_SAMPLES / musicnn.SAMPLE_RATE
 MISSING, DONE, FAILED = 0, 1, 2
-MAX_CLIPS = {"cpu": 32, "cuda": 256}  # clips per batch and per encoder call, by device type
+MAX_CLIPS = {"cpu": 32, "cuda": 128}  # clips per batch and per encoder call, by device type
 AUDIO_LAYER = "pooled (max_pool ‖ mean_pool)"
 
 
@@ -579,11 +579,12 @@ def _run_pipeline(data_dir: Path, spec: ViewSpec, jobs: pd.DataFrame, encoders: 
     Returns `(failed, seconds)`: per modality {segment_id: reason}, and the encoder seconds per
     modality plus "wall".
     """
-    max_clips = MAX_CLIPS.get(next(iter(encoders.values())).device, MAX_CLIPS["cpu"])
+    device_type = next(iter(encoders.values())).device
+    max_clips = MAX_CLIPS.get(device_type, MAX_CLIPS["cpu"])
     batch_size = max(1, min(batch_size, max_clips // spec.views))
     loader = DataLoader(SegmentInputs(data_dir, jobs, spec), batch_size=batch_size, num_workers=workers,
                         collate_fn=list, worker_init_fn=_worker_init if workers else None,
-                        prefetch_factor=2 if workers else None)
+                        prefetch_factor=2 if workers else None, pin_memory=device_type == "cuda")
     ids = dict(zip(jobs["row"], jobs["segment_id"]))
     wanted = {m: set(jobs.loc[jobs[m], "row"]) for m in encoders}
     failed = {m: {} for m in encoders}

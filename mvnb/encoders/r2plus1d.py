@@ -92,8 +92,8 @@ def _load_state(model: nn.Module, state: dict, source: str) -> None:
                          f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})")
 
 
-def _kinetics_file() -> Path:
-    """The Kinetics-400 checkpoint in the torch hub cache, downloaded there if absent.
+def _kinetics_file() -> tuple[Path, str]:
+    """The Kinetics-400 checkpoint in the torch hub cache (downloaded there if absent) and its sha256.
 
     Raises WeightsUnavailable when it is neither cached nor downloadable, or when its sha256
     does not start with the hash prefix in its file name (a corrupt or truncated download).
@@ -115,7 +115,7 @@ def _kinetics_file() -> Path:
     expected = path.stem.rsplit("-", 1)[-1]
     if not digest.startswith(expected):
         raise WeightsUnavailable(f"{path} has sha256 {digest[:12]}…, not {expected}…: delete it and download it again")
-    return path
+    return path, digest
 
 
 def load_r2plus1d(weights: str | Path = "kinetics400", seed: int = 0, device: str | torch.device | None = None,
@@ -137,28 +137,28 @@ def load_r2plus1d(weights: str | Path = "kinetics400", seed: int = 0, device: st
     record = {"encoder": NAME, "layer": LAYER, "requested": requested, "fallback": None, "torchvision": torchvision.__version__}
     if requested == "kinetics400":
         try:
-            path = _kinetics_file()
+            path, digest = _kinetics_file()
         except WeightsUnavailable as error:
             if strict:
                 raise
             message = f"R(2+1)D-18 IS RANDOMLY INITIALISED (seed {seed}), NOT KINETICS-400: {error}"
             warnings.warn(message, stacklevel=2)
             record["fallback"] = str(error)
-            requested_kind = "random"
+            kind = "random"
         else:
             _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
-            record.update(weights="kinetics400", source=KINETICS_WEIGHTS.url, sha256=file_sha256(path), sha256_of="file", seed=None)
-            requested_kind = "kinetics400"
+            record.update(weights="kinetics400", source=KINETICS_WEIGHTS.url, sha256=digest, sha256_of="file", seed=None)
+            kind = "kinetics400"
     elif requested == "random":
-        requested_kind = "random"
+        kind = "random"
     else:
         path = Path(weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"video weights {path} not found; use kinetics400, random, or the path of a .pth state dict")
         _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
         record.update(weights="file", source=str(path.resolve()), sha256=file_sha256(path), sha256_of="file", seed=None)
-        requested_kind = "file"
-    if requested_kind == "random":
+        kind = "file"
+    if kind == "random":
         record.update(weights="random", source=f"torchvision default init under torch.manual_seed({seed})",
                       sha256=state_dict_sha256(model), sha256_of="state_dict", seed=int(seed))
     model.requires_grad_(False)
