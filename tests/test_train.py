@@ -208,3 +208,12 @@ def test_cli_reports_bad_parameters_in_one_line(tmp_path):
     args = parser.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "run"), "-p", "learning_rate=1"])
     with pytest.raises(SystemExit, match="unknown training parameter"):
         train_module.run(args)
+
+
+def test_cpu_threads_follow_the_batch_size_and_are_restored(tmp_path):
+    assert train_module._cpu_threads(make_config("paper_baseline", {"batch_size": 64})) == 1
+    assert train_module._cpu_threads(make_config("paper_baseline")) is None
+    assert train_module._cpu_threads(make_config("paper_baseline", {"cpu_threads": 3})) == 3
+    before = torch.get_num_threads()
+    run(tmp_path, "corrected", [*SMALL, "max_epochs=1"])
+    assert torch.get_num_threads() == before
