@@ -322,6 +322,7 @@ def render_frames(style: Genre, driver: Driver, cut_weight: np.ndarray, fps: int
     width, height = size
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     xx, yy = xx / height, yy / height  # units of picture height
+    shade = (0.7 + 0.3 * yy)[..., None]  # background gradient, darker at the top
     aspect = width / height
     cuts = driver.bars[rng.random(len(driver.bars)) < cut_weight * style.cut_rate]
     cut_frames = set((cuts * fps).astype(int))
@@ -344,7 +345,7 @@ def render_frames(style: Genre, driver: Driver, cut_weight: np.ndarray, fps: int
         t = i / fps
         loud, onset = driver.loudness[i], driver.onset[i]
         bg = _hsv(np.float32(style.hue + driver.hue * 0.35 + hue_jitter), saturation * 0.6, 0.12 + 0.45 * loud)
-        frame = np.broadcast_to(bg * (0.7 + 0.3 * yy[..., None]), (height, width, 3)).copy()
+        frame = shade * bg
         for k in range(n_shapes):
             mask = _shape_mask(style, scene, k, t, speed, onset, xx, yy, aspect)
             color = _hsv(np.float32(scene["hue"][k]), saturation, 0.45 + 0.5 * loud)
@@ -352,7 +353,7 @@ def render_frames(style: Genre, driver: Driver, cut_weight: np.ndarray, fps: int
         frame += 0.4 * onset  # a flash on every onset
         if style.black_and_white:
             frame[:] = frame.mean(axis=2, keepdims=True)
-        yield (np.clip(frame, 0, 1) * 255).astype(np.uint8)
+        yield np.clip(frame * 255, 0, 255).astype(np.uint8)
 
 
 def _shape_mask(style: Genre, scene: dict, k: int, t: float, speed: float, onset: float,
@@ -435,7 +436,7 @@ def render_video(spec: SynthSpec, index: int, out_dir: Path) -> Path:
                            np.random.default_rng([spec.seed, index, VISUAL]))
     path = out_dir / row["path"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_mp4(path, frames, fps, audio, row["source_sample_rate"], size=spec.size, preset="superfast")
+    return write_mp4(path, frames, fps, audio, row["source_sample_rate"], size=spec.size, preset="ultrafast")
 
 
 def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int = 1) -> Path:
