@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -161,8 +162,21 @@ def parse_size(size: str | tuple[int, int]) -> tuple[int, int]:
     return width, height
 
 
+SHARD_ENV = (("RANK", "WORLD_SIZE"), ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"))  # torchrun, SLURM arrays
+
+
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """`(i, n)` from "i/N" with 0 <= i < N (or None for the whole corpus)."""
+    """`(i, n)` from "i/N" with 0 <= i < N (or None for the whole corpus).
+
+    "auto" takes i and N from the launcher: torchrun's RANK/WORLD_SIZE, or a SLURM array's
+    SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT (an array numbered from 0).
+    """
+    if shard == "auto":
+        found = next(((os.environ[i], os.environ[n]) for i, n in SHARD_ENV if i in os.environ and n in os.environ), None)
+        if found is None:
+            raise ValueError("--shard auto needs torchrun (RANK, WORLD_SIZE) or a SLURM array (SLURM_ARRAY_TASK_ID, "
+                             "SLURM_ARRAY_TASK_COUNT); give --shard i/N otherwise")
+        shard = "/".join(found)
     if shard is None or isinstance(shard, tuple):
         pair = shard
     else:

@@ -345,3 +345,22 @@ def test_a_file_that_crashes_the_decoder_is_skipped_and_the_rest_kept(tmp_path, 
     assert sorted(set(manifest.video_id)) == ["a", "b", "c"]
     skipped = pd.read_csv(tmp_path / "store" / "skipped.csv")
     assert list(skipped.video_id) == ["crash"] and "decoder crashed" in skipped.reason[0]
+
+
+def test_shard_auto_comes_from_torchrun_or_a_slurm_array(monkeypatch):
+    from mvnb.segments import SHARD_ENV, parse_shard
+
+    for pair in SHARD_ENV:
+        for name in pair:
+            monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="torchrun"):
+        parse_shard("auto")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "5")
+    assert parse_shard("auto") == (2, 5)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert parse_shard("auto") == (1, 4)
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(ValueError, match="out of range"):
+        parse_shard("auto")

@@ -26,6 +26,7 @@ import contextlib
 import functools
 import hashlib
 import importlib.metadata
+import os
 from pathlib import Path
 
 import numpy as np
@@ -331,8 +332,10 @@ def musicnn_provenance(name: str = "MSD_musicnn") -> dict:
 
 
 def default_device() -> torch.device:
-    """`cuda` when present, else `cpu`."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """`cuda` when present (under torchrun, the process's own GPU `cuda:LOCAL_RANK`), else `cpu`."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
 
 
 def load_musicnn(name: str = "MSD_musicnn", device: str | torch.device | None = None) -> Musicnn:
