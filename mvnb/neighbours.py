@@ -443,7 +443,7 @@ def plot_agreement(table: pd.DataFrame):
         colours = ["tab:gray" if c == "frozen" else f"C{i}" for c in part["config"] for i in [list(dict.fromkeys(part["config"])).index(c)]]
         for ax, metric, title in ((row[0], "genre", "same genre among k neighbours"), (row[1], "tags", "mean tag Jaccard")):
             spread = part[f"{metric}_sd"]
-            ax.bar(x, part[metric], yerr=spread.fillna(0) if spread.notna().any() else None, color=colours, capsize=2)
+            ax.bar(x, part[metric], yerr=spread.to_numpy() if spread.notna().any() else None, color=colours, capsize=2)
             ax.scatter(x, part[f"{metric}_chance"], marker="_", s=300, color="black", zorder=3, label="chance")
             ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
             ax.set_title(f"{level} level: {title}", fontsize=10)
