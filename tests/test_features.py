@@ -74,7 +74,7 @@ def write_store(store: Path, videos: dict[str, int], time_coded: bool = False) -
     return manifest
 
 
-FAST = dict(views=2, frames=4, video_weights="random", batch_size=2, workers=0, progress=False)
+FAST = dict(views=2, frames=2, video_weights="random", batch_size=2, workers=0, progress=False)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -157,7 +157,7 @@ def test_store_holds_every_segment_in_manifest_order_with_its_meta(store):
     assert audio_meta["valid"].all() and np.isfinite(np.asarray(video, dtype=np.float32)).all()
     assert video_meta["provenance"]["weights"] == "random" and video_meta["provenance"]["seed"] == 0
     assert len(video_meta["provenance"]["sha256"]) == 64 and len(audio_meta["provenance"]["sha256"]) == 64
-    assert video_meta["settings"]["views"]["frames"] == 4 and audio_meta["settings"]["precision"] in ("fp32", "bf16")
+    assert video_meta["settings"]["views"]["frames"] == 2 and audio_meta["settings"]["precision"] in ("fp32", "bf16")
     assert fs.feature_keys(store) == {"audio": "musicnn", "video": "r2plus1d_18"}
     fs.check_views_aligned(audio_meta, video_meta)
     pair = fs.load_feature_pair(store)
@@ -169,7 +169,7 @@ def test_features_match_the_encoders_run_directly_on_each_view(store):
     manifest = pd.read_csv(store / "manifest.csv")
     audio, meta = fs.load_features(store, "audio")
     video, _ = fs.load_features(store, "video")
-    spec = fs.ViewSpec(2, 4)
+    spec = fs.ViewSpec(2, 2)
     model = musicnn.load_musicnn("MSD_musicnn", "cpu")
     net, _ = r2plus1d.load_r2plus1d("random", seed=0, device="cpu")
     i = 3
@@ -228,18 +228,18 @@ def test_new_videos_are_appended_and_only_they_are_computed(store, tmp_path):
 def test_changed_settings_are_refused_and_rebuild_replaces_the_store(store, tmp_path):
     write_store(tmp_path, {"vid_a": 1})
     fs.extract_features(tmp_path, **FAST)
-    with pytest.raises(fs.FeatureStoreMismatch, match="views.frames: 4 → 6"):
-        fs.extract_features(tmp_path, **{**FAST, "frames": 6})
+    with pytest.raises(fs.FeatureStoreMismatch, match="views.frames: 2 → 3"):
+        fs.extract_features(tmp_path, **{**FAST, "frames": 3})
     with pytest.raises(fs.FeatureStoreMismatch, match="precision"):
         fs.extract_features(tmp_path, **{**FAST, "precision": "fp32" if fs.read_meta(fs.store_dir(tmp_path, "audio"))["settings"]["precision"] == "bf16" else "bf16"})
     with pytest.raises(fs.FeatureStoreMismatch, match="views.seed: 0 → 1"):
         fs.extract_features(tmp_path, **{**FAST, "seed": 1})
     with pytest.raises(fs.FeatureStoreMismatch, match="weights_sha256"):
         fs.extract_features(tmp_path, **{**FAST, "seed": 1, "modalities": ("video",)})
-    assert fs.load_features(tmp_path, "video")[1]["settings"]["views"]["frames"] == 4  # untouched
-    summary = fs.extract_features(tmp_path, **{**FAST, "frames": 6, "modalities": ("video",), "rebuild": True})
+    assert fs.load_features(tmp_path, "video")[1]["settings"]["views"]["frames"] == 2  # untouched
+    summary = fs.extract_features(tmp_path, **{**FAST, "frames": 3, "modalities": ("video",), "rebuild": True})
     assert summary["video"]["computed"] == 1
-    assert fs.load_features(tmp_path, "video")[1]["settings"]["views"]["frames"] == 6
+    assert fs.load_features(tmp_path, "video")[1]["settings"]["views"]["frames"] == 3
     assert fs.load_features(tmp_path, "audio")[1]["settings"]["views"]["views"] == 2  # audio store kept
 
 
