@@ -15,6 +15,7 @@ COMMANDS = {
     "preprocess": ("mvnb.segments", "cut each video into segments: 10 fps mp4 + 16 kHz mono wav, manifest, split"),
     "features": ("mvnb.features", "encode every segment with frozen musicnn and R(2+1)D-18 into the feature store"),
     "train": ("mvnb.train", "train the projection heads contrastively on cached features"),
+    "similar": ("mvnb.neighbours", "the catalogue videos nearest to a new video (cold start)"),
     "report": ("mvnb.report", "run the notebooks in order with papermill"),
 }
 
