@@ -4,15 +4,17 @@ Run: `.venv/bin/python benchmarks/bench_train.py [--scales 1 4] [--batch 1000]`.
 
 Builds once, under `data/bench_train/x<scale>/`, random features of the paper's shape: 91,667
 videos × 6 segments = 550,002 segments at scale 1, one view, musicnn 1506-d and R(2+1)D 512-d,
-float16 `.npy` memmaps, plus video ids and an 80/10/10 split by video. Each scale is then
-measured in a fresh child process, which trains one epoch of `paper_baseline` over the train
-split exactly as `mvnb.train.train` does (same sampler, views, heads, loss and optimiser).
+float16 `.npy` memmaps (2.2 GB at scale 1, 8.9 GB at 4), plus video ids and an 80/10/10 split
+by video. Each scale is then measured in a fresh child process, which trains one epoch of
+`paper_baseline` over the train split as `mvnb.train.train` does (same sampler, views, heads,
+loss and optimiser); scales other than 1 run `--memory-steps` batches, as they measure memory.
 
-Prints per scale: seconds for the epoch, seconds for reading its batches alone (a pass before
-it, which also warms the page cache), milliseconds per step, and peak *anonymous* memory
-(RssAnon, sampled every 2 ms; file-backed memmap pages are not counted), then the ratio of
-the peaks at the largest scale to scale 1. Goals (issue 11): ≤ 40 s per epoch at scale 1 on a
-2-core CPU, peak ratio at 4× ≤ 1.2.
+Prints per run: seconds for the epoch; seconds for reading its batches alone (a pass before it,
+which also warms the page cache); wall and CPU milliseconds per step (with `--threads 1` CPU
+time stays meaningful on a shared machine, while with more threads waiting threads spin and
+inflate it); peak *anonymous* memory (RssAnon, sampled every 2 ms; file-backed memmap pages are
+not counted). Then the bf16 speed-up over fp32 and the ratio of the peaks at 4× and 1×.
+Goals (issue 11): ≤ 40 s per epoch at scale 1 on a 2-core CPU; peak ratio at 4× ≤ 1.2.
 """
 from __future__ import annotations
 
@@ -81,11 +83,13 @@ class PeakAnon:
         return max(self.peak, self.read())
 
 
-def child(folder: Path, batch: int, max_steps: int | None, precision: str) -> dict:
+def child(folder: Path, batch: int, max_steps: int | None, precision: str, threads: int) -> dict:
     """One epoch (or its first `max_steps` batches) as `train` runs it; returns the measurements."""
     monitor = PeakAnon()
     import torch
 
+    if threads:
+        torch.set_num_threads(threads)
     from mvnb.heads import build_heads
     from mvnb.loss import ContrastiveLoss
     from mvnb.samplers import OneSegmentPerVideoBatchSampler
@@ -110,12 +114,12 @@ def child(folder: Path, batch: int, max_steps: int | None, precision: str) -> di
         _to_tensor(audio, idx, 0, device), _to_tensor(video, idx, 0, device)
     read_s = time.perf_counter() - tic
 
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), time.process_time()
     loss, skipped = train_epoch(heads, loss_fn, optimiser, audio, video, rows["train"], itertools.islice(sampler, steps), rng, device,
                                 config.precision)
-    epoch_s = time.perf_counter() - tic
+    epoch_s, epoch_cpu_s = time.perf_counter() - tic, time.process_time() - cpu
     return {"segments": len(split), "train_segments": len(rows["train"]), "steps": steps, "threads": torch.get_num_threads(),
-            "epoch_s": epoch_s, "read_s": read_s, "loss": loss, "peak_anon_mib": monitor.stop()}
+            "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu_s, "read_s": read_s, "loss": loss, "peak_anon_mib": monitor.stop()}
 
 
 def main() -> None:
@@ -124,22 +128,27 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="timed at scale 1; other scales use the first")
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--max-steps", type=int, help="stop each epoch after this many batches")
+    parser.add_argument("--memory-steps", type=int, default=100,
+                        help="batches run at scales other than 1, which measure memory only (it does not grow within an epoch)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, all cores)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.batch, args.max_steps, args.precision)))
+        print(json.dumps(child(args.child, args.batch, args.max_steps, args.precision, args.threads)))
         return
     runs = [(scale, precision) for scale in args.scales for precision in (args.precisions if scale == 1 else args.precisions[:1])]
     results = {}
     for scale, precision in runs:
         folder = build_corpus(ROOT / "data" / "bench_train" / f"x{scale}", scale)
-        steps = ["--max-steps", str(args.max_steps)] if args.max_steps else []
+        max_steps = args.max_steps if scale == 1 else min(args.max_steps or args.memory_steps, args.memory_steps)
+        steps = ["--max-steps", str(max_steps)] if max_steps else []
         out = subprocess.run([sys.executable, __file__, "--child", str(folder), "--batch", str(args.batch),
-                              "--precision", precision, *steps], check=True, capture_output=True, text=True).stdout
+                              "--precision", precision, "--threads", str(args.threads), *steps], check=True, capture_output=True, text=True).stdout
         r = results[scale, precision] = json.loads(out.strip().splitlines()[-1])
         print(f"scale {scale}, {precision}: {r['segments']:,} segments, {r['train_segments']:,} in train, {r['steps']} steps of "
-              f"{args.batch}, {r['threads']} threads: {r['epoch_s']:.1f} s ({1000 * r['epoch_s'] / r['steps']:.0f} ms/step), "
+              f"{args.batch}, {r['threads']} threads: {r['epoch_s']:.1f} s ({1000 * r['epoch_s'] / r['steps']:.0f} ms/step, "
+              f"CPU {1000 * r['epoch_cpu_s'] / r['steps']:.0f} ms/step), "
               f"reading batches alone {r['read_s']:.1f} s, peak RssAnon {r['peak_anon_mib']:.0f} MiB")
     first = args.precisions[0]
     if (1, first) in results:
