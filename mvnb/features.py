@@ -830,16 +830,19 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def view_similarities(features: np.ndarray, valid: np.ndarray, max_segments: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
-    """Cosine similarities of stored features: `other_view` (view 0 vs view 1 of the same segment,
-    if V > 1) and `other_segment` (view 0 of two different random segments), over at most
+    """Cosine similarities of centred features (the mean view-0 feature subtracted, so that
+    unrelated segments score about 0): `other_view` (view 0 vs view 1 of the same segment, if
+    V > 1) and `other_segment` (view 0 of two different random segments), over at most
     `max_segments` segments."""
     rng = np.random.default_rng(seed)
     rows = np.flatnonzero(valid)
     rows = np.sort(rng.choice(rows, size=min(len(rows), max_segments), replace=False))
-    view0 = _unit_rows(features[rows, 0])
+    raw0 = np.asarray(features[rows, 0], dtype=np.float32)
+    mean = raw0.mean(axis=0)
+    view0 = _unit_rows(raw0 - mean)
     result = {}
     if features.shape[1] > 1:
-        result["other_view"] = (view0 * _unit_rows(features[rows, 1])).sum(axis=1)
+        result["other_view"] = (view0 * _unit_rows(np.asarray(features[rows, 1], dtype=np.float32) - mean)).sum(axis=1)
     if len(rows) > 1:
         partner = (np.arange(len(rows)) + rng.integers(1, len(rows), size=len(rows))) % len(rows)
         result["other_segment"] = (view0 * view0[partner]).sum(axis=1)
@@ -848,8 +851,8 @@ def view_similarities(features: np.ndarray, valid: np.ndarray, max_segments: int
 
 def feature_statistics(data_dir: str | Path) -> pd.DataFrame:
     """Per store: shape, mean and sd of the values, fraction of zeros, dimensions constant over
-    segments, mean L2 norm, and the mean cosine to another view of the same segment and to
-    another segment (view 0)."""
+    segments, mean L2 norm, and the mean cosine (centred, see `view_similarities`) to another
+    view of the same segment and to another segment (view 0)."""
     rows = []
     for modality in feature_keys(data_dir):
         features, meta = load_features(data_dir, modality)
@@ -865,16 +868,16 @@ def feature_statistics(data_dir: str | Path) -> pd.DataFrame:
 
 
 def plot_view_similarities(data_dir: str | Path):
-    """Histograms, per store, of the cosine to another view of the same segment and to another segment."""
+    """Histograms, per store, of the (centred) cosine to another view of the same segment and to another segment."""
     import matplotlib.pyplot as plt
     keys = feature_keys(data_dir)
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.2), squeeze=False)
     for ax, modality in zip(axes[0], keys):
         features, meta = load_features(data_dir, modality)
         for name, values in view_similarities(features, meta["valid"]).items():
-            ax.hist(values, bins=40, range=(min(0.0, float(values.min())), 1.0), alpha=0.6, label=name.replace("_", " "))
+            ax.hist(values, bins=40, range=(-1.0, 1.0), alpha=0.6, label=name.replace("_", " "))
         ax.set_title(f"{modality}: {meta['encoder']}")
-        ax.set_xlabel("cosine similarity")
+        ax.set_xlabel("cosine similarity (centred features)")
         ax.legend()
     fig.tight_layout()
     return fig
