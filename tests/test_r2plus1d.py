@@ -39,10 +39,13 @@ def test_random_weights_are_seeded_reproducible_and_named_as_such():
     other, prov_other = r2plus1d.load_r2plus1d("random", seed=8, device="cpu")
     assert prov["weights"] == "random" and prov["seed"] == 7 and prov["sha256_of"] == "state_dict"
     assert prov["sha256"] == prov_again["sha256"] != prov_other["sha256"]
-    assert_same_backbone(again, model.state_dict())
-    out = r2plus1d.r2plus1d_features(model, clips(), precision="fp32")
+    torch.manual_seed(7)
+    assert_same_features(model, r2plus1d_18().state_dict())  # torchvision's init under the same seed
+    out = r2plus1d.r2plus1d_features(again, clips(), precision="fp32")
     assert out.shape == (2, r2plus1d.FEATURE_DIM) and out.dtype == torch.float32
+    torch.testing.assert_close(out, r2plus1d.r2plus1d_features(model, clips(), precision="fp32"))
     assert not any(p.requires_grad for p in model.parameters()) and not model.training
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())  # folded into the convolutions
 
 
 def test_kinetics_unavailable_falls_back_to_seeded_random_loudly(offline):
@@ -58,12 +61,15 @@ def test_kinetics_unavailable_fails_clearly_when_asked_strictly(offline):
         r2plus1d.load_r2plus1d("kinetics400", strict=True, device="cpu")
 
 
-def assert_same_backbone(model: torch.nn.Module, state: dict) -> None:
-    """`model` holds exactly the tensors of `state` except the classifier (`fc.*`)."""
-    loaded = model.state_dict()
-    expected = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    assert loaded.keys() == expected.keys()
-    assert all(torch.equal(loaded[k], expected[k]) for k in expected)
+def assert_same_features(model: torch.nn.Module, state: dict) -> None:
+    """`model` computes what torchvision's r2plus1d_18 with `state` (classifier removed) computes."""
+    reference = r2plus1d_18()
+    reference.load_state_dict(state)
+    reference.fc = torch.nn.Identity()
+    x = clips()
+    with torch.inference_mode():
+        expected = reference.eval()(r2plus1d.normalise_clips(x))
+    torch.testing.assert_close(r2plus1d.r2plus1d_features(model, x, precision="fp32"), expected, rtol=1e-4, atol=1e-5)
 
 
 def fake_kinetics_file(folder, seed: int) -> str:
@@ -86,7 +92,7 @@ def test_kinetics_weights_come_from_the_hub_cache_with_their_file_sha256(offline
         model, prov = r2plus1d.load_r2plus1d("kinetics400", strict=True, device="cpu")
     assert prov["weights"] == "kinetics400" and prov["seed"] is None and prov["fallback"] is None
     assert prov["sha256"] == r2plus1d.file_sha256(offline / name)
-    assert_same_backbone(model, torch.load(offline / name, weights_only=True))
+    assert_same_features(model, torch.load(offline / name, weights_only=True))
 
 
 def test_a_corrupt_cached_checkpoint_is_refused(offline, monkeypatch):
@@ -103,7 +109,7 @@ def test_a_local_pth_loads_with_wrappers_and_prefixes_and_bad_files_are_refused(
     torch.save({"state_dict": {f"module.{k}": v for k, v in full.state_dict().items()}}, path)
     model, prov = r2plus1d.load_r2plus1d(path, device="cpu")
     assert prov["weights"] == "file" and prov["sha256"] == r2plus1d.file_sha256(path)
-    assert_same_backbone(model, full.state_dict())
+    assert_same_features(model, full.state_dict())
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not an r2plus1d_18 state dict"):
         r2plus1d.load_r2plus1d(tmp_path / "other.pth", device="cpu")
