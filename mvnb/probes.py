@@ -75,6 +75,8 @@ PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
 }
 PAPER_CL_CONFIG = "paper_baseline"
 PAPER_RESOLUTION = 0.01  # the paper prints two decimals: differences up to this are not resolved
+EQUIVALENCE_MARGIN = 0.02  # "A ≈ B" holds for us when the whole difference ± noise lies within this
+CEILING = 0.99  # scores this high leave no room for an order between embeddings
 
 
 @dataclass(frozen=True)
@@ -578,10 +580,12 @@ def paper_findings(table: pd.DataFrame, level: str = "segment", metric: str = "a
     when its values differ by more than `PAPER_RESOLUTION` (they are printed to two decimals),
     else "A ≈ B". Ours, with `noise` = sqrt(sd_A² + sd_B²), the sds over seeds:
     - "A > B" is `reproduced` when our A − B > noise, `contradicted` when < −noise, else `not resolved`;
-    - "A ≈ B" is `reproduced` when |A − B| ≤ noise, else `contradicted`;
+    - "A ≈ B" is `reproduced` when |A − B| + noise ≤ `EQUIVALENCE_MARGIN`, `contradicted` when
+      |A − B| − noise > it, else `not resolved` (a noisy pair proves no equality);
     - `not resolved` whenever a row has fewer than two seeds (no sd to judge by);
     - `not measured` when a row is missing or its score undefined.
-    Columns: `task, finding, paper, ours, difference, noise, verdict`.
+    `at_ceiling` flags pairs where both of our scores are ≥ `CEILING`: there the order says little.
+    Columns: `task, finding, paper, ours, difference, noise, verdict, at_ceiling`.
     """
     out = []
     configs = [c for c in dict.fromkeys(table["config"]) if c != FROZEN_CONFIG]
@@ -598,17 +602,19 @@ def paper_findings(table: pd.DataFrame, level: str = "segment", metric: str = "a
                 (a, paper_a), (b, paper_b) = (b, paper_b), (a, paper_a)
             tie = paper_a - paper_b <= PAPER_RESOLUTION + 1e-9
             row = {"task": task, "finding": f"{a} {'≈' if tie else '>'} {b}", "paper": f"{paper_a:.2f} vs {paper_b:.2f}",
-                   "ours": "—", "difference": np.nan, "noise": np.nan, "verdict": "not measured"}
+                   "ours": "—", "difference": np.nan, "noise": np.nan, "verdict": "not measured", "at_ceiling": False}
             if (a, task) in mine.index and (b, task) in mine.index:
                 ma, mb = mine.loc[(a, task)], mine.loc[(b, task)]
                 diff = ma[f"{level}_mean"] - mb[f"{level}_mean"]
                 noise = float(np.sqrt(ma[f"{level}_sd"] ** 2 + mb[f"{level}_sd"] ** 2))
                 if np.isfinite(diff):
                     verdict = ("not resolved" if not np.isfinite(noise) else
-                               ("reproduced" if abs(diff) <= noise else "contradicted") if tie else
+                               ("reproduced" if abs(diff) + noise <= EQUIVALENCE_MARGIN else "contradicted"
+                                if abs(diff) - noise > EQUIVALENCE_MARGIN else "not resolved") if tie else
                                "reproduced" if diff > noise else "contradicted" if diff < -noise else "not resolved")
                     row |= {"ours": f"{ma[f'{level}_mean']:.3f} vs {mb[f'{level}_mean']:.3f}", "difference": diff,
-                            "noise": noise, "verdict": verdict}
+                            "noise": noise, "verdict": verdict,
+                            "at_ceiling": bool(min(ma[f"{level}_mean"], mb[f"{level}_mean"]) >= CEILING)}
             out.append(row)
     return pd.DataFrame(out)
 
@@ -619,13 +625,17 @@ def findings_summary(findings: pd.DataFrame) -> str:
         return "No probe could run, so none of the paper's findings could be checked."
     lines = []
     for verdict, words in (("reproduced", "Reproduced"), ("contradicted", "Contradicted"),
-                           ("not resolved", "Not resolved (the difference is within the seed-to-seed sd, "
-                                            "or there is one seed and no sd)"),
+                           ("not resolved", "Not resolved (within the seed-to-seed noise, or one seed only)"),
                            ("not measured", "Not measured")):
         hits = findings[findings["verdict"] == verdict]
         if len(hits):
             items = "; ".join(f"{r.finding} on {r.task} ({r.ours})" for r in hits.itertuples())
             lines.append(f"- **{words}**, {len(hits)} of {len(findings)}: {items}.")
+    ceiling = findings[findings["at_ceiling"]]
+    if len(ceiling):
+        items = "; ".join(f"{r.finding} on {r.task}" for r in ceiling.itertuples())
+        lines.append(f"- Both scores are at the ceiling (≥ {CEILING}) in {len(ceiling)} comparison(s), where an order "
+                     f"between embeddings says little: {items}.")
     return "\n".join(lines)
 
 
@@ -667,8 +677,9 @@ def per_label_auc_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
         why = "absent\nfrom test" if frame["test_videos"].iloc[i] == 0 else "no negative\nin test"
         ax.text(i, 0.02, why, ha="center", va="bottom", fontsize=7, rotation=90)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(positions, frame["label"], rotation=45, ha="right")
-    ax.set(ylim=(0, 1), ylabel="test ROC-AUC", title=title)
+    ticks = [f"{label} ({n:g})" for label, n in zip(frame["label"], frame["test_videos"])]
+    ax.set_xticks(positions, ticks, rotation=45, ha="right")
+    ax.set(ylim=(0, 1), ylabel="test ROC-AUC", xlabel="tag (test videos carrying it)", title=title)
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig

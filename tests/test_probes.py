@@ -234,8 +234,39 @@ def test_findings_verdicts_follow_the_stated_rule():
     assert "Contradicted" in probes.findings_summary(probes.paper_findings(probes.table2(scores)))
 
 
+@pytest.mark.parametrize("values, verdict", [
+    ([0.800, 0.802, 0.804], "reproduced"),  # |0.802 - 0.8| + noise 0.002 is within the 0.02 margin
+    ([0.80, 0.85, 0.90], "not resolved"),  # centred near musicnn, but sd 0.05: no proof of equality
+    ([0.90, 0.90, 0.90], "contradicted"),  # 0.1 apart without noise
+])
+def test_an_equality_claim_needs_the_difference_and_its_noise_within_the_margin(values, verdict):
+    # paper tags AUC: musicnn+R(2+1)D 0.78 ≈ musicnn 0.78
+    scores = fake_scores({("musicnn", "frozen"): [0.8, 0.8, 0.8], ("musicnn+R(2+1)D", "frozen"): values})
+    findings = probes.paper_findings(probes.table2(scores.assign(task="tags"))).set_index("finding")
+    assert findings.loc["musicnn+R(2+1)D ≈ musicnn", "verdict"] == verdict
+
+
+def test_pairs_at_the_ceiling_are_flagged():
+    scores = fake_scores({("musicnn", "frozen"): [1.0, 1.0, 0.995], ("R(2+1)D", "frozen"): [0.99, 0.995, 0.999]})
+    findings = probes.paper_findings(probes.table2(scores))
+    assert findings.set_index("finding").loc["musicnn > R(2+1)D", "at_ceiling"]
+    assert "ceiling" in probes.findings_summary(findings)
+
+
 def test_with_one_seed_nothing_is_called():
     scores = fake_scores({("musicnn", "frozen"): [0.9], ("R(2+1)D", "frozen"): [0.5]})
     findings = probes.paper_findings(probes.table2(scores)).set_index("finding")
     assert findings.loc["musicnn > R(2+1)D", "verdict"] == "not resolved"
     assert findings.loc["musicnn > R(2+1)D", "difference"] == pytest.approx(0.4)
+
+
+def test_quick_report_writes_table2_with_every_frozen_row(quick_report):
+    """Notebook 04 in the shared quick report: Table 2 on disk, frozen rows present, tagging scored."""
+    path = quick_report.root / "figures" / "table2.csv"
+    assert path.exists(), quick_report.log[-3000:]
+    table = pd.read_csv(path)
+    assert list(table.columns) == probes.TABLE2_COLUMNS
+    assert set(probes.FROZEN) <= set(table["embedding"])
+    tags_auc = table[(table["task"] == "tags") & (table["metric"] == "auc")]
+    assert np.isfinite(tags_auc["segment_mean"]).any()
+    assert (quick_report.root / "figures" / "table2.md").exists()
