@@ -269,7 +269,7 @@ def _stat(path: Path) -> str:
 
 
 def _content_sha256(paths: list[Path]) -> str:
-    """sha256 of the concatenated bytes of `paths` ("" when one is missing)."""
+    """sha256 over the sha256 of each file in `paths` ("" when one is missing)."""
     digest = hashlib.sha256()
     try:
         for path in paths:
