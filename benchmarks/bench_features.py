@@ -11,8 +11,9 @@ Prints
    channels_last_3d), and the fast path (`precision="auto"`: bf16 autocast on a CPU with
    native bf16, AMP on CUDA); the speed-up of the fast path over eager fp32 (goal ≥ 2.5× on the
    2-core dev machine) and its fidelity (min cosine to fp32 features);
-2. for a store of `--segments` 768×432 segments written here: audio and video segments/s of
-   `extract_features` (decoding in one worker process), of the encoders alone on the same
+2. for a store of `--segments` 768×432 segments written here (listed `--audio-copies` times
+   for audio alone, whose encoder is fast): audio, video, and audio+video segments/s of
+   `extract_features` (decoding in `--workers` processes), of the encoders alone on the same
    inputs decoded beforehand, and their ratio (goal ≥ 0.8).
 Modes are timed interleaved, best of `repeats`, so that load from other processes hits all
 of them alike.
@@ -98,39 +99,54 @@ def write_bench_store(root: Path, n_segments: int) -> None:
     (root / "segments").mkdir(parents=True)
     (root / "preprocess.json").write_text(json.dumps(params.as_json()))
     rng = np.random.default_rng(0)
-    rows = []
     for i in range(n_segments):
         base = np.kron(rng.integers(0, 256, (28, 49, 3)), np.ones((16, 16, 1)))[:432, :768].astype(np.uint8)
         frames = (np.roll(base, 4 * j, axis=1) for j in range(params.n_frames))
         write_mp4(root / "segments" / f"{i:03d}.mp4", frames, params.fps, None, params.sample_rate)
         t = np.arange(params.n_samples) / params.sample_rate
         write_wav(root / "segments" / f"{i:03d}.wav", 0.3 * np.sin(2 * np.pi * (200 + 20 * i) * t), params.sample_rate)
-        rows.append(f"s{i:03d},v{i:03d},0,0.0,5.0,segments/{i:03d}.mp4,segments/{i:03d}.wav,train")
-    (root / "manifest.csv").write_text("segment_id,video_id,k,start_s,end_s,video_path,audio_path,split\n" + "\n".join(rows) + "\n")
+    write_manifest(root, root, n_segments, copies=1)
 
 
-def encoders_alone(root: Path, modality: str, views: int, frames: int, batch: int, device: torch.device) -> float:
-    """Seconds for the encoder of `modality` over all segments, inputs decoded beforehand."""
+def write_manifest(data_dir: Path, files_dir: Path, n_files: int, copies: int) -> None:
+    """A manifest (and preprocess.json) in `data_dir` listing each segment file of `files_dir`
+    `copies` times under different ids (so different random views): a bigger workload without
+    more files."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "preprocess.json").write_text((files_dir / "preprocess.json").read_text())
+    prefix = Path(*[".."] * len(data_dir.relative_to(files_dir.parent).parts)) / files_dir.name if data_dir != files_dir else Path()
+    rows = [f"s{i:03d}_{c},v{i:03d}_{c},0,0.0,5.0,{prefix / 'segments' / f'{i:03d}.mp4'},{prefix / 'segments' / f'{i:03d}.wav'},train"
+            for c in range(copies) for i in range(n_files)]
+    (data_dir / "manifest.csv").write_text("segment_id,video_id,k,start_s,end_s,video_path,audio_path,split\n" + "\n".join(rows) + "\n")
+
+
+def encoders_alone(root: Path, modalities: tuple[str, ...], views: int, frames: int, batch: int, device: torch.device) -> float:
+    """Seconds for the encoders of `modalities` over all segments, inputs decoded beforehand (after a warm-up call)."""
     spec = fs.ViewSpec(views, frames)
     manifest = fs.load_manifest(root)
-    jobs = manifest.assign(row=np.arange(len(manifest)), audio=modality == "audio", video=modality == "video")
-    inputs = [fs.SegmentInputs(root, jobs, spec)[i][modality] for i in range(len(jobs))]
-    encoder = (fs.audio_encoder(spec, device, "auto") if modality == "audio"
-               else fs.video_encoder(spec, device, "auto", "random"))
-    encoder.encode(torch.stack(inputs[:1]).flatten(0, 1))  # warm-up
-    synced(device)
-    start = time.perf_counter()
-    for lo in range(0, len(inputs), batch):
-        encoder.encode(torch.stack(inputs[lo:lo + batch]).flatten(0, 1)).cpu()
-    synced(device)
-    return time.perf_counter() - start
+    jobs = manifest.assign(row=np.arange(len(manifest)), audio="audio" in modalities, video="video" in modalities)
+    items = [fs.SegmentInputs(root, jobs, spec)[i] for i in range(len(jobs))]
+    seconds = 0.0
+    for modality in modalities:
+        encoder = (fs.audio_encoder(spec, device, "auto") if modality == "audio"
+                   else fs.video_encoder(spec, device, "auto", "random"))
+        inputs = [item[modality] for item in items]
+        encoder.encode(torch.stack(inputs[:batch]).flatten(0, 1))
+        synced(device)
+        start = time.perf_counter()
+        for lo in range(0, len(inputs), batch):
+            encoder.encode(torch.stack(inputs[lo:lo + batch]).flatten(0, 1)).cpu()
+        synced(device)
+        seconds += time.perf_counter() - start
+    return seconds
 
 
-def pipeline(root: Path, modality: str, views: int, frames: int, batch: int, device: torch.device) -> float:
-    """Wall seconds of `extract_features` for one modality into a fresh store (one decoding worker)."""
+def pipeline(root: Path, modalities: tuple[str, ...], views: int, frames: int, batch: int, workers: int,
+             device: torch.device) -> float:
+    """Wall seconds of `extract_features` for `modalities` into a fresh store."""
     shutil.rmtree(root / "features", ignore_errors=True)
     summary = fs.extract_features(root, views=views, frames=frames, video_weights="random", batch_size=batch,
-                                  device=device, workers=1, modalities=(modality,), progress=False)
+                                  device=device, workers=workers, modalities=modalities, progress=False)
     return summary["wall_s"]
 
 
@@ -142,6 +158,8 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=24, help="segments in the pipeline store")
     parser.add_argument("--views", type=int, default=2)
     parser.add_argument("--pipeline-frames", type=int, default=8)
+    parser.add_argument("--audio-copies", type=int, default=4, help="the audio pipeline lists each segment this many times")
+    parser.add_argument("--workers", type=int, default=1, help="decoding processes in the pipeline")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
@@ -160,15 +178,18 @@ def main() -> None:
 
     root = Path(tempfile.mkdtemp(prefix="bench_features_"))
     try:
-        write_bench_store(root, args.segments)
+        write_bench_store(root / "video", args.segments)
+        write_manifest(root / "audio", root / "video", args.segments, copies=args.audio_copies)
         batch = max(1, args.clips // args.views)
-        print(f"pipeline: {args.segments} segments 768x432, V={args.views}, T={args.pipeline_frames}, "
-              f"{batch} segments per batch, 1 decoding worker")
-        for modality in ("audio", "video"):
-            alone = min(encoders_alone(root, modality, args.views, args.pipeline_frames, batch, device) for _ in range(2))
-            piped = min(pipeline(root, modality, args.views, args.pipeline_frames, batch, device) for _ in range(2))
-            print(f"  {modality}: pipeline {args.segments / piped:6.2f} segments/s, encoder alone on decoded inputs "
-                  f"{args.segments / alone:6.2f} segments/s, ratio {alone / piped:.2f}")
+        print(f"pipeline: segments 768x432, V={args.views}, T={args.pipeline_frames}, {batch} segments per batch, "
+              f"{args.workers} decoding worker(s); best of 2 runs, each with its encoders' start-up")
+        for label, store, modalities in (("audio", root / "audio", ("audio",)), ("video", root / "video", ("video",)),
+                                         ("audio+video", root / "video", ("audio", "video"))):
+            n = len(fs.load_manifest(store))
+            alone = min(encoders_alone(store, modalities, args.views, args.pipeline_frames, batch, device) for _ in range(2))
+            piped = min(pipeline(store, modalities, args.views, args.pipeline_frames, batch, args.workers, device) for _ in range(2))
+            print(f"  {label:11s} ({n:3d} segments): pipeline {n / piped:6.2f} segments/s, encoders alone on decoded inputs "
+                  f"{n / alone:6.2f} segments/s, ratio {alone / piped:.2f}")
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
