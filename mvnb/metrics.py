@@ -39,7 +39,7 @@ def retrieval_counts(queries, gallery, targets=None, groups=None) -> tuple[np.nd
     Returns `greater`, `ties` (ties exclude the match itself) and `pool` (1 + competitors),
     each `(n,)` int64. Works in blocks of queries, so memory stays O(m) per block row.
     """
-    queries, gallery = _unit_rows(queries), _unit_rows(gallery)
+    queries, gallery = unit_rows(queries), unit_rows(gallery)
     n, m = len(queries), len(gallery)
     targets = np.arange(n) if targets is None else np.asarray(targets, dtype=np.int64)
     if queries.shape[1:] != gallery.shape[1:] or len(targets) != n or (n and targets.max() >= m):
@@ -100,7 +100,7 @@ def argsort_diagonal_rank(queries, gallery) -> float:
     not the rank of query i's match, so it is about N / 2 whatever the embeddings, perfect ones
     included. queries, gallery: `(n, dim)`.
     """
-    order = np.argsort(-(_unit_rows(queries) @ _unit_rows(gallery).T), axis=1, kind="stable")
+    order = np.argsort(-(unit_rows(queries) @ unit_rows(gallery).T), axis=1, kind="stable")
     return float(np.median(np.diagonal(order)) + 1)
 
 
@@ -167,7 +167,7 @@ def _direction_summary(direction: str, greater: np.ndarray, ties: np.ndarray) ->
     return summary
 
 
-def _unit_rows(x) -> np.ndarray:
+def unit_rows(x) -> np.ndarray:
     """`x` `(n, dim)` as float32 rows of unit length; all-zero rows stay zero."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2:

@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from mvnb.metrics import unit_rows
 from mvnb.results import run_dir
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,6 @@ _CHUNK_ELEMENTS = 1 << 22
 
 
 # --------------------------------------------------------------------------- embeddings
-
-def unit_rows(x) -> np.ndarray:
-    """`x` `(n, dim)` as float32 rows of unit length; all-zero rows stay zero."""
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"need a (n, dim) array of embeddings, got shape {x.shape}")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
 
 
 def frozen_embeddings(audio, video) -> dict[str, np.ndarray]:

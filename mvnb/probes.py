@@ -37,7 +37,6 @@ trained on (they saw only the training split), so the probes' test videos are un
 from __future__ import annotations
 
 import dataclasses
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +50,7 @@ from tqdm.auto import tqdm
 from mvnb.media import atomic_path
 from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc
 from mvnb.results import run_dir as contrastive_run_dir
+from mvnb.train import torch_threads
 
 SPLITS = ("train", "val", "test")
 LEVELS = ("segment", "video")
@@ -401,23 +401,6 @@ def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConf
             per_label["test_videos"] = y_test.sum(0).astype(int)
     scores["labels_absent"] = int((per_label["test_videos"] == 0).sum())
     return ProbeResult(task.name, scores, per_label, rows["test"], probs["test"])
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """Run the block with `n` torch intra-op threads (None: unchanged), restoring the previous number after.
-
-    A probe's matrices are small (a few hundred rows): a second thread gains little, and where
-    cores are shared, threads waiting on each other cost several times the work
-    (`benchmarks/bench_probes.py` measures both).
-    """
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _at_level(targets: np.ndarray, probs: np.ndarray, video_ids: np.ndarray,

@@ -168,7 +168,7 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
         training and evaluation (their rows in embeddings.npz are whatever the heads make of them).
     """
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    with _torch_threads(_cpu_threads(config) if device.type == "cpu" else None):
+    with torch_threads(_cpu_threads(config) if device.type == "cpu" else None):
         return _train(audio, video, video_ids, split, config, seed, Path(out_dir), name, provenance, valid, device, progress)
 
 
@@ -180,8 +180,13 @@ def _cpu_threads(config: TrainConfig) -> int | None:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with `n` torch intra-op threads (None: unchanged), restoring the previous number after."""
+def torch_threads(n: int | None):
+    """Run the block with `n` torch intra-op threads (None: unchanged), restoring the previous number after.
+
+    Small batches (a probe's few hundred rows, a quick-profile training batch) gain little from a
+    second thread, and where cores are shared, threads waiting on each other cost several times
+    the work (`benchmarks/bench_probes.py` measures both). Training and the probes use this.
+    """
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(n)
