@@ -913,8 +913,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="kinetics400 (strict: fail when unavailable), random, or a .pth path; "
                              "default: kinetics400, falling back to seeded random with a warning")
     parser.add_argument("--audio-model", default="MSD_musicnn", choices=musicnn.MODELS, help="musicnn weights")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                        help="auto: bf16 autocast on CPUs with native bf16, AMP on CUDA; fp32: full precision")
+    parser.add_argument("--precision", default="auto", choices=musicnn.PRECISIONS,
+                        help="auto: bf16 autocast on CPUs with native bf16, AMP on CUDA; fp32: full precision; fp16: CUDA only")
     parser.add_argument("--device", default=None, help="cuda, cpu, cuda:1, … (default: cuda when present)")
     parser.add_argument("--batch-size", type=int, default=4, help="segments per batch (V clips each)")
     parser.add_argument("--workers", type=int, default=1, help="decoding processes (0: decode in the main process)")

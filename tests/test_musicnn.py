@@ -190,6 +190,8 @@ def test_bad_requests_are_refused(model):
     with pytest.raises(ValueError, match=r"\(batch, 187, 96\)"):
         musicnn_features(net, torch.zeros(187, 96))
     with pytest.raises(ValueError, match="precision must be one of"):
+        musicnn_features(net, torch.zeros(1, 187, 96), precision="fp64")
+    with pytest.raises(ValueError, match="fp16 autocast is for CUDA"):
         musicnn_features(net, torch.zeros(1, 187, 96), precision="fp16")
 
 
@@ -197,6 +199,7 @@ def test_precision_resolution():
     assert resolve_precision("fp32", "cpu") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"
     assert resolve_precision("auto", "cpu") == ("bf16" if musicnn.cpu_supports_bf16() else "fp32")
+    assert resolve_precision("fp16", "cuda") == "fp16"  # as a GPU-made feature store records it
 
 
 @pytest.mark.cuda

@@ -47,7 +47,7 @@ FLOAT16_MAX = 65504.0
 MODELS = ("MSD_musicnn", "MTT_musicnn")
 LAYER_DIMS = {"pooled": 1506, "penultimate": 200, "taggram": 50}
 DEFAULT_LAYER = "pooled"
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
 
 MSD_LABELS = [
@@ -366,10 +366,13 @@ def resolve_precision(precision: str, device: str | torch.device) -> str:
     """The precision actually used: "fp32", "bf16" (CPU or CUDA autocast) or "fp16" (CUDA AMP).
 
     "auto" picks bf16 autocast on a CPU with native bf16 support, AMP on CUDA (bf16 where the
-    GPU supports it, else fp16), and fp32 otherwise. "fp32" and "bf16" are taken as asked.
+    GPU supports it, else fp16), and fp32 otherwise. "fp32" and "bf16" are taken as asked, and
+    "fp16" too on CUDA (a feature store made on a GPU records it).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp16" and torch.device(device).type != "cuda":
+        raise ValueError(f"fp16 autocast is for CUDA; on {device} use bf16 or fp32")
     if precision != "auto":
         return precision
     if torch.device(device).type == "cuda":
@@ -377,7 +380,7 @@ def resolve_precision(precision: str, device: str | torch.device) -> str:
     return "bf16" if cpu_supports_bf16() else "fp32"
 
 
-def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
     """The autocast context for a resolved precision on `device` (a null context for fp32)."""
     if precision == "fp32":
         return contextlib.nullcontext()
@@ -397,7 +400,7 @@ def musicnn_outputs(model: Musicnn, patches: torch.Tensor | np.ndarray, precisio
     patches = torch.as_tensor(patches, dtype=torch.float32).to(device)
     if patches.ndim != 3 or patches.shape[2] != N_MELS:
         raise ValueError(f"musicnn expects (batch, {PATCH_FRAMES}, {N_MELS}) log-mel patches, got shape {tuple(patches.shape)}")
-    with torch.inference_mode(), _autocast(resolve_precision(precision, device), device):
+    with torch.inference_mode(), autocast_for(resolve_precision(precision, device), device):
         outputs = {key: value.float() for key, value in model(patches).items()}
     outputs["pooled"] = torch.cat([outputs["max_pool"], outputs["mean_pool"]], dim=1)
     return outputs

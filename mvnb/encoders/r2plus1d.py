@@ -22,7 +22,6 @@ mean and std. Batch norms are folded into the convolutions (exact), and the fast
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import socket
 import warnings
@@ -36,7 +35,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models.video import R2Plus1D_18_Weights, r2plus1d_18
 
-from mvnb.encoders.musicnn import default_device, resolve_precision
+from mvnb.encoders.musicnn import autocast_for, default_device, resolve_precision
 
 NAME = "r2plus1d_18"
 LAYER = "avgpool"
@@ -221,13 +220,6 @@ def normalise_clips(clips: torch.Tensor) -> torch.Tensor:
     return (clips.permute(0, 4, 1, 2, 3).float() / 255.0 - mean) / std
 
 
-def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """Autocast for a resolved precision ("fp32" → none, "bf16", "fp16") on `device`."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[precision])
-
-
 def r2plus1d_features(model: nn.Module, clips: torch.Tensor | np.ndarray, precision: str = "auto") -> torch.Tensor:
     """The 512-d feature of each clip, float32 on the model's device.
 
@@ -240,5 +232,5 @@ def r2plus1d_features(model: nn.Module, clips: torch.Tensor | np.ndarray, precis
     if clips.ndim != 5 or clips.shape[-1] != 3 or clips.dtype != torch.uint8:
         raise ValueError(f"R(2+1)D expects (batch, T, H, W, 3) uint8 clips, got {tuple(clips.shape)} {clips.dtype}")
     inputs = normalise_clips(clips).contiguous(memory_format=torch.channels_last_3d)
-    with torch.inference_mode(), _autocast(resolve_precision(precision, device), device):
+    with torch.inference_mode(), autocast_for(resolve_precision(precision, device), device):
         return model(inputs).float()
