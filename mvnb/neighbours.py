@@ -12,7 +12,8 @@ Embeddings (`EMBEDDINGS`), each `(n_segments, dim)` on view 0, in manifest order
 - `concat`: both, each scaled to unit length first, so that its cosine is the mean of the two
   cosines (raw, the larger musicnn vector would decide alone);
 - `CL_a`, `CL_v`: a contrastive run's audio and video embeddings;
-- `CL_agg`: `(CL_a + CL_v) / 2`, the paper's average of the two modalities.
+- `CL_agg`: the mean of the two modalities, each at unit length first (`mvnb.probes.cl_agg`, the
+  one definition the probes share).
 
 Similarity is cosine. A seed's neighbours never include the seed itself, nor, at segment
 level, any segment of its own video. Cross-modal queries (`CL_a` seeds against a `CL_v`
@@ -41,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from mvnb.metrics import unit_rows
+from mvnb.probes import cl_agg
 from mvnb.results import run_dir
 
 log = logging.getLogger(__name__)
@@ -65,11 +67,9 @@ def frozen_embeddings(audio, video) -> dict[str, np.ndarray]:
 
 
 def learned_embeddings(cl_audio, cl_video) -> dict[str, np.ndarray]:
-    """`CL_a`, `CL_v` and `CL_agg = (CL_a + CL_v) / 2` from a run's `(n, dim)` embeddings."""
+    """`CL_a`, `CL_v` and `CL_agg` (`mvnb.probes.cl_agg`) from a run's `(n, dim)` embeddings."""
     cl_audio, cl_video = np.asarray(cl_audio, dtype=np.float32), np.asarray(cl_video, dtype=np.float32)
-    if cl_audio.shape != cl_video.shape:
-        raise ValueError(f"CL_a and CL_v must have the same shape to be averaged, got {cl_audio.shape} and {cl_video.shape}")
-    return {"CL_a": cl_audio, "CL_v": cl_video, "CL_agg": (cl_audio + cl_video) / 2}
+    return {"CL_a": cl_audio, "CL_v": cl_video, "CL_agg": cl_agg(cl_audio, cl_video)}
 
 
 def video_embeddings(segment_embeddings, video_ids, aggregate: str = "mean") -> tuple[np.ndarray, np.ndarray]:
@@ -350,18 +350,19 @@ def search(catalogue: Catalogue, name: str, level: str = "segment", k: int = 3, 
 
 def neighbour_table(catalogue: Catalogue, name: str, level: str = "video", k: int = 3, n_seeds: int = 25,
                     gallery: str | None = None, config: str | None = None, seed: int | None = None,
-                    draw: int = 0, aggregate: str = "mean") -> pd.DataFrame:
-    """The neighbours of `n_seeds` random seed items, one row per tile of a grid.
+                    draw: int = 0, aggregate: str = "mean", items: Sequence[int] | None = None) -> pd.DataFrame:
+    """The neighbours of `n_seeds` random seed items (or of the given `items`), one row per tile of a grid.
 
     Rows come in groups of k + 1 per seed: `level`, `row` (the seed's number), `rank` (0 for the seed,
     then 1..k), `item` (index at `level`), `similarity` to the seed (NaN for the seed itself),
     and the item's `video_id, segment_id, k_segment, genre, tags, video_path, audio_path`; at
     video level, the segment columns name the video's middle segment, which is its clip.
-    draw: the random seed of the choice of seed items.
+    draw: the random seed of the choice of seed items; items: seed item indices at `level`, in
+        place of a random draw.
     """
-    items = catalogue.items(level)
-    seeds, indices, sims = search(catalogue, name, level, k, gallery, config, seed,
-                                  draw_seeds(len(items), n_seeds, draw), aggregate)
+    rows = catalogue.items(level)
+    chosen = draw_seeds(len(rows), n_seeds, draw) if items is None else np.asarray(items, dtype=np.int64)
+    seeds, indices, sims = search(catalogue, name, level, k, gallery, config, seed, chosen, aggregate)
     tiles = np.column_stack([seeds, indices]).ravel()
     table = pd.DataFrame({
         "level": level,
@@ -370,9 +371,9 @@ def neighbour_table(catalogue: Catalogue, name: str, level: str = "video", k: in
         "item": tiles,
         "similarity": np.column_stack([np.full(len(seeds), np.nan, np.float32), sims]).ravel(),
     })
-    columns = [c for c in ("video_id", "segment_id", "k", "genre", "tags", "split", "video_path", "audio_path") if c in items]
-    chosen = items.iloc[tiles][columns].reset_index(drop=True).rename(columns={"k": "k_segment"})
-    return pd.concat([table, chosen], axis=1)
+    columns = [c for c in ("video_id", "segment_id", "k", "genre", "tags", "split", "video_path", "audio_path") if c in rows]
+    labels = rows.iloc[tiles][columns].reset_index(drop=True).rename(columns={"k": "k_segment"})
+    return pd.concat([table, labels], axis=1)
 
 
 def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LEVELS, aggregate: str = "mean") -> pd.DataFrame:

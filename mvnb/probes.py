@@ -48,7 +48,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mvnb.media import atomic_path
-from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc
+from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc, unit_rows
 from mvnb.results import run_dir as contrastive_run_dir
 from mvnb.train import torch_threads
 
@@ -218,14 +218,10 @@ def _left_out_note(manifest: pd.DataFrame, labelled: np.ndarray, why: str) -> st
 
 def cl_agg(audio, video) -> np.ndarray:
     """CL_agg: `(n, dim)` mean of the L2-normalised audio and video embeddings `(n, dim)` (zero rows stay zero)."""
-    def unit(x):
-        x = np.asarray(x, dtype=np.float32)
-        norms = np.linalg.norm(x, axis=1, keepdims=True)
-        return x / np.where(norms > 0, norms, 1.0)
     if np.shape(audio) != np.shape(video):
         raise ValueError(f"CL_agg needs audio and video embeddings of one shape; "
                          f"got {np.shape(audio)} and {np.shape(video)}")
-    return (unit(audio) + unit(video)) / 2
+    return (unit_rows(audio) + unit_rows(video)) / 2
 
 
 def frozen_embeddings(audio_features, video_features, view: int = 0) -> dict[str, np.ndarray]:
