@@ -7,6 +7,8 @@ the same values, and `-p name=value` overrides any of them.
 - `quick`: a handful of tiny videos for CI; the whole report runs in minutes.
 - `default`: what `make report` runs on a 2-core CPU within its 30-minute budget.
 - `paper`: the paper's sizes (six segments, 30 frames, batch 1000), for a GPU and real data.
+  It is `full_size`: `check_full_size` refuses a corpus too small for these sizes instead of
+  letting them shrink silently.
 """
 from __future__ import annotations
 
@@ -82,8 +84,9 @@ PROFILES: dict[str, dict] = {
         "batch_size": 1000,
         "seeds": [0, 1, 2],
         "max_epochs": 200,
+        "full_size": True,
         "gap_points": [[0.0, 1.0], [0.25, 1.0], [0.5, 1.0], [0.75, 1.0], [1.0, 1.0], [0.0, 0.0]],
-        "gap_videos": 1000,
+        "gap_videos": 1400,
         "gap_segments": 6,
         "gap_size": "768x432",
         "gap_frames": 16,
@@ -121,3 +124,51 @@ def corpus_dir(params: dict) -> Path:
 def store_dir(params: dict) -> Path:
     """Folder of the preprocessed segment store (manifest, segments, features) of the corpus."""
     return corpus_dir(params) / "store"
+
+
+def check_full_size(params: dict) -> None:
+    """For a `full_size` profile, refuse a corpus too small for its sizes, with the reason.
+
+    A batch takes one segment per video, so the training split (80 % of the videos, by hash)
+    needs at least `batch_size` videos, in the corpus and in the gap study's sweep corpus; and
+    every video needs `segments × seconds` of duration, or it yields fewer segments. An existing
+    corpus is counted from its metadata.csv (durations from its `duration_s` column or the
+    store's probed videos.csv, where present); one still to be synthesised from `n_videos` and
+    `min_seconds`. Raises SystemExit naming what is short and how to proceed.
+    """
+    import pandas as pd
+
+    from .segments import split_of
+    from .synth import synth_video_id
+
+    if not params.get("full_size"):
+        return
+    metadata = corpus_dir(params) / "metadata.csv"
+    if metadata.is_file():
+        table = pd.read_csv(metadata)
+        probed = store_dir(params) / "videos.csv"
+        if "duration_s" not in table and probed.is_file():
+            table = table.merge(pd.read_csv(probed)[["video_id", "duration_s"]], on="video_id", how="left")
+        ids, durations, source = table["video_id"].astype(str), table.get("duration_s"), str(metadata)
+    else:
+        ids = pd.Series([synth_video_id(i) for i in range(params["n_videos"])])
+        durations, source = pd.Series([params["min_seconds"]]), f"a synthetic corpus of n_videos = {params['n_videos']}"
+    problems = []
+    n_train = int((ids.map(split_of) == "train").sum())
+    if n_train < params["batch_size"]:
+        problems.append(f"{source} has {len(ids)} videos, {n_train} of them in the training split, fewer than "
+                        f"batch_size = {params['batch_size']} (a batch takes one segment per video)")
+    gap_train = round(0.8 * params["gap_videos"])
+    if gap_train < params["batch_size"]:
+        problems.append(f"the gap study's sweep corpus (gap_videos = {params['gap_videos']}) has about {gap_train} "
+                        f"training videos, fewer than batch_size = {params['batch_size']}")
+    need = params["segments"] * params["seconds"]
+    if durations is not None and (durations.dropna() < need).any():
+        short = int((durations.dropna() < need).sum())
+        problems.append(f"{short} video(s) are shorter than the {need:g} s that {params['segments']} segments of "
+                        f"{params['seconds']:g} s need")
+    if problems:
+        raise SystemExit(f"profile {params['profile']} needs the paper's sizes, and this corpus is too small for them:\n  - "
+                         + "\n  - ".join(problems)
+                         + "\nAdd videos, or run a smaller profile (--profile default), or lower the sizes explicitly "
+                           "(e.g. -p batch_size=256 -p gap_videos=400).")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import PROFILES, REPO_ROOT, profile_params, repo_path
+from .config import PROFILES, REPO_ROOT, check_full_size, profile_params, repo_path
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -48,6 +48,7 @@ def run_report(profile: str, only: list[str] | None = None, overrides: dict | No
     import papermill
 
     params = profile_params(profile, overrides)
+    check_full_size(params)
     if figures is not None:
         params["figures_dir"] = str(repo_path(figures))
     out_dir = repo_path(out if out is not None else params["runs_dir"])

@@ -402,6 +402,11 @@ class SynthSpec:
     size: tuple[int, int] = (768, 432)
 
 
+def synth_video_id(index: int) -> str:
+    """The id of the corpus's video `index`, e.g. `mv00042`."""
+    return f"mv{index:05d}"
+
+
 def video_plan(spec: SynthSpec, index: int) -> dict:
     """Everything decided about video `index` before rendering: one metadata row plus scores."""
     genre = GENRE_NAMES[(index + spec.seed) % len(GENRE_NAMES)]
@@ -414,7 +419,7 @@ def video_plan(spec: SynthSpec, index: int) -> dict:
     own_style = style_rng.random() < spec.style_coupling
     visual_genre = genre if own_style else GENRE_NAMES[int(style_rng.integers(len(GENRE_NAMES)))]
     phantom = compose(visual_genre, duration, np.random.default_rng([spec.seed, index, PHANTOM]))
-    video_id = f"mv{index:05d}"
+    video_id = synth_video_id(index)
     row = dict(video_id=video_id, path=f"videos/{video_id}.mp4", genre=genre, tags=";".join(song_tags(score)),
                duration_s=duration, tempo_bpm=round(score.tempo, 2), key=score.key,
                mode="minor" if score.minor else "major", lead=score.lead, visual_genre=visual_genre,
