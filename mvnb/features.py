@@ -57,6 +57,7 @@ from tqdm.auto import tqdm
 from mvnb import config
 from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import atomic_path, read_wav
+from mvnb.metrics import unit_rows
 from mvnb.segments import load_manifest, load_params, parse_shard, shard_of
 
 log = logging.getLogger(__name__)
@@ -784,15 +785,12 @@ def provenance_table(data_dir: str | Path) -> pd.DataFrame:
 def taggram_from_pooled(model: musicnn.Musicnn, pooled: torch.Tensor | np.ndarray) -> torch.Tensor:
     """musicnn's taggram `(batch, n_tags)` from stored `max_pool ‖ mean_pool` features `(batch, 1506)`.
 
-    Runs the back end of `musicnn.Musicnn.forward` on them: re-interleave the two pools as the
-    TF flatten does, batch norm, dense 200 → ReLU → batch norm, dense → sigmoid.
+    Runs `musicnn.Musicnn.backend` on the two halves.
     """
     pooled = torch.as_tensor(np.asarray(pooled, dtype=np.float32)).to(next(model.parameters()).device)
     half = pooled.shape[1] // 2
-    interleaved = torch.stack([pooled[:, :half], pooled[:, half:]], dim=2).flatten(1)
     with torch.inference_mode():
-        penultimate = model.dense_bn(torch.relu(model.dense(model.backend_bn(interleaved))))
-        return torch.sigmoid(model.output(penultimate)).float()
+        return model.backend(pooled[:, :half], pooled[:, half:])["taggram"].float()
 
 
 def genre_taggram(data_dir: str | Path, by: str = "genre", view: int = 0) -> pd.DataFrame:
@@ -824,11 +822,6 @@ def plot_taggram(table: pd.DataFrame):
     return fig
 
 
-def _unit_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def view_similarities(features: np.ndarray, valid: np.ndarray, max_segments: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
     """Cosine similarities of centred features (the mean view-0 feature subtracted, so that
     unrelated segments score about 0): `other_view` (view 0 vs view 1 of the same segment, if
@@ -839,10 +832,10 @@ def view_similarities(features: np.ndarray, valid: np.ndarray, max_segments: int
     rows = np.sort(rng.choice(rows, size=min(len(rows), max_segments), replace=False))
     raw0 = np.asarray(features[rows, 0], dtype=np.float32)
     mean = raw0.mean(axis=0)
-    view0 = _unit_rows(raw0 - mean)
+    view0 = unit_rows(raw0 - mean)
     result = {}
     if features.shape[1] > 1:
-        result["other_view"] = (view0 * _unit_rows(np.asarray(features[rows, 1], dtype=np.float32) - mean)).sum(axis=1)
+        result["other_view"] = (view0 * unit_rows(np.asarray(features[rows, 1], dtype=np.float32) - mean)).sum(axis=1)
     if len(rows) > 1:
         partner = (np.arange(len(rows)) + rng.integers(1, len(rows), size=len(rows))) % len(rows)
         result["other_segment"] = (view0 * view0[partner]).sum(axis=1)
