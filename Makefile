@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup report test bench clean-venv
+.PHONY: setup report test bench screenshots clean-venv
 
 setup: $(STAMP)
 
@@ -26,6 +26,10 @@ test: setup
 # Each benchmark prints its measurements and ratios measured side by side in the same run.
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The browser tests on the quick report, saving their screenshots into figures/ for the README.
+screenshots: setup
+	MVNB_SCREENSHOTS=$(CURDIR)/figures $(PY) -m pytest -q -m browser
 
 clean-venv:
 	rm -rf $(VENV)

@@ -37,12 +37,14 @@ def preview_clip(src: str | Path, dst: str | Path, start_s: float = 0.0, seconds
     return dst
 
 
-def video_player(path: str | Path, caption: str = "", width: int = 320) -> str:
-    """HTML of a muted `<video>` with controls, embedding the mp4 at `path` as a data URI."""
+def video_player(path: str | Path, caption: str = "", width: int = 320, autoplay: bool = False) -> str:
+    """HTML of a `<video>` with controls, embedding the mp4 at `path` as a data URI: muted, or
+    with `autoplay` playing at once with its sound (as after a click)."""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     label = f"<figcaption style='font-size:11px'>{html.escape(caption)}</figcaption>" if caption else ""
+    mode = "autoplay preload='auto'" if autoplay else "muted preload='metadata'"
     return (f"<figure style='display:inline-block;margin:4px;width:{width}px;vertical-align:top'>"
-            f"<video controls muted preload='metadata' width='{width}' src='data:video/mp4;base64,{data}'></video>"
+            f"<video controls {mode} width='{width}' src='data:video/mp4;base64,{data}'></video>"
             f"{label}</figure>")
 
 
