@@ -68,7 +68,7 @@ PROFILES: dict[str, dict] = {
         "gap_points": [[0.0, 1.0], [0.25, 1.0], [0.5, 1.0], [0.75, 1.0], [1.0, 1.0], [0.0, 0.0]],
         "gap_videos": 120,
         "gap_segments": 3,
-        "gap_size": "384x216",
+        "gap_size": "192x108",
         "gap_frames": 4,
     },
     "paper": {

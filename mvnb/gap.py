@@ -8,8 +8,9 @@ songs are rendered with pictures that follow them more or less, the pipeline run
 (point, configuration, seed) in `gap_study.csv`.
 
 Everything but the knobs is held fixed: the seed, hence the songs, the segment positions and
-the split. Audio features are therefore computed once, on the first point, after checking
-that every point's segment audio is byte-identical (`audio_digests`).
+the split. The first point renders the songs; the others copy its audio streams. Audio
+features are therefore computed once, on the first point, after checking that every point's
+segment audio is byte-identical (`audio_digests`).
 """
 from __future__ import annotations
 
@@ -61,17 +62,35 @@ def point_name(coupling: float, style_coupling: float) -> str:
 
 
 def prepare_point(root: Path, coupling: float, style_coupling: float, s: SweepSettings,
-                  modalities: tuple[str, ...], workers: int) -> Path:
-    """Render, segment and encode one sweep point; returns its store folder (DATA_DIR)."""
+                  modalities: tuple[str, ...], workers: int, audio_from: Path | None = None) -> Path:
+    """Render, segment and encode one sweep point; returns its store folder (DATA_DIR).
+
+    audio_from: the corpus of an earlier point, whose audio streams are copied rather than
+    rendered again (the songs are the same at every point).
+    """
     corpus = root / point_name(coupling, style_coupling)
     lo, hi = s.seconds
     spec = synth.SynthSpec(s.n_videos, s.seed, coupling, style_coupling, lo, hi, s.size)
-    metadata = synth.make_corpus(corpus, spec, workers=workers)
+    metadata = synth.make_corpus(corpus, spec, workers=workers, audio_from=audio_from)
     store = corpus / "store"
     preprocess(None, metadata, store, segments=s.segments, size=s.size, seed=s.seed, workers=workers, progress=False)
     features.extract_features(store, views=1, frames=s.frames, video_weights="kinetics400", workers=1,
                               seed=s.seed, modalities=modalities, progress=False)
     return store
+
+
+def prepare_sweep(root: Path, points: list[tuple[float, float]], s: SweepSettings, workers: int) -> dict[tuple[float, float], Path]:
+    """Every point's store, with a progress bar: the first point renders the songs and gets
+    audio and video features; the others copy its audio and get video features only."""
+    from tqdm.auto import tqdm
+
+    stores = {}
+    for i, (coupling, style_coupling) in enumerate(tqdm(points, desc="sweep points", unit="point")):
+        first = i == 0
+        stores[coupling, style_coupling] = prepare_point(
+            root, coupling, style_coupling, s, ("audio", "video") if first else ("video",), workers,
+            audio_from=None if first else root / point_name(*points[0]))
+    return stores
 
 
 def audio_digests(store: Path) -> pd.Series:

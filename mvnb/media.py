@@ -5,6 +5,7 @@ and reels; probing, decoding and encoding are done with PyAV, which bundles FFmp
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -27,7 +28,7 @@ def write_mp4(
     path: Path,
     frames: Iterable[np.ndarray],
     fps: int,
-    audio: np.ndarray | None,
+    audio: np.ndarray | Path | None,
     sample_rate: int,
     size: tuple[int, int] | None = None,
     crf: int = 23,
@@ -39,14 +40,20 @@ def write_mp4(
         second. With `size` `(width, height)`, each frame is scaled there by FFmpeg (cheap way
         to render small). `preset` is x264's speed/size trade-off; one encoder thread keeps
         the bytes the same on every machine.
-    audio: `(channels, samples)` float32 in [-1, 1] at `sample_rate`, or None for no audio.
+    audio: `(channels, samples)` float32 in [-1, 1] at `sample_rate`, encoded as AAC; or the
+        path of an mp4 whose audio stream is copied packet for packet (no re-encoding, so the
+        audio stays byte-identical); or None for no audio.
     """
     path = Path(path)
     tmp = atomic_path(path)
-    with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+    with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out, \
+            contextlib.ExitStack() as sources:
         vstream = None
         astream = None
-        if audio is not None:
+        if isinstance(audio, (str, Path)):
+            source = sources.enter_context(av.open(str(audio)))
+            astream = out.add_stream_from_template(source.streams.audio[0])
+        elif audio is not None:
             layout = {1: "mono", 2: "stereo", 6: "5.1"}[audio.shape[0]]
             astream = out.add_stream("aac", rate=sample_rate, layout=layout)
         for index, frame in enumerate(frames):
@@ -62,7 +69,12 @@ def write_mp4(
             out.mux(vstream.encode(vframe))
         if vstream is not None:
             out.mux(vstream.encode(None))
-        if astream is not None:
+        if isinstance(audio, (str, Path)):
+            for packet in source.demux(source.streams.audio[0]):
+                if packet.dts is not None:
+                    packet.stream = astream
+                    out.mux(packet)
+        elif astream is not None:
             _encode_audio(out, astream, audio.astype(np.float32), sample_rate)
     tmp.replace(path)
     return path

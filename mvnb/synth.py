@@ -427,12 +427,19 @@ def video_plan(spec: SynthSpec, index: int) -> dict:
     return dict(row=row, score=score, phantom=phantom)
 
 
-def render_video(spec: SynthSpec, index: int, out_dir: Path) -> Path:
-    """Render video `index` of the corpus to `out_dir/videos/<video_id>.mp4`."""
+def render_video(spec: SynthSpec, index: int, out_dir: Path, audio_from: Path | None = None) -> Path:
+    """Render video `index` of the corpus to `out_dir/videos/<video_id>.mp4`.
+
+    audio_from: a corpus with the same songs (see `make_corpus`) whose video `index` lends its
+        audio stream, copied without re-encoding, instead of rendering and encoding it again.
+    """
     plan = video_plan(spec, index)
     row, score = plan["row"], plan["score"]
     fps, n_frames = row["source_fps"], int(round(row["duration_s"] * row["source_fps"]))
-    audio = render_audio(score, row["source_sample_rate"], np.random.default_rng([spec.seed, index, MUSIC, 1]))
+    if audio_from is None:
+        audio = render_audio(score, row["source_sample_rate"], np.random.default_rng([spec.seed, index, MUSIC, 1]))
+    else:
+        audio = Path(audio_from) / row["path"]
     own = score_driver(score, fps, n_frames)
     driver, cut_weight = mix_drivers(own, score_driver(plan["phantom"], fps, n_frames), spec.coupling)
     width, height = spec.size
@@ -444,13 +451,21 @@ def render_video(spec: SynthSpec, index: int, out_dir: Path) -> Path:
     return write_mp4(path, frames, fps, audio, row["source_sample_rate"], size=spec.size, preset="ultrafast")
 
 
-def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int = 1) -> Path:
+def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int = 1,
+                audio_from: str | Path | None = None) -> Path:
     """Write (or complete) a synthetic corpus: `out_dir/videos/*.mp4` and `out_dir/metadata.csv`.
 
     Resumable: videos already present are kept. A folder made with other settings is refused
     rather than mixed. Returns the path of metadata.csv.
+
+    audio_from: a complete corpus made with the same songs (the same `seed`, `min_seconds` and
+        `max_seconds`, and at least as many videos; the knobs and the size may differ). Its audio
+        streams are copied instead of rendered and encoded again, which halves the cost of a
+        coupling sweep and keeps its audio byte-identical by construction.
     """
     out_dir = Path(out_dir)
+    if audio_from is not None:
+        _check_same_songs(spec, Path(audio_from))
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = json.dumps(asdict(spec), sort_keys=True)
     spec_file = out_dir / "synth.json"
@@ -462,7 +477,7 @@ def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int
     todo = [i for i, row in enumerate(rows) if not (out_dir / row["path"]).exists()]
     if todo:
         with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-            jobs = pool.map(render_video, [spec] * len(todo), todo, [out_dir] * len(todo))
+            jobs = pool.map(render_video, [spec] * len(todo), todo, [out_dir] * len(todo), [audio_from] * len(todo))
             for _ in tqdm(jobs, total=len(todo), desc="synth videos", unit="video"):
                 pass
     metadata = out_dir / "metadata.csv"
@@ -472,6 +487,16 @@ def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int
     return metadata
 
 
+def _check_same_songs(spec: SynthSpec, source: Path) -> None:
+    """Raise ValueError unless the corpus at `source` holds the songs `spec` would render."""
+    spec_file = source / "synth.json"
+    if not spec_file.is_file():
+        raise ValueError(f"audio_from={source} is not a synthetic corpus (no synth.json)")
+    theirs = json.loads(spec_file.read_text())
+    differ = [key for key in ("seed", "min_seconds", "max_seconds") if theirs.get(key) != getattr(spec, key)]
+    if differ or theirs.get("n_videos", 0) < spec.n_videos:
+        raise ValueError(f"audio_from={source} has other songs ({', '.join(differ or ['fewer videos'])} differ "
+                         f"from this corpus's); its audio cannot be reused")
 
 def _size(text: str) -> tuple[int, int]:
     """Parse 'WIDTHxHEIGHT' (even numbers, as H.264 with yuv420p needs)."""

@@ -96,6 +96,27 @@ def test_audio_does_not_depend_on_the_coupling_knobs(corpora):
     pd.testing.assert_frame_equal(m1, m0)
 
 
+def audio_packets(path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(audio=0) if p.size]
+
+
+def test_a_sweep_point_can_borrow_its_songs_audio_unchanged(corpora, tmp_path):
+    borrowed = tmp_path / "c0.5"
+    synth.make_corpus(borrowed, replace(SPEC, coupling=0.5, n_videos=3, size=(128, 72)), audio_from=corpora[1.0])
+    for video_id in ("mv00000", "mv00002"):
+        mine, lender = borrowed / "videos" / f"{video_id}.mp4", corpora[0.0] / "videos" / f"{video_id}.mp4"
+        assert audio_packets(mine) == audio_packets(lender)  # the very AAC bytes a fresh render gives
+        frames, audio, facts = decode(mine)
+        assert facts["acodec"] == "aac" and (facts["width"], facts["height"]) == (128, 72)
+        np.testing.assert_array_equal(audio, decode(lender)[1])
+        assert abs(facts["duration"] - decode(lender)[2]["duration"]) < 0.1
+    with pytest.raises(ValueError, match="seed differ"):
+        synth.make_corpus(tmp_path / "other", replace(SPEC, seed=4, n_videos=2), audio_from=corpora[1.0])
+    with pytest.raises(ValueError, match="fewer videos"):
+        synth.make_corpus(tmp_path / "more", replace(SPEC, n_videos=20), audio_from=corpora[1.0])
+
+
 def test_a_folder_made_with_other_settings_is_refused(corpora):
     with pytest.raises(ValueError, match="other settings"):
         synth.make_corpus(corpora[1.0], replace(SPEC, coupling=0.5))
