@@ -216,20 +216,22 @@ class MapExplorer:
     (default: the store's `previews/`). Display it (the last line of a cell) in JupyterLab.
     """
 
-    def __init__(self, emap: EmbeddingMap, k: int = 5, cache_dir: str | Path | None = None, width: int = 360):
+    def __init__(self, emap: EmbeddingMap, k: int = 5, cache_dir: str | Path | None = None, width: int = 320):
         import ipywidgets as widgets
         import plotly.graph_objects as go
 
         self.emap, self.k, self.cache_dir, self.width = emap, k, cache_dir, width
-        self.figure = go.FigureWidget(map_figure(emap))
-        self.player = widgets.HTML("<p>Click a point to play its clip.</p>")
+        self.figure = go.FigureWidget(map_figure(emap).update_layout(width=560, height=600))
+        self.player = widgets.HTML("<p>Click a point to play its clip.</p>",
+                                   layout=widgets.Layout(width=f"{width + 16}px", flex="0 0 auto"))
         self.neighbours = widgets.HTML()
         self.selection = widgets.HTML("<p>Lasso or box-select points to list their genres and tags.</p>")
         self.selected: dict[int, list[int]] = {}  # trace index → selected item indices
         for trace in self.figure.data:
             trace.on_click(self._clicked)
             trace.on_selection(self._selected)
-        self.widget = widgets.VBox([widgets.HBox([self.figure, self.player]), self.neighbours, self.selection])
+        self.widget = widgets.VBox([widgets.HBox([self.figure, self.player], layout=widgets.Layout(flex_flow="row wrap")),
+                                    self.neighbours, self.selection])
 
     def _ipython_display_(self):
         from IPython.display import display

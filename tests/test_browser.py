@@ -174,7 +174,8 @@ def free_port() -> int:
 def jupyterlab(root: Path, tmp_path: Path):
     """A JupyterLab server on loopback serving `root`, with a random token; yields its base URL
     and the token. Its settings live in `tmp_path`: every cell rendered at once (no windowing),
-    no news or update checks."""
+    no news or update checks. The app is exposed as `window.jupyterapp`, so a test can run its
+    commands as the menus do."""
     for plugin, values in (("notebook-extension/tracker", {"windowingMode": "none"}),
                            ("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False})):
         path = tmp_path / "lab-settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
@@ -186,7 +187,7 @@ def jupyterlab(root: Path, tmp_path: Path):
     log = (tmp_path / "jupyterlab.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"], env=env, stdout=log, stderr=subprocess.STDOUT)
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -250,3 +251,52 @@ def test_umap_page_renders_its_points_offline_and_the_dropdown_switches_maps(qui
         assert last and page.evaluate(f"() => {RENDERED_POINTS}") == sum(n for _, n in last)
         assert layers[target] in page.evaluate("() => document.querySelector('.js-plotly-plot').layout.title.text")
         assert not page.blocked, f"the page asked the network for {page.blocked[:5]}"
+
+
+KERNEL_IDLE = ".jp-Notebook-ExecutionIndicator[data-status='idle']"
+
+
+def accept_kernel_dialog(page) -> None:
+    """Answer JupyterLab's "Select Kernel" dialog, if it comes, with the proposed kernel, as a user would."""
+    from playwright.sync_api import TimeoutError as NoDialog
+
+    try:
+        page.wait_for_selector(".jp-Dialog .jp-mod-accept", timeout=10_000)
+    except NoDialog:  # the kernel started by itself
+        return
+    page.click(".jp-Dialog .jp-mod-accept")
+
+
+@pytest.mark.browser
+def test_clicking_a_point_of_the_live_map_in_jupyterlab_plays_it_with_its_neighbours(quick_report, tmp_path):
+    """The user's path through 05b: open it in JupyterLab, run all cells in a live kernel, click a
+    point of the map; its clip plays, with sound, and its neighbours appear as players."""
+    executed = quick_report.root / "runs" / "05b_embedding_map.ipynb"
+    if not executed.exists():
+        pytest.skip("05b_embedding_map.ipynb did not run in the quick report (its smoke test says why)")
+    with jupyterlab(executed.parent, tmp_path) as (base, token), offline_page(tmp_path) as page:
+        page.goto(f"{base}/lab/tree/{executed.name}?token={token}", wait_until="domcontentloaded")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=LOAD_TIMEOUT_MS)
+        accept_kernel_dialog(page)
+        page.wait_for_selector(KERNEL_IDLE, timeout=LOAD_TIMEOUT_MS)
+        page.evaluate("() => { const run = window.jupyterapp.commands;"
+                      " run.execute('notebook:clear-all-cell-outputs').then(() => run.execute('notebook:run-all-cells')); }")
+        point = page.locator(".jp-OutputArea .js-plotly-plot .scatterlayer .point").first
+        point.wait_for(timeout=LOAD_TIMEOUT_MS)
+        page.wait_for_selector(KERNEL_IDLE, timeout=LOAD_TIMEOUT_MS)
+        point.scroll_into_view_if_needed()
+        box = point.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_function("() => { const v = document.querySelector('.jp-OutputArea video[autoplay]');"
+                               " return v && (v.readyState >= 2 || v.error); }", timeout=LOAD_TIMEOUT_MS)
+        player = page.evaluate("() => { const v = document.querySelector('.jp-OutputArea video[autoplay]');"
+                               " return {ready: v.readyState, error: v.error && v.error.code, muted: v.muted,"
+                               " paused: v.paused, duration: v.duration}; }")
+        neighbours = page.evaluate("() => document.querySelectorAll('.jp-OutputArea video:not([autoplay])').length")
+        page.locator(".jp-OutputArea video[autoplay]").scroll_into_view_if_needed()
+        screenshot(page, tmp_path, "jupyterlab_map.png")
+        assert not page.blocked, f"JupyterLab asked the network for {page.blocked[:5]}"
+    assert player["ready"] >= 2 and not player["error"] and not player["muted"], player
+    assert not player["paused"], "the clicked clip did not start playing"
+    assert player["duration"] > 4.5  # a 5 s segment
+    assert neighbours >= 6, f"{neighbours} neighbour players (the clicked item and its 5 neighbours expected)"
