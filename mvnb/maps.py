@@ -213,7 +213,8 @@ class MapExplorer:
     lasso a region to list the genres and tags in it. The dropdown switches the layer.
 
     emap: the maps; k: neighbours per click; cache_dir: where segment previews are cached
-    (default: the store's `previews/`). Display it (the last line of a cell) in JupyterLab.
+    (default: the store's `previews/`); width: the player's width in pixels. Display it (the
+    last line of a cell) in JupyterLab.
     """
 
     def __init__(self, emap: EmbeddingMap, k: int = 5, cache_dir: str | Path | None = None, width: int = 320):
