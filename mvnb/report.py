@@ -2,7 +2,8 @@
 
 Each notebook gets the profile entries that its `parameters` cell declares, so one set of
 values flows through the whole report. Executed copies go to the output folder, with a
-`timings.csv` of how long each took. The run stops at the first failing notebook and names
+`timings.csv` of how long each took (a whole report also writes it to the figures folder as
+`report_timings.csv`). The run stops at the first failing notebook and names
 the notebook and the cell.
 """
 from __future__ import annotations
@@ -73,6 +74,10 @@ def run_report(profile: str, only: list[str] | None = None, overrides: dict | No
             break
     table = pd.DataFrame(rows)
     table.to_csv(out_dir / "timings.csv", index=False)
+    if only is None:  # a whole report: its timings go with its figures
+        figures_dir = repo_path(params["figures_dir"])
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        table.to_csv(figures_dir / "report_timings.csv", index=False)
     return table
 
 

@@ -32,6 +32,7 @@ def test_runs_in_order_passes_declared_parameters_and_stops_at_first_failure(tmp
     assert "RuntimeError: boom" in table["status"][1]
     assert (tmp_path / "seen.txt").read_text() == f"quick {profile_params('quick')['seeds']}"
     assert (tmp_path / "runs" / "timings.csv").exists()
+    assert (tmp_path / "figures" / "report_timings.csv").read_text() == (tmp_path / "runs" / "timings.csv").read_text()
 
 
 def test_only_selects_by_number_and_rejects_unknown(monkeypatch, tmp_path):
