@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from mvnb.segments import (MANIFEST_COLUMNS, StoreParamsError, add_arguments, load_manifest, preprocess, read_segment,
                            run, sample_segment_starts, shard_of, split_of)
-from test_media import index_frame, read_index, tone, write_test_media
+from test_media import read_index, tone, write_test_media
 
 SMALL = dict(segments=3, seconds=2.0, fps=10, size=(128, 72))  # fast settings for store mechanics
 
