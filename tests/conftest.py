@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mvnb.train import torch_threads
+
 
 @dataclass
 class QuickReport:
@@ -30,3 +32,10 @@ def quick_report(tmp_path_factory) -> QuickReport:
            "--figures", str(root / "figures"), "-p", f"data_root={root / 'data'}"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     return QuickReport(root, proc.returncode, proc.stdout + proc.stderr)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: a second thread gains nothing and, on shared cores, costs many times the work."""
+    with torch_threads(1):
+        yield

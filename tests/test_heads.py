@@ -63,15 +63,6 @@ def test_mirror_decoder_reverses_the_widths():
     assert linear_shapes(mirror_decoder(head)) == [(8, 16), (16, 64), (64, 30)]
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Tiny tensors: a second thread gains nothing and, on shared cores, costs many times the work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_autoencoder_pretraining_learns_to_reconstruct(one_torch_thread):
     """Features on a 4-d subspace of 32 dims: an 8-d bottleneck can reconstruct them."""
     torch.manual_seed(0)

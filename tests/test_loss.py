@@ -79,15 +79,6 @@ def test_learnable_temperature_starts_at_clip_init_and_is_clamped():
     assert module.temperature == pytest.approx(TAU_MIN)
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Tiny tensors: a second thread gains nothing and, on shared cores, costs many times the work."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def fit_temperature(audio, video, exclude_positive, steps=150):
     """Adam on log τ alone, clamping after each step as the trainer does; returns the final τ."""
     module = ContrastiveLoss(learnable=True, exclude_positive=exclude_positive)
