@@ -129,8 +129,8 @@ def store_dir(params: dict) -> Path:
 def check_full_size(params: dict) -> None:
     """For a `full_size` profile, refuse a corpus too small for its sizes, with the reason.
 
-    A batch takes one segment per video, so the training split (80 % of the videos, by hash)
-    needs at least `batch_size` videos, in the corpus and in the gap study's sweep corpus; and
+    A batch takes one segment per video, so the training split (80 % of the videos, by a hash
+    of their ids, counted exactly) needs at least `batch_size` videos, in the corpus and in the gap study's sweep corpus; and
     every video needs `segments × seconds` of duration, or it yields fewer segments. An existing
     corpus is counted from its metadata.csv (durations from its `duration_s` column or the
     store's probed videos.csv, where present); one still to be synthesised from `n_videos` and
@@ -140,6 +140,9 @@ def check_full_size(params: dict) -> None:
 
     from .segments import split_of
     from .synth import synth_video_id
+
+    def synthetic_ids(n: int) -> pd.Series:
+        return pd.Series([synth_video_id(i) for i in range(n)])
 
     if not params.get("full_size"):
         return
@@ -151,16 +154,16 @@ def check_full_size(params: dict) -> None:
             table = table.merge(pd.read_csv(probed)[["video_id", "duration_s"]], on="video_id", how="left")
         ids, durations, source = table["video_id"].astype(str), table.get("duration_s"), str(metadata)
     else:
-        ids = pd.Series([synth_video_id(i) for i in range(params["n_videos"])])
+        ids = synthetic_ids(params["n_videos"])
         durations, source = pd.Series([params["min_seconds"]]), f"a synthetic corpus of n_videos = {params['n_videos']}"
     problems = []
     n_train = int((ids.map(split_of) == "train").sum())
     if n_train < params["batch_size"]:
         problems.append(f"{source} has {len(ids)} videos, {n_train} of them in the training split, fewer than "
                         f"batch_size = {params['batch_size']} (a batch takes one segment per video)")
-    gap_train = round(0.8 * params["gap_videos"])
+    gap_train = int((synthetic_ids(params["gap_videos"]).map(split_of) == "train").sum())
     if gap_train < params["batch_size"]:
-        problems.append(f"the gap study's sweep corpus (gap_videos = {params['gap_videos']}) has about {gap_train} "
+        problems.append(f"the gap study's sweep corpus (gap_videos = {params['gap_videos']}) has {gap_train} "
                         f"training videos, fewer than batch_size = {params['batch_size']}")
     need = params["segments"] * params["seconds"]
     if durations is not None and (durations.dropna() < need).any():
