@@ -692,10 +692,11 @@ def extract_features(
             log.info("encoding %d of %d segments (%s)", len(jobs), len(manifest), ", ".join(f"{m}: {int(t.sum())}" for m, t in todo.items()))
             failed, seconds = _run_pipeline(data_dir, spec, jobs, encoders, arrays, int(batch_size), int(workers), progress)
         summary = {"data_dir": str(data_dir), "segments": len(manifest), "wall_s": seconds["wall"]}
+        retried = set(jobs["segment_id"])
         for m, meta in metas.items():
             status = arrays[m][1]
             computed = int(todo[m].sum())
-            meta["failed"] = {**{sid: why for sid, why in meta["failed"].items() if sid not in set(jobs["segment_id"])}, **failed[m]}
+            meta["failed"] = {**{sid: why for sid, why in meta["failed"].items() if sid not in retried}, **failed[m]}
             meta["complete"] = bool((status == DONE).all())
             if computed:
                 meta["timing"] = {"segments": computed, "clips": computed * spec.views, "encoder_s": seconds[m],

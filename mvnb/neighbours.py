@@ -530,11 +530,10 @@ def encode_video(video: str | Path, data_dir: str | Path, work_dir: str | Path, 
 def query_embeddings(run: str | Path, audio, video, device: str | None = None) -> dict[str, np.ndarray]:
     """Every embedding (`EMBEDDINGS`) of new segments, `(s, dim)` each, from their features
     `(s, views, audio_dim)`, `(s, views, video_dim)` (view 0) and the heads of `run`."""
-    import torch
-
+    from mvnb.encoders.musicnn import default_device
     from mvnb.train import embed_segments, load_heads
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or default_device()
     heads, _, _ = load_heads(run, device)
     cl_audio, cl_video = embed_segments(heads, audio, video, device=device)
     return {**frozen_embeddings(audio[:, 0], video[:, 0]), **learned_embeddings(cl_audio, cl_video)}

@@ -47,6 +47,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from mvnb.encoders.musicnn import default_device
 from mvnb.media import atomic_path
 from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc, unit_rows
 from mvnb.results import run_dir as contrastive_run_dir
@@ -373,7 +374,7 @@ def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConf
     empty = [s for s in SPLITS if not len(rows[s])]
     if empty:
         raise ValueError(f"{task.name} probe skipped: no labelled segment in the {' and '.join(empty)} split(s)")
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device else default_device()
     xs = torch.from_numpy(standardise(x, rows["train"])).to(device)
     targets = torch.from_numpy(task.targets.astype(np.float32)).to(device)
     with torch_threads(config.cpu_threads if device.type == "cpu" else None):

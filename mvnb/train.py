@@ -40,6 +40,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from mvnb.encoders.musicnn import autocast_for, default_device
 from mvnb.features import load_feature_pair
 from mvnb.heads import OUTPUTS, ProjectionHead, ProjectionHeads, build_heads, pretrain_autoencoder
 from mvnb.loss import ContrastiveLoss
@@ -167,7 +168,7 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
     valid: `(n_segments,)` bool, False for segments whose features failed; they are left out of
         training and evaluation (their rows in embeddings.npz are whatever the heads make of them).
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device else default_device()
     with torch_threads(_cpu_threads(config) if device.type == "cpu" else None):
         return _train(audio, video, video_ids, split, config, seed, Path(out_dir), name, provenance, valid, device, progress)
 
@@ -372,13 +373,9 @@ def _pretrain_heads(heads: ProjectionHeads, audio, video, rows, config, rng, dev
 
 def project(heads: ProjectionHeads, audio: torch.Tensor, video: torch.Tensor, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
     """Both heads on `(batch, dim)` features; with "bf16", under bfloat16 autocast, returned as float32."""
-    with _autocast(audio.device, precision):
+    with autocast_for(precision, audio.device):
         embedded = heads(audio, video)
     return embedded[0].float(), embedded[1].float()
-
-
-def _autocast(device: torch.device, precision: str):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 @torch.no_grad()
@@ -393,7 +390,7 @@ def embed_modality(head: torch.nn.Module, features, rows: np.ndarray | None = No
     device = torch.device(device)
     rows = np.arange(features.shape[0]) if rows is None else rows
     for lo in range(0, len(rows), batch_size):
-        with _autocast(device, precision):
+        with autocast_for(precision, device):
             embedded = head(_to_tensor(features, rows[lo:lo + batch_size], view, device))
         yield embedded.float().cpu().numpy()
 
