@@ -132,11 +132,11 @@ def sweep_rows(store: Path, audio_store: Path, runs: Path, coupling: float, styl
         for name in CONFIGS:
             folder = run_dir(runs / point_name(coupling, style_coupling), name, seed)
             main = train_point(store, audio_store, folder, name, {}, seed, s)["test"]["main"]
-            emb = np.load(folder / "embeddings.npz")
+            cl = probes.cl_embeddings(folder, len(audio))
             rows.append(dict(coupling=coupling, style_coupling=style_coupling, config=name, seed=seed, pool=main["pool"],
                              median_rank_a2v=main["median_rank_a2v"], median_rank_v2a=main["median_rank_v2a"],
                              r_at_10=(main["r10_a2v"] + main["r10_v2a"]) / 2,
-                             genre_auc_cl_agg=genre_auc(probes.cl_agg(emb["audio"], emb["video"]), store, seed),
+                             genre_auc_cl_agg=genre_auc(cl["CL_agg"], store, seed),
                              genre_auc_concat=auc_concat))
     return rows
 
@@ -177,10 +177,10 @@ def diagnosis_rows(store: Path, audio_store: Path, runs: Path, seeds: list[int],
             folder = run_dir(runs / "diagnosis", f"{output}_{tau}".replace(" ", "_"), seed)
             summary = train_point(store, audio_store, folder, name, overrides, seed, s)
             main = summary["test"]["main"]
-            emb = np.load(folder / "embeddings.npz")
+            cl = probes.cl_embeddings(folder, len(manifest))
             rows.append(dict(output=output, tau=tau, seed=seed, pool=main["pool"], final_tau=summary["tau"],
                              median_rank=(main["median_rank_a2v"] + main["median_rank_v2a"]) / 2,
-                             argsort_diagonal=argsort_diagonal_rank(emb["audio"][test], emb["video"][test]),
+                             argsort_diagonal=argsort_diagonal_rank(cl["CL_a"][test], cl["CL_v"][test]),
                              n_test=int(test.sum())))
     return pd.DataFrame(rows)
 

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from mvnb.metrics import unit_rows
-from mvnb.probes import cl_agg
+from mvnb.probes import cl_agg, cl_embeddings, video_means
 from mvnb.results import run_dir
 
 log = logging.getLogger(__name__)
@@ -83,13 +83,10 @@ def video_embeddings(segment_embeddings, video_ids, aggregate: str = "mean") -> 
     if aggregate not in AGGREGATES:
         raise ValueError(f"unknown aggregate {aggregate!r}; choose one of {', '.join(AGGREGATES)}")
     x = unit_rows(segment_embeddings) if aggregate == "unit_mean" else np.asarray(segment_embeddings, dtype=np.float32)
-    ids, codes = np.unique(np.asarray(video_ids), return_inverse=True)
-    codes = codes.ravel()
-    if len(codes) != len(x):
-        raise ValueError(f"need one video id per segment: {len(codes)} ids for {len(x)} segments")
-    sums = np.zeros((len(ids), x.shape[1]), dtype=np.float64)
-    np.add.at(sums, codes, x)
-    return ids, (sums / np.bincount(codes)[:, None]).astype(np.float32)
+    if len(video_ids) != len(x):
+        raise ValueError(f"need one video id per segment: {len(video_ids)} ids for {len(x)} segments")
+    ids, means = video_means(x, video_ids)
+    return ids, means.astype(np.float32)
 
 
 # --------------------------------------------------------------------------- search
@@ -189,15 +186,6 @@ def metadata_agreement(seeds, neighbours, genres, tags, groups) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- the catalogue
-
-def read_run_embeddings(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """A run's view-0 embeddings `(CL_a (n, dim), CL_v (n, dim))` from its embeddings.npz, in manifest order."""
-    with np.load(Path(path) / "embeddings.npz") as saved:
-        order = saved["segment_index"]
-        if not np.array_equal(order, np.arange(len(order))):
-            raise ValueError(f"{path}/embeddings.npz is not in manifest order (segment_index is not 0..n-1)")
-        return saved["audio"].astype(np.float32), saved["video"].astype(np.float32)
-
 
 @dataclass
 class Catalogue:
@@ -311,12 +299,8 @@ def load_catalogue(data_dir: str | Path, runs: dict[tuple[str, int], str | Path]
     keep = audio_meta["valid"] & video_meta["valid"]
     learned, dirs = {}, {}
     for key, path in (runs or {}).items():
-        cl_audio, cl_video = read_run_embeddings(path)
-        if len(cl_audio) != len(manifest):
-            raise ValueError(f"{path} embeds {len(cl_audio)} segments, the store {data_dir} has {len(manifest)}: "
-                             f"the run is from another store or an older manifest; retrain it (notebook 03)")
-        learned[key], dirs[key] = learned_embeddings(cl_audio, cl_video), Path(path)
-        keep &= np.isfinite(cl_audio).all(1) & np.isfinite(cl_video).all(1)
+        learned[key], dirs[key] = cl_embeddings(path, len(manifest)), Path(path)
+        keep &= np.isfinite(learned[key]["CL_a"]).all(1) & np.isfinite(learned[key]["CL_v"]).all(1)
     if not keep.any():
         raise ValueError(f"no segment of {data_dir} has valid features in both modalities")
     rows = np.flatnonzero(keep)

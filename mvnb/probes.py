@@ -51,9 +51,8 @@ from mvnb.encoders.musicnn import default_device
 from mvnb.media import atomic_path
 from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc, unit_rows
 from mvnb.results import run_dir as contrastive_run_dir
-from mvnb.train import torch_threads
+from mvnb.train import SPLITS, torch_threads
 
-SPLITS = ("train", "val", "test")
 LEVELS = ("segment", "video")
 TOP_TAGS = 10
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)

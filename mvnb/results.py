@@ -16,8 +16,6 @@ import pandas as pd
 from .media import atomic_path
 from .train import PAPER_TABLE1
 
-PAPER_POOL = 1000
-
 
 def run_dir(runs_dir: str | Path, config: str, seed: int) -> Path:
     """The folder of the contrastive run of `config` and `seed`."""
