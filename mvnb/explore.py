@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .media import SegmentReader, atomic_path
+from .media import SegmentReader, atomic_path, open_media
 
 
 def preview_clip(src: str | Path, dst: str | Path, start_s: float = 0.0, seconds: float = 8.0,
@@ -148,10 +148,9 @@ def poster_uri(mp4: str | Path, size: tuple[int, int] | None = PREVIEW_SIZE, qua
 def _poster_uri(path: str, mtime_ns: int, size: tuple[int, int] | None, quality: int) -> str:
     import io
 
-    import av
     from PIL import Image
 
-    with av.open(path) as container:
+    with open_media(path) as container:
         stream = container.streams.video[0]
         middle = max(stream.frames, 1) // 2
         for index, frame in enumerate(container.decode(stream)):

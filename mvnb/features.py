@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 
 from mvnb import config
 from mvnb.encoders import musicnn, r2plus1d
-from mvnb.media import atomic_path, read_wav
+from mvnb.media import atomic_path, open_media, read_wav
 from mvnb.metrics import unit_rows
 from mvnb.segments import load_manifest, load_params, parse_shard, shard_of
 
@@ -198,7 +198,7 @@ def read_view_frames(path: Path, views: list[View]) -> dict[int, np.ndarray]:
     """
     wanted = {i for v in views for i in v.frame_indices}
     frames, seen = {}, 0
-    with av.open(str(path)) as container:
+    with open_media(path) as container:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1
         for seen, frame in enumerate(container.decode(stream), start=1):

@@ -19,6 +19,19 @@ import numpy as np
 import soundfile as sf
 
 
+def open_media(path: Path | str, mode: str = "r", **options) -> av.container.Container:
+    """`av.open`, with FFmpeg's log kept out of Python first.
+
+    Importing torchvision routes FFmpeg's log through a Python callback that takes the GIL from
+    FFmpeg's own threads (decoder frame threads, x264's workers). If one of them logs an error
+    while the main thread, holding the GIL, waits for it (closing a threaded decoder mid-stream),
+    the process hangs for good (PyAV issues 751 and 1849). Our errors carry their own reasons,
+    so nothing a user needs is lost.
+    """
+    av.logging.set_level(None)
+    return av.open(str(path), mode=mode, **options)
+
+
 def atomic_path(path: Path) -> Path:
     """A temporary sibling of `path`, to be renamed onto it once written completely."""
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
@@ -46,12 +59,12 @@ def write_mp4(
     """
     path = Path(path)
     tmp = atomic_path(path)
-    with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out, \
+    with open_media(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out, \
             contextlib.ExitStack() as sources:
         vstream = None
         astream = None
         if isinstance(audio, (str, Path)):
-            source = sources.enter_context(av.open(str(audio)))
+            source = sources.enter_context(open_media(audio))
             astream = out.add_stream_from_template(source.streams.audio[0])
         elif audio is not None:
             layout = {1: "mono", 2: "stereo", 6: "5.1"}[audio.shape[0]]
@@ -186,7 +199,7 @@ class SegmentReader:
         if file_bytes == 0:
             raise MediaError("empty file (0 bytes); re-download or remove it")
         try:
-            self.container = av.open(str(self.path), mode="r", metadata_errors="ignore")
+            self.container = open_media(self.path, metadata_errors="ignore")
         except (av.error.FFmpegError, UnicodeDecodeError) as error:
             raise MediaError(_open_reason(self.path, error)) from None
         self._audio_container = None  # a second demuxer, so audio seeks leave the video decoder running
@@ -215,6 +228,9 @@ class SegmentReader:
         if not c.streams.audio:
             raise MediaError("no audio stream (a silent video?); music videos need both picture and sound")
         self.vstream, self.astream = c.streams.video[0], c.streams.audio[0]
+        for stream in (self.vstream, self.astream):
+            if stream.codec_context is None:
+                raise MediaError(f"{stream.type} stream has no decoder: the file is damaged or uses a codec FFmpeg lacks")
         self.vstream.codec_context.thread_type = "AUTO"
         self.vstream.codec_context.thread_count = threads
         first = self._first_video_frame()
@@ -260,9 +276,9 @@ class SegmentReader:
         """Yield decoded frames of `stream` (of `container`) from the last keyframe at or before `seek_s`."""
         tb = float(stream.time_base)
         floor = stream.start_time or 0
-        container.seek(max(floor, int(math.floor(seek_s / tb))), stream=stream, backward=True)
         reached = seek_s
         try:
+            container.seek(max(floor, int(math.floor(seek_s / tb))), stream=stream, backward=True)
             for packet in container.demux(stream):
                 for frame in packet.decode():
                     reached = frame.time if frame.time is not None else reached
@@ -354,7 +370,7 @@ class SegmentReader:
         mono = np.zeros(span, np.float32)
         covered, anchor, following = 0, None, None
         if self._audio_container is None:
-            self._audio_container = av.open(str(self.path), mode="r", metadata_errors="ignore")
+            self._audio_container = open_media(self.path, metadata_errors="ignore")
         container = self._audio_container
         for frame in self._decode(container, container.streams.audio[0], window0 - AUDIO_PREROLL_S):
             if frame.pts is None:
@@ -470,7 +486,7 @@ def _crop_yuv420p(frame: av.VideoFrame, x0: int, y0: int, width: int, height: in
 
 def read_video_frames(path: Path) -> np.ndarray:
     """`(frames, height, width, 3)` uint8 RGB: every frame of a (short) video file."""
-    with av.open(str(path)) as container:
+    with open_media(path) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
 
 
@@ -493,7 +509,7 @@ def mux_preview(video_mp4: Path, wav: Path, out_mp4: Path, size: tuple[int, int]
     """A small playable clip of a stored segment: its frames scaled to `size = (width, height)`
     with its wav as AAC (H.264 yuv420p, faststart), written atomically. Returns `out_mp4`."""
     frames = read_video_frames(video_mp4)
-    with av.open(str(video_mp4)) as container:
+    with open_media(video_mp4) as container:
         fps = container.streams.video[0].average_rate
     waveform, rate = read_wav(wav)
     Path(out_mp4).parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ the same two tones (the LFE a 60 Hz hum that must not reach the mono mix).
 from __future__ import annotations
 
 import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -232,6 +233,39 @@ def test_unusable_files_raise_a_one_line_reason(tmp_path, case, reason):
     with pytest.raises(MediaError, match=reason) as caught:
         SegmentReader(path)
     assert "\n" not in str(caught.value)
+
+
+DAMAGED_FILES_SCRIPT = """
+import random, sys
+import torchvision  # noqa: F401  (its import routes FFmpeg's log through Python)
+from mvnb.media import MediaError, SegmentReader
+
+good, bad, n_files = open(sys.argv[1], "rb").read(), sys.argv[2], int(sys.argv[3])
+rng = random.Random(0)
+for _ in range(n_files):
+    data = bytearray(good)
+    for _ in range(200):
+        data[rng.randrange(len(data) // 8, len(data))] = rng.randrange(256)
+    open(bad, "wb").write(bytes(data))
+    try:
+        with SegmentReader(bad) as reader:
+            reader.frames(rng.uniform(0.0, 8.0), 4, 10, (112, 112))
+    except MediaError:
+        pass
+"""
+
+
+def test_damaged_files_never_hang_threaded_decoding_after_torchvision(tmp_path):
+    """Damaged H.264 makes FFmpeg's decoder threads log errors. Once torchvision is imported, that
+    log went through Python and took the GIL from those threads: within a few hundred damaged
+    files, a frame-threaded decoder stopped mid-stream deadlocked for good (this hung CI)."""
+    good = write_test_media(tmp_path / "good.mp4", seconds=10.0, size=(640, 360))
+    cmd = [sys.executable, "-c", DAMAGED_FILES_SCRIPT, str(good), str(tmp_path / "bad.mp4"), "1000"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("decoding damaged files hung (FFmpeg's log went through Python from its threads)")
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_wav_and_video_round_trip(tmp_path):
