@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .media import SegmentReader, atomic_path, open_media
+from .media import SegmentReader, atomic_write, open_media
 
 
 def preview_clip(src: str | Path, dst: str | Path, start_s: float = 0.0, seconds: float = 8.0,
@@ -28,12 +28,10 @@ def preview_clip(src: str | Path, dst: str | Path, start_s: float = 0.0, seconds
     if dst.exists():
         return dst
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(dst)
-    with VideoFileClip(str(src)) as clip:
+    with atomic_write(dst) as tmp, VideoFileClip(str(src)) as clip:
         part = clip.subclipped(start_s, min(clip.duration, start_s + seconds)).resized(new_size=size)
         part.write_videofile(str(tmp), codec="libx264", audio_codec="aac", preset="veryfast", logger=None,
                              ffmpeg_params=["-pix_fmt", "yuv420p", "-movflags", "+faststart"])
-    tmp.replace(dst)
     return dst
 
 
@@ -326,10 +324,9 @@ def neighbour_reel(clips: list[Path], out: str | Path, labels: list[str] | None 
             tiles.append(ColorClip((width, height), color=(0, 0, 0)).with_duration(duration))
         grid = clips_array([tiles[i:i + cols] for i in range(0, len(tiles), cols)])
         grid = grid.with_audio(sources[0].audio.subclipped(0, duration)).with_duration(duration)
-        tmp = atomic_path(out)
-        grid.write_videofile(str(tmp), fps=sources[0].fps, codec="libx264", audio_codec="aac", preset="veryfast",
-                             logger=None, ffmpeg_params=["-pix_fmt", "yuv420p", "-movflags", "+faststart"])
-        tmp.replace(out)
+        with atomic_write(out) as tmp:
+            grid.write_videofile(str(tmp), fps=sources[0].fps, codec="libx264", audio_codec="aac", preset="veryfast",
+                                 logger=None, ffmpeg_params=["-pix_fmt", "yuv420p", "-movflags", "+faststart"])
     finally:
         for source in sources:
             source.close()

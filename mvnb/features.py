@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 
 from mvnb import config
 from mvnb.encoders import musicnn, r2plus1d
-from mvnb.media import atomic_path, open_media, read_wav
+from mvnb.media import atomic_write, open_media, read_wav
 from mvnb.metrics import unit_rows
 from mvnb.segments import load_manifest, load_params, parse_shard, shard_of
 
@@ -326,9 +326,8 @@ def read_meta(folder: Path) -> dict | None:
 def _commit_meta(folder: Path, meta: dict) -> None:
     """Write meta.json atomically (the commit point), then delete data files it no longer names."""
     path = folder / "meta.json"
-    tmp = atomic_path(path)
-    tmp.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     named = set(meta["files"].values()) | {"meta.json", ".lock"}
     for stale in folder.iterdir():
         if stale.is_file() and stale.name not in named:
@@ -398,9 +397,8 @@ def _summed_timing(metas: list[dict]) -> dict | None:
 def _write_index(folder: Path, index: pd.DataFrame, generation: int) -> str:
     """Write `segments.<generation>.csv` atomically; returns its name."""
     name = f"segments.{generation}.csv"
-    tmp = atomic_path(folder / name)
-    index.to_csv(tmp, index=False)
-    tmp.replace(folder / name)
+    with atomic_write(folder / name) as tmp:
+        index.to_csv(tmp, index=False)
     return name
 
 

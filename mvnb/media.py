@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -37,6 +37,18 @@ def atomic_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
 
 
+@contextlib.contextmanager
+def atomic_write(path: Path) -> Iterator[Path]:
+    """Yield the temporary path to write `path`'s content to; it replaces `path` only when the
+    block finishes, so no reader ever sees half a file, and a failed write leaves nothing."""
+    tmp = atomic_path(Path(path))
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_mp4(
     path: Path,
     frames: Iterable[np.ndarray],
@@ -58,8 +70,7 @@ def write_mp4(
         audio stays byte-identical); or None for no audio.
     """
     path = Path(path)
-    tmp = atomic_path(path)
-    with open_media(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out, \
+    with atomic_write(path) as tmp, open_media(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out, \
             contextlib.ExitStack() as sources:
         vstream = None
         astream = None
@@ -89,7 +100,6 @@ def write_mp4(
                     out.mux(packet)
         elif astream is not None:
             _encode_audio(out, astream, audio.astype(np.float32), sample_rate)
-    tmp.replace(path)
     return path
 
 
@@ -499,9 +509,8 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 def write_wav(path: Path, waveform: np.ndarray, sample_rate: int) -> Path:
     """Write `(samples,)` float mono as 16-bit PCM wav, atomically (clipped to [-1, 1])."""
     path = Path(path)
-    tmp = atomic_path(path)
-    sf.write(str(tmp), np.clip(waveform, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        sf.write(str(tmp), np.clip(waveform, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
     return path
 
 

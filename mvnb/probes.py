@@ -48,7 +48,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mvnb.encoders.musicnn import default_device
-from mvnb.media import atomic_path
+from mvnb.media import atomic_write
 from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc, unit_rows
 from mvnb.results import run_dir as contrastive_run_dir
 from mvnb.train import SPLITS, torch_threads
@@ -540,9 +540,8 @@ def write_table2(table: pd.DataFrame, figures_dir: str | Path) -> tuple[Path, Pa
     figures_dir.mkdir(parents=True, exist_ok=True)
     paths = figures_dir / "table2.md", figures_dir / "table2.csv"
     for path, write in zip(paths, (lambda p: p.write_text(table2_markdown(table)), lambda p: table.to_csv(p, index=False))):
-        tmp = atomic_path(path)
-        write(tmp)
-        tmp.replace(path)
+        with atomic_write(path) as tmp:
+            write(tmp)
     return paths
 
 

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .media import atomic_path
+from .media import atomic_write
 from .train import PAPER_TABLE1
 
 
@@ -83,9 +83,8 @@ def write_table(table: pd.DataFrame, figures_dir: str | Path, name: str) -> Path
     figures_dir.mkdir(parents=True, exist_ok=True)
     for suffix, text in ((".md", table.to_markdown(index=False) + "\n"), (".csv", table.to_csv(index=False))):
         path = figures_dir / f"{name}{suffix}"
-        tmp = atomic_path(path)
-        tmp.write_text(text)
-        tmp.replace(path)
+        with atomic_write(path) as tmp:
+            tmp.write_text(text)
     return figures_dir / f"{name}.md"
 
 

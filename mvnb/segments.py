@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .media import MediaError, SegmentReader, atomic_path, read_video_frames, read_wav, write_mp4, write_wav
+from .media import MediaError, SegmentReader, atomic_write, read_video_frames, read_wav, write_mp4, write_wav
 
 log = logging.getLogger(__name__)
 
@@ -324,9 +324,8 @@ def _write_text(path: Path, text: str) -> None:
     if path.is_file() and path.read_bytes() == data:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def _write_json(path: Path, obj: dict) -> None:

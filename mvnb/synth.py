@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .media import atomic_path, write_mp4
+from .media import atomic_write, write_mp4
 
 MUSIC, PHANTOM, VISUAL, STYLE, FORMAT = range(5)  # random streams per video
 TAGS = ("fast", "slow", "distorted", "acoustic", "electronic", "minor", "major", "drums", "ambient", "vocal")
@@ -481,9 +481,8 @@ def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int
             for _ in tqdm(jobs, total=len(todo), desc="synth videos", unit="video"):
                 pass
     metadata = out_dir / "metadata.csv"
-    tmp = atomic_path(metadata)
-    pd.DataFrame(rows).to_csv(tmp, index=False)
-    tmp.replace(metadata)
+    with atomic_write(metadata) as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
     return metadata
 
 

@@ -44,7 +44,7 @@ from mvnb.encoders.musicnn import autocast_for, default_device
 from mvnb.features import load_feature_pair
 from mvnb.heads import OUTPUTS, ProjectionHead, ProjectionHeads, build_heads, pretrain_autoencoder
 from mvnb.loss import ContrastiveLoss
-from mvnb.media import atomic_path
+from mvnb.media import atomic_write
 from mvnb.metrics import RECALL_KS, evaluate_split, main_form
 from mvnb.samplers import OneSegmentPerVideoBatchSampler
 
@@ -409,13 +409,11 @@ def write_embeddings(path: Path, heads: ProjectionHeads, audio, video, device: s
     The arrays are streamed into the archive, so memory does not grow with the corpus.
     """
     n = audio.shape[0]
-    tmp = atomic_path(path)
-    with zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
+    with atomic_write(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
         for name, head, features in (("audio", heads.audio, audio), ("video", heads.video, video)):
             dim = head.out_dim if isinstance(head, ProjectionHead) else features.shape[2]
             _write_npy_member(archive, name, (n, dim), np.float32, embed_modality(head, features, None, 0, device, precision))
         _write_npy_member(archive, "segment_index", (n,), np.int64, [np.arange(n, dtype=np.int64)])
-    tmp.replace(path)
     return path
 
 
@@ -450,9 +448,8 @@ def _head_meta(config: TrainConfig, audio, video) -> dict:
 
 
 def _write_json(path: Path, obj: dict) -> None:
-    tmp = atomic_path(path)
-    tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
 def _json_default(obj):
@@ -464,15 +461,13 @@ def _json_default(obj):
 
 
 def _save_torch(path: Path, obj: dict) -> None:
-    tmp = atomic_path(path)
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _write_csv(path: Path, table: pd.DataFrame) -> None:
-    tmp = atomic_path(path)
-    table.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        table.to_csv(tmp, index=False)
 
 
 def train_run(data_dir: str | Path, config_name: str, seed: int, overrides: dict | list[str] | None, out_dir: str | Path,
