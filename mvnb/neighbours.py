@@ -31,6 +31,7 @@ compared with every catalogue video.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import tempfile
@@ -216,9 +217,11 @@ class Catalogue:
             raise KeyError(f"no run of configuration {config!r} is loaded; loaded: {', '.join(self.configs) or 'none'}")
         return seeds
 
+    @functools.cached_property
     def videos(self) -> pd.DataFrame:
         """One row per video, in sorted id order (the order of video-level embeddings): its labels,
-        `n_segments`, and the `segment_id, k, video_path, audio_path` of its middle segment (its clip)."""
+        `n_segments`, and the `segment_id, k, video_path, audio_path` of its middle segment (its clip).
+        Computed once: a map click or a query asks for it again."""
         segs = self.segments
         counts = segs.groupby("video_id", sort=True).size()
         size = counts.loc[segs["video_id"]].to_numpy()
@@ -232,9 +235,9 @@ class Catalogue:
         return ids if level == "segment" else np.unique(ids)
 
     def items(self, level: str) -> pd.DataFrame:
-        """The rows described by `level`: `segments` or `videos()`."""
+        """The rows described by `level`: `segments` or `videos`."""
         _check_level(level)
-        return self.segments if level == "segment" else self.videos()
+        return self.segments if level == "segment" else self.videos
 
     def embedding(self, name: str, level: str = "segment", config: str | None = None, seed: int | None = None,
                   aggregate: str = "mean") -> np.ndarray:
@@ -546,7 +549,7 @@ def similar_videos(run: str | Path, video: str | Path, k: int = 10, data_dir: st
         segs, audio, video_features = encode_video(video, data_dir, work_dir or scratch, device)
         query = query_embeddings(run, audio, video_features, device)[embedding]
     _, query_video = video_embeddings(query, np.zeros(len(query), dtype=int), aggregate)
-    videos = catalogue.videos()
+    videos = catalogue.videos
     gallery = catalogue.embedding(embedding, "video", "run", 0, aggregate)
     allowed = np.flatnonzero(~videos["video_id"].isin(list(exclude)).to_numpy())
     indices, sims = cosine_neighbours(query_video, gallery[allowed], min(k, len(allowed)))
@@ -586,7 +589,7 @@ def cold_start_table(found: pd.DataFrame, k: int | None = None, labels: dict | N
     query = found.attrs["query"]
     if query["store"] is None:
         raise ValueError("the query's segments were in a temporary folder; call similar_videos with work_dir")
-    catalogue = load_catalogue(query["data_dir"]).videos().set_index("video_id")
+    catalogue = load_catalogue(query["data_dir"]).videos.set_index("video_id")
     top = found.head(k) if k else found
     clips = catalogue.loc[top["video_id"]]
     rows = [{"rank": 0, "video_id": query["video_id"], "genre": (labels or {}).get("genre", ""), "tags": (labels or {}).get("tags", ""),
@@ -630,7 +633,7 @@ def held_out_video(corpus_dir: str | Path, catalogue: Catalogue, out_dir: str | 
     if (corpus_dir / "synth.json").is_file():
         path, row = unseen_synth_video(corpus_dir, out_dir)
         return path, row, ()
-    tests = catalogue.videos().query("split == 'test'")
+    tests = catalogue.videos.query("split == 'test'")
     if tests.empty:
         raise ValueError(f"the catalogue of {corpus_dir} has no test-split video to hold out")
     held = tests.iloc[0]
