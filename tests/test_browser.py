@@ -271,6 +271,8 @@ def accept_kernel_dialog(page) -> None:
 def test_clicking_a_point_of_the_live_map_in_jupyterlab_plays_it_with_its_neighbours(quick_report, tmp_path):
     """The user's path through 05b: open it in JupyterLab, run all cells in a live kernel, click a
     point of the map; its clip plays, with sound, and its neighbours appear as players."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     executed = quick_report.root / "runs" / "05b_embedding_map.ipynb"
     if not executed.exists():
         pytest.skip("05b_embedding_map.ipynb did not run in the quick report (its smoke test says why)")
@@ -292,7 +294,10 @@ def test_clicking_a_point_of_the_live_map_in_jupyterlab_plays_it_with_its_neighb
         player = page.evaluate("() => { const v = document.querySelector('.jp-OutputArea video[autoplay]');"
                                " return {ready: v.readyState, error: v.error && v.error.code, muted: v.muted,"
                                " paused: v.paused, duration: v.duration}; }")
-        neighbours = page.evaluate("() => document.querySelectorAll('.jp-OutputArea video:not([autoplay])').length")
+        neighbour_players = "document.querySelectorAll('.jp-OutputArea video:not([autoplay])').length"
+        with contextlib.suppress(PlaywrightTimeout):  # the kernel cuts the neighbours' clips after starting the player
+            page.wait_for_function(f"() => {neighbour_players} >= 6", timeout=LOAD_TIMEOUT_MS)
+        neighbours = page.evaluate(f"() => {neighbour_players}")
         page.locator(".jp-OutputArea video[autoplay]").scroll_into_view_if_needed()
         screenshot(page, tmp_path, "jupyterlab_map.png")
         assert not page.blocked, f"JupyterLab asked the network for {page.blocked[:5]}"
