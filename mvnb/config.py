@@ -129,12 +129,12 @@ def store_dir(params: dict) -> Path:
 def check_full_size(params: dict) -> None:
     """For a `full_size` profile, refuse a corpus too small for its sizes, with the reason.
 
-    A batch takes one segment per video, so the training split (80 % of the videos, by a hash
-    of their ids, counted exactly) needs at least `batch_size` videos, in the corpus and in the gap study's sweep corpus; and
-    every video needs `segments × seconds` of duration, or it yields fewer segments. An existing
-    corpus is counted from its metadata.csv (durations from its `duration_s` column or the
-    store's probed videos.csv, where present); one still to be synthesised from `n_videos` and
-    `min_seconds`. Raises SystemExit naming what is short and how to proceed.
+    A batch takes one segment per video, so the training split (about 80 % of the videos, by a
+    hash of their ids, counted exactly) needs at least `batch_size` videos, in the corpus and in
+    the gap study's sweep corpus; and every video needs `segments × seconds` of duration, or it
+    yields fewer segments. An existing corpus is counted from its metadata.csv (durations from
+    its `duration_s` column or the store's probed videos.csv, where present); one still to be
+    synthesised from `n_videos` and `min_seconds`. Raises SystemExit naming what is short and how to proceed.
     """
     import pandas as pd
 
