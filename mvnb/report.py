@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import PROFILES, REPO_ROOT, check_full_size, profile_params, repo_path
+from .media import atomic_write
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -73,11 +74,13 @@ def run_report(profile: str, only: list[str] | None = None, overrides: dict | No
             print(f"report: stopped at {notebook.name}; the executed copy with the error is {executed}")
             break
     table = pd.DataFrame(rows)
-    table.to_csv(out_dir / "timings.csv", index=False)
+    targets = [out_dir / "timings.csv"]
     if only is None:  # a whole report: its timings go with its figures
-        figures_dir = repo_path(params["figures_dir"])
-        figures_dir.mkdir(parents=True, exist_ok=True)
-        table.to_csv(figures_dir / "report_timings.csv", index=False)
+        targets.append(repo_path(params["figures_dir"]) / "report_timings.csv")
+    for path in targets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as tmp:
+            table.to_csv(tmp, index=False)
     return table
 
 
