@@ -104,29 +104,47 @@ def argsort_diagonal_rank(queries, gallery) -> float:
     return float(np.median(np.diagonal(order)) + 1)
 
 
-def main_form(audio, video, video_ids) -> dict:
-    """Retrieval a2v and v2a over a whole split, other segments of the query's video left out.
+def main_form_queries(audio, video, video_ids) -> dict[str, np.ndarray]:
+    """Per query of a split, in the main form: its pool, and per direction its mid-rank and R@k.
 
     audio, video: `(n, dim)` paired embeddings of the split's segments; video_ids: `(n,)`.
-    Returns n_segments, n_videos, pool (median P over queries; min and max too), chance
-    (pool + 1) / 2, and per direction the median rank and R@1/5/10.
+    Returns `(n,)` arrays `pool`, `rank_a2v`, `rank_v2a` and `r<k>_a2v`, `r<k>_v2a` (the
+    probability that the match is in the top k) for k in RECALL_KS; row i is segment i as query.
+    These are what `bootstrap_interval` resamples by video.
     """
     video_ids = np.asarray(video_ids)
     if len(video_ids) == 0:
         raise ValueError("no segments to evaluate: the split is empty")
-    a2v = retrieval_counts(audio, video, groups=video_ids)
-    v2a = retrieval_counts(video, audio, groups=video_ids)
-    pool = float(np.median(a2v[2]))
-    return {
-        "n_segments": len(video_ids),
-        "n_videos": len(np.unique(video_ids)),
-        "pool": pool,
-        "pool_min": int(a2v[2].min()),
-        "pool_max": int(a2v[2].max()),
-        "chance": (pool + 1) / 2,
-        **_direction_summary("a2v", *a2v[:2]),
-        **_direction_summary("v2a", *v2a[:2]),
-    }
+    queries = {}
+    for direction, (q, g) in (("a2v", (audio, video)), ("v2a", (video, audio))):
+        greater, ties, pool = retrieval_counts(q, g, groups=video_ids)
+        queries["pool"] = pool
+        queries[f"rank_{direction}"] = ranks_from_counts(greater, ties)
+        for k in RECALL_KS:
+            queries[f"r{k}_{direction}"] = recalls_from_counts(greater, ties, k)
+    return queries
+
+
+def summarise_queries(queries: dict[str, np.ndarray], video_ids) -> dict:
+    """The main-form summary of `main_form_queries`' arrays: n_segments, n_videos, pool (median P
+    over queries; min and max too), chance (pool + 1) / 2, and per direction the median rank and
+    the mean R@1/5/10."""
+    pool = float(np.median(queries["pool"]))
+    summary = {"n_segments": len(queries["pool"]), "n_videos": len(np.unique(np.asarray(video_ids))), "pool": pool,
+               "pool_min": int(queries["pool"].min()), "pool_max": int(queries["pool"].max()), "chance": (pool + 1) / 2}
+    for direction in ("a2v", "v2a"):
+        summary[f"median_rank_{direction}"] = float(np.median(queries[f"rank_{direction}"]))
+        summary |= {f"r{k}_{direction}": float(queries[f"r{k}_{direction}"].mean()) for k in RECALL_KS}
+    return summary
+
+
+def main_form(audio, video, video_ids) -> dict:
+    """Retrieval a2v and v2a over a whole split, other segments of the query's video left out.
+
+    audio, video: `(n, dim)` paired embeddings of the split's segments; video_ids: `(n,)`.
+    Returns `summarise_queries` of `main_form_queries`.
+    """
+    return summarise_queries(main_form_queries(audio, video, video_ids), video_ids)
 
 
 def paper_form(audio, video, video_ids, seed: int = 0, pool_size: int = PAPER_POOL_SIZE,
@@ -154,11 +172,6 @@ def paper_form(audio, video, video_ids, seed: int = 0, pool_size: int = PAPER_PO
     }
 
 
-def evaluate_split(audio, video, video_ids, seed: int = 0) -> dict:
-    """`{"main": main_form(...), "paper": paper_form(...) or None}` for one split's embeddings."""
-    return {"main": main_form(audio, video, video_ids), "paper": paper_form(audio, video, video_ids, seed)}
-
-
 def _direction_summary(direction: str, greater: np.ndarray, ties: np.ndarray) -> dict:
     """median_rank_<direction> and r<k>_<direction> for k in RECALL_KS."""
     summary = {f"median_rank_{direction}": float(np.median(ranks_from_counts(greater, ties)))}
@@ -174,6 +187,115 @@ def unit_rows(x) -> np.ndarray:
         raise ValueError(f"need a (n, dim) array of embeddings, got shape {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Collapse: embeddings that no longer tell segments apart
+# ---------------------------------------------------------------------------------------------
+
+COLLAPSE_DISTANCE = 1e-4  # median cosine distance between test segments below this: collapsed
+COLLAPSE_PAIRS = 20_000  # pairs sampled when there are more
+
+
+def median_pair_distance(x, max_pairs: int = COLLAPSE_PAIRS, seed: int = 0) -> float:
+    """Median over pairs of distinct rows of `x` `(n, dim)` of 1 − cosine similarity.
+
+    Every pair when there are at most `max_pairs`, else `max_pairs` pairs drawn with `seed`.
+    Two all-zero rows count as identical (distance 0); a zero row and another, as orthogonal.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    n = len(x)
+    if n < 2:
+        raise ValueError(f"need at least 2 embeddings to compare, got {n}")
+    if n * (n - 1) // 2 <= max_pairs:
+        i, j = np.triu_indices(n, k=1)
+    else:
+        rng = np.random.default_rng(seed)
+        i = rng.integers(0, n, max_pairs)
+        j = (i + rng.integers(1, n, max_pairs)) % n  # never i itself
+    u, zero = unit_rows(x), ~np.any(x != 0, axis=1)
+    cosine = np.einsum("pd,pd->p", u[i], u[j])
+    cosine[zero[i] & zero[j]] = 1.0
+    return float(np.median(1.0 - cosine))
+
+
+def is_collapsed(x, max_pairs: int = COLLAPSE_PAIRS, seed: int = 0) -> bool:
+    """True when `x` `(n, dim)` has collapsed: its median pair distance is below `COLLAPSE_DISTANCE`.
+
+    Such embeddings tie (nearly) every item with every other, so any score on them measures
+    the tie-breaking rule, not the model: they are flagged, never scored.
+    """
+    return median_pair_distance(x, max_pairs, seed) < COLLAPSE_DISTANCE
+
+
+# ---------------------------------------------------------------------------------------------
+# Intervals: a bootstrap over videos
+# ---------------------------------------------------------------------------------------------
+
+BOOTSTRAP_DRAWS = 2000
+INTERVAL_LEVEL = 0.95
+
+
+def bootstrap_weights(groups, n_draws: int, seed: int | np.random.Generator = 0, strata=None) -> np.ndarray:
+    """`(n_draws, n)` int multiplicities of the n rows in `n_draws` resamples of their groups.
+
+    groups: `(n,)` labels (video ids): each draw picks, within each stratum, as many groups as
+    the stratum has, with replacement, and a picked group brings all its rows, so a video's
+    segments are never split. strata: `(n,)` labels (e.g. fold rotations), one stratum if None;
+    a group must lie in one stratum. seed: an int or a numpy Generator.
+    """
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+    strata = np.zeros(len(codes), dtype=int) if strata is None else np.unique(np.asarray(strata), return_inverse=True)[1].ravel()
+    group_stratum = np.zeros(codes.max() + 1 if len(codes) else 0, dtype=np.int64)
+    group_stratum[codes] = strata
+    if not np.array_equal(group_stratum[codes], strata):
+        raise ValueError("every group (video) must lie in a single stratum")
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n_draws, len(group_stratum)), dtype=np.int64)
+    for stratum in np.unique(group_stratum):
+        members = np.flatnonzero(group_stratum == stratum)
+        picks = members[rng.integers(0, len(members), size=(n_draws, len(members)))]
+        np.add.at(counts, (np.arange(n_draws)[:, None], picks), 1)
+    return counts[:, codes]
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Median of `values` `(n,)` repeated `weights` `(d, n)` times, per row of weights: `(d,)`.
+
+    Equal to `np.median(np.repeat(values, w))` for each row w (the mean of the two middle
+    values when the total weight is even).
+    """
+    order = np.argsort(values, kind="stable")
+    sorted_values, cumulative = values[order], np.cumsum(weights[:, order], axis=1)
+    total = cumulative[:, -1:]
+    # the value at position p of the expanded, sorted array is the first whose cumulative weight exceeds p
+    lower = (cumulative <= (total - 1) // 2).sum(1)
+    upper = (cumulative <= total // 2).sum(1)
+    return (sorted_values[lower] + sorted_values[upper]) / 2
+
+
+def bootstrap_interval(values, groups, statistic: str = "median", strata=None, n_draws: int = BOOTSTRAP_DRAWS,
+                       level: float = INTERVAL_LEVEL, seed: int = 0) -> tuple[float, float, float]:
+    """`(estimate, low, high)`: `statistic` ("median" or "mean") of `values` `(n,)` and its
+    percentile interval from a bootstrap over `groups` (see `bootstrap_weights`).
+
+    Each value is computed once, in its own fixed gallery (a query's rank, say); the bootstrap
+    resamples whole groups (videos) of values, within each stratum. Rows for several training
+    seeds of the same test video share its group: resampling the video takes its values from
+    every seed, so the interval is pooled over seeds.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if statistic not in ("median", "mean"):
+        raise ValueError(f"statistic must be 'median' or 'mean', not {statistic!r}")
+    if len(values) == 0:
+        return float("nan"), float("nan"), float("nan")
+    estimate = float(np.median(values) if statistic == "median" else values.mean())
+    rng, draws = np.random.default_rng(seed), []
+    for lo in range(0, n_draws, 256):  # blocks of draws keep memory at O(256 · n)
+        w = bootstrap_weights(groups, min(256, n_draws - lo), rng, strata)
+        draws.append(weighted_median(values, w) if statistic == "median" else (w @ values) / w.sum(1))
+    low, high = np.quantile(np.concatenate(draws), [(1 - level) / 2, (1 + level) / 2])
+    return estimate, float(low), float(high)
 
 
 # ---------------------------------------------------------------------------------------------
