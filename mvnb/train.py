@@ -8,8 +8,15 @@ float32), streams batches from them, and writes a run directory:
   ranks a2v and v2a and R@1/5/10, τ, learning rate and seconds;
 - `heads.pt`: the best heads and loss state (`torch.load(..., weights_only=True)`; see `load_heads`);
 - `embeddings.npz`: view-0 embeddings of every segment, `audio`, `video` and `segment_index`;
+- `test_ranks.csv`: per test query (a segment, by its feature row), its video, its pool and
+  its rank and R@10 in each direction: what the intervals of the tables resample by video;
 - `summary.json`: test-split retrieval (main form, and paper form where the split allows),
-  how training went, and the provenance of the features.
+  whether each modality's test embeddings collapsed, how training went, the input
+  standardisation, and the provenance of the features.
+
+`input_norm="standard"` (not in the paper) standardises each input dimension with the mean and
+sd of the training split over all its views (`mvnb.standardise`); the statistics live in the
+heads' input layers, so they are saved in `heads.pt` and every later embedding applies them.
 
 View 0 of each segment is its deterministic evaluation view; views 1..V−1 are training
 augmentations, one drawn at random per segment and epoch (with V = 1, view 0 is used).
@@ -40,12 +47,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from mvnb import standardise
 from mvnb.encoders.musicnn import autocast_for, default_device
 from mvnb.features import load_feature_pair
-from mvnb.heads import OUTPUTS, ProjectionHead, ProjectionHeads, build_heads, pretrain_autoencoder
-from mvnb.loss import ContrastiveLoss
+from mvnb.heads import INPUT_NORMS, OUTPUTS, ProjectionHead, ProjectionHeads, build_heads, pretrain_autoencoder
+from mvnb.loss import TAU_INIT, ContrastiveLoss
 from mvnb.media import atomic_write
-from mvnb.metrics import RECALL_KS, evaluate_split, main_form
+from mvnb.metrics import (COLLAPSE_DISTANCE, RECALL_KS, main_form, main_form_queries, median_pair_distance, paper_form,
+                          summarise_queries)
 from mvnb.samplers import OneSegmentPerVideoBatchSampler
 
 SPLITS = ("train", "val", "test")
@@ -53,7 +62,8 @@ PRECISIONS = ("fp32", "bf16")
 RANK_COLUMNS = [f"{m}_{d}" for m in ("median_rank", *(f"r{k}" for k in RECALL_KS)) for d in ("a2v", "v2a")]
 EMBED_BATCH = 4096
 SMALL_BATCH = 256
-RUN_FILES = ("config.json", "metrics.csv", "heads.pt", "embeddings.npz", "summary.json")
+RUN_FILES = ("config.json", "metrics.csv", "heads.pt", "embeddings.npz", "test_ranks.csv", "summary.json")
+TEST_RANK_COLUMNS = ["row", "video_id", "pool", "rank_a2v", "rank_v2a", "r10_a2v", "r10_v2a"]
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,10 @@ class TrainConfig:
     ae_epochs: int = 10
     ae_lr: float = 1e-3
     temperature: float = 1.0  # fixed τ, unless learnable_temperature
-    learnable_temperature: bool = False  # log-parameterised τ, init 0.07, clamped
+    learnable_temperature: bool = False  # log-parameterised τ, starting at tau_init, clamped
+    tau_init: float = TAU_INIT  # the learnable τ's start (CLIP's 0.07); unused when τ is fixed
     exclude_positive: bool = True  # the paper's Eq. 3-5; False is the CLIP/InfoNCE form
+    input_norm: str = "none"  # "none": raw features, as the paper; "standard": training mean and sd
     batch_size: int = 1000
     lr: float = 0.01
     lr_decay: float = 0.95  # exponential decay per epoch
@@ -86,11 +98,15 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {', '.join(OUTPUTS)}, not {self.output!r}")
+        if self.input_norm not in INPUT_NORMS:
+            raise ValueError(f"input_norm must be one of {', '.join(INPUT_NORMS)}, not {self.input_norm!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
 
 
-# Experiment 1 of the paper, then the choices it did not vary.
+# Experiment 1 of the paper (raw inputs, as it has them), then the choices it did not vary.
+# `corrected` is every correction together: no sigmoid, learnable τ, the CLIP form and
+# standardised inputs.
 CONFIGS: dict[str, dict] = {
     "paper_baseline": {},
     "emb512": {"embedding_dim": 512},
@@ -100,7 +116,8 @@ CONFIGS: dict[str, dict] = {
     "ae_init": {"ae_init": True},
     "no_sigmoid": {"output": "none"},
     "learnable_tau": {"learnable_temperature": True},
-    "corrected": {"output": "none", "learnable_temperature": True, "exclude_positive": False},
+    "paper_std": {"input_norm": "standard"},
+    "corrected": {"output": "none", "learnable_temperature": True, "exclude_positive": False, "input_norm": "standard"},
 }
 
 # Table 1 of the paper: label and test median rank a→v, v→a in pools of 1000 (chance 500.5).
@@ -207,9 +224,11 @@ def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_d
     for stale in RUN_FILES:  # a rerun that fails must not leave an older run's results behind
         (out_dir / stale).unlink(missing_ok=True)
     torch.manual_seed(seed)
-    heads = build_heads(audio.shape[2], video.shape[2], config.hidden, config.embedding_dim, config.dropout,
-                        config.output, config.single_head).to(device)
-    loss_fn = ContrastiveLoss(config.temperature, config.learnable_temperature, config.exclude_positive).to(device)
+    heads = _build(config, audio.shape[2], video.shape[2]).to(device)
+    if config.input_norm == "standard":
+        for norm, features in zip(heads.input_norms(), (audio, video)):
+            norm.set_stats(standardise.fit(features, rows["train"]))
+    loss_fn = _loss(config).to(device)
     train_sampler = OneSegmentPerVideoBatchSampler(video_ids[rows["train"]], _batch_cap(config, video_ids[rows["train"]]), seed)
     val_sampler = OneSegmentPerVideoBatchSampler(video_ids[rows["val"]], _batch_cap(config, video_ids[rows["val"]]), seed=0)
     rank_rows = rows["val"][_rank_subset(video_ids[rows["val"]], config.val_rank_segments)]
@@ -255,9 +274,17 @@ def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_d
     loss_fn.load_state_dict(best["state"]["loss"])
 
     write_embeddings(out_dir / "embeddings.npz", heads, audio, video, device, config.precision)
-    test = evaluate_split(*embed_segments(heads, audio, video, rows["test"], 0, device, config.precision), video_ids[rows["test"]])
+    test_audio, test_video = embed_segments(heads, audio, video, rows["test"], 0, device, config.precision)
+    test_ids = video_ids[rows["test"]]
+    queries = main_form_queries(test_audio, test_video, test_ids)
+    _write_csv(out_dir / "test_ranks.csv", pd.DataFrame({"row": rows["test"], "video_id": test_ids, **queries})[TEST_RANK_COLUMNS])
+    distances = {m: median_pair_distance(x) if len(x) > 1 else float("nan")
+                 for m, x in (("audio", test_audio), ("video", test_video))}
     summary = {
-        "name": name, "seed": seed, "device": str(device), "test": test,
+        "name": name, "seed": seed, "device": str(device), "input_norm": config.input_norm,
+        "test": {"main": summarise_queries(queries, test_ids), "paper": paper_form(test_audio, test_video, test_ids, seed)},
+        "collapsed": {m: bool(d < COLLAPSE_DISTANCE) for m, d in distances.items()},
+        "median_pair_distance": distances,
         "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
         "stopped_early": len(history) < config.max_epochs, "tau": loss_fn.temperature,
         "skipped_batches": int(sum(r["skipped_batches"] for r in history)),
@@ -430,12 +457,22 @@ def load_heads(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
     """The trained heads (eval mode), loss module and configuration of a run directory."""
     saved = torch.load(Path(run_dir) / "heads.pt", map_location=device, weights_only=True)
     config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()})
-    heads = build_heads(saved["audio_dim"], saved["video_dim"], config.hidden, config.embedding_dim, config.dropout,
-                        config.output, config.single_head)
+    heads = _build(config, saved["audio_dim"], saved["video_dim"])
     heads.load_state_dict(saved["heads"])
-    loss_fn = ContrastiveLoss(config.temperature, config.learnable_temperature, config.exclude_positive)
+    loss_fn = _loss(config)
     loss_fn.load_state_dict(saved["loss"])
     return heads.to(device).eval(), loss_fn.to(device), config
+
+
+def _build(config: TrainConfig, audio_dim: int, video_dim: int) -> ProjectionHeads:
+    """The (untrained) heads of `config` for features of these dimensions."""
+    return build_heads(audio_dim, video_dim, config.hidden, config.embedding_dim, config.dropout, config.output,
+                       config.single_head, config.input_norm)
+
+
+def _loss(config: TrainConfig) -> ContrastiveLoss:
+    """The loss module of `config`, τ at its start."""
+    return ContrastiveLoss(config.temperature, config.learnable_temperature, config.exclude_positive, config.tau_init)
 
 
 def _state(heads: ProjectionHeads, loss_fn: ContrastiveLoss) -> dict:

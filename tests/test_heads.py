@@ -73,3 +73,28 @@ def test_autoencoder_pretraining_learns_to_reconstruct(one_torch_thread):
     losses = pretrain_autoencoder(head, lambda epoch: data.split(128), epochs=25, lr=1e-2)
     assert losses[-1] < 0.05 * losses[0]
     assert all(not torch.equal(a, b) for a, b in zip(before, head.parameters()))
+
+
+def test_standardised_heads_carry_their_statistics_and_autoencode_standardised_inputs(one_torch_thread):
+    """The input layer standardises; the autoencoder reconstructs what the head sees (standardised
+    features), so a huge offset in the raw features does not dominate the reconstruction loss."""
+    from mvnb.standardise import Standardise, fit
+
+    torch.manual_seed(0)
+    data = 500.0 + 20.0 * (torch.randn(512, 4) @ torch.randn(4, 32))
+    head = ProjectionHead(32, 8, hidden=(64,), dropout=0.0, output="none", input_norm="standard")
+    assert isinstance(head.norm, Standardise)
+    head.norm.set_stats(fit(data.numpy()))
+    assert set(head.state_dict()) >= {"norm.mean", "norm.scale"}
+    losses = pretrain_autoencoder(head, lambda epoch: data.split(128), epochs=25, lr=1e-2)
+    assert losses[0] < 5 and losses[-1] < 0.1 * losses[0]  # in units of the standardised inputs
+
+
+def test_single_standardised_head_keeps_an_audio_input_layer():
+    from mvnb.standardise import Standardise
+
+    heads = build_heads(40, 24, single_head=True, input_norm="standard")
+    assert isinstance(heads.audio, Standardise) and heads.input_norms()[0] is heads.audio
+    assert isinstance(heads.input_norms()[1], Standardise)
+    with pytest.raises(ValueError, match="input_norm"):
+        build_heads(4, 4, input_norm="minmax")

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from mvnb.loss import TAU_MIN
+from mvnb import standardise
 from mvnb import train as train_module
+from mvnb.loss import TAU_MIN
 from mvnb.train import CONFIGS, PAPER_TABLE1, RANK_COLUMNS, TrainConfig, load_heads, make_config, train
 
 SMALL = ["hidden=32", "embedding_dim=16", "batch_size=64", "max_epochs=12"]
@@ -36,6 +37,23 @@ def synthetic_features(n_videos=120, segments=3, views=3, audio_dim=24, video_di
     return audio.astype(dtype), video.astype(dtype), video_ids, np.repeat(split, segments)
 
 
+def realistic_scale(data, seed=0):
+    """`synthetic_features` at the scale of frozen encoder outputs: each informative dimension
+    offset and stretched, and many constant dimensions added (musicnn's pooled vector has a
+    norm in the hundreds, most of its dimensions constant on a small corpus); audio norms
+    about 500, video about 40."""
+    audio, video, video_ids, split = data
+    rng = np.random.default_rng(seed + 10)
+
+    def inflate(x, n_constant, scale, offset):
+        x = offset + scale * x.astype(np.float32)
+        constant = np.broadcast_to(rng.uniform(0, 2 * offset, n_constant), (*x.shape[:2], n_constant))
+        out = np.concatenate([x, constant], axis=2)
+        return out[..., rng.permutation(out.shape[2])].astype(np.float16)
+
+    return inflate(audio, 300, 10.0, 25.0), inflate(video, 100, 2.0, 3.0), video_ids, split
+
+
 def run(tmp_path, name, overrides=SMALL, seed=0, data=None, **kwargs):
     data = synthetic_features() if data is None else data
     return train(*data, make_config(name, overrides), seed, tmp_path / name, name=name, progress=False, **kwargs)
@@ -57,6 +75,62 @@ def test_shuffled_pairs_stay_at_chance(tmp_path):
     tolerance = 4 * main["pool"] / (2 * np.sqrt(main["n_segments"]))
     assert abs(main["median_rank_a2v"] - main["chance"]) <= tolerance
     assert abs(main["median_rank_v2a"] - main["chance"]) <= tolerance
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_paper_baseline_collapses_on_raw_features_of_realistic_scale_and_is_flagged(tmp_path, seed):
+    summary = run(tmp_path, "paper_baseline", seed=seed, data=realistic_scale(synthetic_features(seed=seed), seed))
+    assert any(summary["collapsed"].values()), summary["median_pair_distance"]
+    main = summary["test"]["main"]
+    tolerance = 4 * main["pool"] / (2 * np.sqrt(main["n_segments"]))
+    assert abs(main["median_rank_a2v"] - main["chance"]) <= tolerance
+
+
+def test_standardised_inputs_let_the_paper_baseline_learn_on_realistic_scale(tmp_path):
+    summary = run(tmp_path, "paper_std", [*SMALL, "max_epochs=30"], data=realistic_scale(synthetic_features()))
+    main = summary["test"]["main"]
+    assert not any(summary["collapsed"].values())
+    assert max(main["median_rank_a2v"], main["median_rank_v2a"]) <= 0.10 * main["pool"]
+    assert summary["input_norm"] == "standard"
+
+
+@pytest.mark.parametrize("name", ["paper_baseline", "paper_std"])
+def test_shuffled_pairs_of_realistic_scale_stay_at_chance(tmp_path, name):
+    summary = run(tmp_path, name, data=realistic_scale(synthetic_features(shuffle=True)))
+    main = summary["test"]["main"]
+    tolerance = 4 * main["pool"] / (2 * np.sqrt(main["n_segments"]))
+    assert abs(main["median_rank_a2v"] - main["chance"]) <= tolerance
+    assert abs(main["median_rank_v2a"] - main["chance"]) <= tolerance
+
+
+@pytest.mark.parametrize("name", ["paper_std", "single_head", "ae_init"])
+def test_a_reloaded_run_standardises_exactly_as_training_did(tmp_path, name):
+    """The statistics live in the heads' state: reloaded heads embed any segment, raw features
+    in, as the trained heads did (embeddings.npz); without them the result would differ."""
+    data = realistic_scale(synthetic_features(n_videos=40))
+    run(tmp_path, name, [*SMALL, "max_epochs=2", "ae_epochs=1", "input_norm=standard"], data=data)
+    heads, _, config = load_heads(tmp_path / name)
+    assert config.input_norm == "standard"
+    audio_norm, video_norm = heads.input_norms()
+    train_rows = np.flatnonzero(data[3] == "train")
+    expected = standardise.fit(data[0], train_rows)
+    np.testing.assert_allclose(audio_norm.mean.numpy(), expected.mean, rtol=1e-6)
+    np.testing.assert_allclose(audio_norm.scale.numpy(), expected.scale, rtol=1e-6)
+    saved = np.load(tmp_path / name / "embeddings.npz")
+    raw = {m: torch.from_numpy(x[:, 0].astype(np.float32)) for m, x in (("audio", data[0]), ("video", data[1]))}
+    with torch.no_grad():
+        for modality, head in (("audio", heads.audio), ("video", heads.video)):
+            np.testing.assert_allclose(head(raw[modality]).numpy(), saved[modality], rtol=1e-5, atol=1e-5)
+        if name == "single_head":  # the audio side is the standardised features themselves
+            np.testing.assert_allclose(saved["audio"], expected.apply(data[0][:, 0]), rtol=1e-5, atol=1e-5)
+        audio_norm.set_stats(standardise.Stats(np.zeros_like(expected.mean), np.ones_like(expected.scale)))
+        assert not np.allclose(heads.audio(raw["audio"]).numpy(), saved["audio"], atol=1e-3)
+
+
+def test_tau_init_sets_where_a_learnable_temperature_starts(tmp_path):
+    summary = run(tmp_path, "learnable_tau", [*SMALL, "tau_init=0.2", "lr=0", "max_epochs=1"])
+    assert summary["tau"] == pytest.approx(0.2)
+    assert run(tmp_path / "fixed", "tau_0.3", [*SMALL, "tau_init=0.2", "max_epochs=1"])["tau"] == pytest.approx(0.3)
 
 
 def test_paper_form_runs_a_learnable_temperature_to_its_clamp(tmp_path):
@@ -85,6 +159,11 @@ def test_run_directory(tmp_path):
     assert len(metrics) == summary["epochs_run"]
     assert np.allclose(metrics["lr"], 0.01 * 0.95 ** np.arange(len(metrics)))
     assert sorted(p.name for p in out.iterdir()) == sorted(train_module.RUN_FILES)
+    ranks = pd.read_csv(out / "test_ranks.csv")
+    assert list(ranks.columns) == train_module.TEST_RANK_COLUMNS
+    assert (data[3][ranks["row"]] == "test").all() and len(ranks) == summary["test"]["main"]["n_segments"]
+    assert ranks["rank_a2v"].median() == summary["test"]["main"]["median_rank_a2v"]
+    assert set(summary["collapsed"]) == {"audio", "video"} and summary["input_norm"] == "none"
     state = torch.load(out / "heads.pt", weights_only=True)
     assert {"heads", "loss", "config"} <= set(state)
     embeddings = np.load(out / "embeddings.npz")
@@ -143,7 +222,10 @@ def test_named_configurations():
     assert set(PAPER_TABLE1) <= set(CONFIGS)
     assert make_config("paper_baseline") == TrainConfig()
     corrected = make_config("corrected")
-    assert (corrected.output, corrected.learnable_temperature, corrected.exclude_positive) == ("none", True, False)
+    assert (corrected.output, corrected.learnable_temperature, corrected.exclude_positive, corrected.input_norm) == \
+        ("none", True, False, "standard")
+    assert make_config("paper_std") == TrainConfig(input_norm="standard")
+    assert all(make_config(name).input_norm == "none" for name in PAPER_TABLE1)
     assert make_config("tau_0.3").temperature == 0.3
 
 
@@ -162,6 +244,7 @@ def test_overrides_are_coerced_to_field_types():
     (("paper_baseline", ["precision=fp16"]), "precision must be"),
     (("paper_baseline", ["lr=fast"]), "lr takes a number"),
     (("paper_baseline", ["output=tanh"]), "output must be"),
+    (("paper_baseline", ["input_norm=minmax"]), "input_norm must be"),
 ])
 def test_bad_configurations_are_clear_errors(bad, match):
     with pytest.raises((KeyError, ValueError), match=match):
@@ -181,7 +264,8 @@ def test_bad_inputs_are_clear_errors(tmp_path):
         train(audio, video, video_ids, np.where(split == "val", "train", split), config, 0, tmp_path)
 
 
-def test_cli_trains_on_the_feature_store(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("config", ["corrected", "paper_std"])
+def test_cli_trains_on_the_feature_store(tmp_path, monkeypatch, capsys, config):
     """`python -m mvnb train` reads the store through load_feature_pair: the manifest's split,
     failed segments left out, the stores' metadata as provenance."""
     audio, video, video_ids, split = synthetic_features(n_videos=40)
@@ -192,14 +276,14 @@ def test_cli_trains_on_the_feature_store(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train_module, "load_feature_pair", lambda data_dir: (manifest, audio, video, *metas))
     parser = argparse.ArgumentParser()
     train_module.add_arguments(parser)
-    args = parser.parse_args(["--data", "store", "--config", "corrected", "--seed", "1", "--out", str(tmp_path / "run"),
+    args = parser.parse_args(["--data", "store", "--config", config, "--seed", "1", "--out", str(tmp_path / "run"),
                               *[x for o in SMALL for x in ("-p", o)], "-p", "max_epochs=2"])
     assert train_module.run(args) == 0
     assert "test median rank" in capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["provenance"] == {"audio": {"encoder": "musicnn"}, "video": {"encoder": "r2plus1d_18"}}
     assert summary["n_invalid"] == 3 and summary["n_segments"]["train"] == (split == "train").sum() - 3
-    assert summary["name"] == "corrected" and summary["seed"] == 1
+    assert summary["name"] == config and summary["seed"] == 1 and summary["input_norm"] == "standard"
 
 
 def test_cli_reports_bad_parameters_in_one_line(tmp_path):
