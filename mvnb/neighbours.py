@@ -42,9 +42,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from mvnb.metrics import unit_rows
+from mvnb.metrics import is_collapsed, unit_rows
 from mvnb.probes import cl_agg, cl_embeddings, video_means
-from mvnb.results import run_dir
+from mvnb.results import run_dir, usable_seeds
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +369,11 @@ def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LE
     One row per level and embedding (frozen ones; then per loaded config the learned ones and
     the cross-modal searches `CL_a→CL_v`, `CL_v→CL_a`): `level, embedding, config`, `genre`
     and `tags` (mean over seeds, then mean over training seeds), `genre_sd`, `tags_sd` (sd
-    over training seeds; NaN for one), `genre_chance`, `tags_chance`, `runs` (training seeds) and `items` (seeds per run: every item).
+    over training seeds; NaN for one), `genre_chance`, `tags_chance`, `runs` (training seeds),
+    `collapsed` ("k of n seeds collapsed", or "none") and `items` (seeds per run: every item).
+    A training seed whose embedding (or, for a cross-modal search, either one) has collapsed
+    (`metrics.is_collapsed`) is left out; with too few healthy seeds left (`results.usable_seeds`)
+    the row has no numbers.
     """
     rows = []
     searches = [(name, None, None) for name in FROZEN]
@@ -380,17 +384,22 @@ def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LE
         genres = items["genre"] if "genre" in items else pd.Series([np.nan] * len(items))
         tags = items["tags"] if "tags" in items else pd.Series([""] * len(items))
         for name, gallery, config in searches:
+            run_seeds = catalogue.run_seeds(config) if config else [None]
+            collapsed = pd.Series([any(is_collapsed(catalogue.embedding(e, level, config, seed, aggregate))
+                                       for e in {name, gallery or name}) for seed in run_seeds])
+            usable, note = usable_seeds(collapsed)
             per_run = []
-            for seed in catalogue.run_seeds(config) if config else [None]:
+            for seed in np.array(run_seeds, dtype=object)[usable.to_numpy()]:
                 seeds, indices, _ = search(catalogue, name, level, k, gallery, config, seed, aggregate=aggregate)
                 per_run.append(metadata_agreement(seeds, indices, genres, tags, catalogue.groups(level)).mean())
-            runs = pd.DataFrame(per_run)
+            runs = pd.DataFrame(per_run, columns=["genre", "genre_chance", "tags", "tags_chance"])
             rows.append({
                 "level": level, "embedding": name if gallery is None else f"{name}→{gallery}", "config": config or "frozen",
                 "genre": runs["genre"].mean(), "genre_sd": runs["genre"].std(ddof=1) if len(runs) > 1 else np.nan,
                 "genre_chance": runs["genre_chance"].mean(),
                 "tags": runs["tags"].mean(), "tags_sd": runs["tags"].std(ddof=1) if len(runs) > 1 else np.nan,
-                "tags_chance": runs["tags_chance"].mean(), "runs": len(runs), "items": len(items),
+                "tags_chance": runs["tags_chance"].mean(), "runs": len(run_seeds), "collapsed": note or "none",
+                "items": len(items),
             })
     return pd.DataFrame(rows)
 
@@ -398,6 +407,8 @@ def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LE
 def format_agreement(table: pd.DataFrame) -> pd.DataFrame:
     """`agreement_table` for reading: `0.41 ± 0.03` cells, chance beside, one row per embedding."""
     def cell(mean, sd):
+        if np.isnan(mean):
+            return "collapsed"
         return f"{mean:.3f}" if np.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
 
     out = pd.DataFrame({
@@ -406,7 +417,7 @@ def format_agreement(table: pd.DataFrame) -> pd.DataFrame:
         "genre chance": table["genre_chance"].map("{:.3f}".format),
         "tag Jaccard@k": [cell(m, s) for m, s in zip(table["tags"], table["tags_sd"])],
         "tag chance": table["tags_chance"].map("{:.3f}".format),
-        "runs": table["runs"], "seed items": table["items"],
+        "runs": table["runs"], "collapsed": table["collapsed"], "seed items": table["items"],
     })
     return out
 

@@ -14,7 +14,8 @@ The paper's Experiments 2 and 3 ask whether contrastive training makes better re
 
 **Probe.** The paper's three-layer perceptron: dense 512 → ReLU → dropout → dense 256 → ReLU →
 dropout → dense to one output per label. Inputs are standardised with the training split's mean
-and sd, so embeddings of different scales (sigmoid outputs, pooled musicnn activations) meet the
+and sd (`mvnb.standardise`, the code of the heads' `input_norm="standard"` too), so embeddings
+of different scales (sigmoid outputs, pooled musicnn activations) meet the
 same optimiser. Adam, mini-batches, early stopping on validation loss with the best weights
 kept. The paper states none of dropout, optimiser or stopping: `ProbeConfig` holds our choices.
 
@@ -49,8 +50,10 @@ from tqdm.auto import tqdm
 
 from mvnb.encoders.musicnn import default_device
 from mvnb.media import atomic_write
-from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc, unit_rows
+from mvnb.metrics import is_collapsed, macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc, unit_rows
 from mvnb.results import run_dir as contrastive_run_dir
+from mvnb.results import usable_seeds
+from mvnb.standardise import standardise
 from mvnb.train import SPLITS, torch_threads
 
 LEVELS = ("segment", "video")
@@ -62,7 +65,7 @@ EMBEDDINGS = FROZEN + CONTRASTIVE
 TASKS = ("tags", "genre")
 FROZEN_CONFIG = "frozen"  # the `config` of the frozen-feature rows
 TABLE2_COLUMNS = ["row", "embedding", "config", "task", "metric", "paper", "segment_mean", "segment_sd", "video_mean",
-                  "video_sd", "seeds"]
+                  "video_sd", "seeds", "collapsed"]
 
 # Table 2 of the paper: (AUC, F1) per embedding and task. The paper has one CL configuration, its baseline.
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
@@ -268,13 +271,6 @@ def build_probe(in_dim: int, n_labels: int, config: ProbeConfig = ProbeConfig())
     return nn.Sequential(*layers, nn.Linear(widths[-1], n_labels))
 
 
-def standardise(x, train_rows: np.ndarray) -> np.ndarray:
-    """`x` `(n, dim)` as float32 with the mean and sd of `x[train_rows]`; constant features are only centred."""
-    x = np.asarray(x, dtype=np.float32)
-    mean, sd = x[train_rows].mean(0), x[train_rows].std(0)
-    return (x - mean) / np.where(sd > 1e-6, sd, 1.0)
-
-
 def train_probe(x: torch.Tensor, targets: torch.Tensor, multilabel: bool, train_rows: np.ndarray, val_rows: np.ndarray,
                 seed: int, config: ProbeConfig = ProbeConfig()) -> tuple[nn.Sequential, dict]:
     """Train a probe with early stopping on validation loss; returns it (best weights, eval mode) and its history.
@@ -436,20 +432,28 @@ def run_probes(embeddings: dict[tuple[str, str], np.ndarray], tasks: dict[str, P
                progress: bool = True) -> tuple[pd.DataFrame, dict, list[str]]:
     """Every embedding × task with one seed.
 
-    Returns a table with one row per probe (`embedding, config, seed, task` and the scores of
-    `ProbeResult.scores`), the `ProbeResult`s keyed by `(embedding, config, task, seed)`, and
-    one-line notes on probes that could not run (the others still do).
+    Returns a table with one row per probe (`embedding, config, seed, task, collapsed` and the
+    scores of `ProbeResult.scores`), the `ProbeResult`s keyed by `(embedding, config, task, seed)`,
+    and one-line notes on probes that could not run (the others still do). An embedding whose
+    test segments have collapsed (`metrics.is_collapsed`) is flagged, not probed: its row has
+    `collapsed` True and no scores.
     """
     rows, results, notes = [], {}, []
+    test = np.asarray(split) == "test"
+    collapsed = {key: is_collapsed(x[test & np.isfinite(x).all(1)]) for key, x in embeddings.items()}
     jobs = [(key, task) for key in embeddings for task in tasks.values()]
     for (name, cfg), task in tqdm(jobs, desc=f"probes seed {seed}", disable=not progress):
+        if collapsed[(name, cfg)]:
+            rows.append({"embedding": name, "config": cfg, "seed": seed, "task": task.name, "collapsed": True})
+            continue
         try:
             result = run_probe(embeddings[(name, cfg)], task, split, video_ids, seed, config, device)
         except ValueError as err:
             notes.append(f"{name} ({cfg}) seed {seed}: {err}")
             continue
         results[(name, cfg, task.name, seed)] = result
-        rows.append({"embedding": name, "config": cfg, "seed": seed, "task": task.name, **result.scores})
+        rows.append({"embedding": name, "config": cfg, "seed": seed, "task": task.name, "collapsed": False,
+                     **result.scores})
     return pd.DataFrame(rows), results, notes
 
 
@@ -479,8 +483,10 @@ def table2(scores: pd.DataFrame) -> pd.DataFrame:
     """Table 2: per embedding row, task and metric, the paper's value and ours (mean, sd, seeds) per level.
 
     scores: the concatenated tables of `run_probes`. Returns columns `row, embedding, config,
-    task, metric, paper, segment_mean, segment_sd, video_mean, video_sd, seeds`, rows in the
-    paper's order, frozen rows first, then each configuration's CL rows.
+    task, metric, paper, segment_mean, segment_sd, video_mean, video_sd, seeds, collapsed`, rows
+    in the paper's order, frozen rows first, then each configuration's CL rows. Seeds whose
+    embedding collapsed are left out of mean and sd and counted in `collapsed`; where too few
+    healthy seeds remain (`results.usable_seeds`), the row has no numbers.
     """
     if scores.empty:
         return pd.DataFrame(columns=TABLE2_COLUMNS)
@@ -488,10 +494,11 @@ def table2(scores: pd.DataFrame) -> pd.DataFrame:
     for (embedding, config, task), group in scores.groupby(["embedding", "config", "task"], sort=False):
         for metric in ("auc", "f1"):
             paper = PAPER_TABLE2[embedding][task][metric == "f1"] if config in (FROZEN_CONFIG, PAPER_CL_CONFIG) else np.nan
+            usable, note = usable_seeds(group["collapsed"])
             row = {"row": row_label(embedding, config), "embedding": embedding, "config": config, "task": task,
-                   "metric": metric, "paper": paper, "seeds": group["seed"].nunique()}
+                   "metric": metric, "paper": paper, "seeds": group["seed"].nunique(), "collapsed": note or "none"}
             for level in LEVELS:
-                values = group[f"{metric}_{level}"].to_numpy(dtype=float)
+                values = group.loc[usable, f"{metric}_{level}"].to_numpy(dtype=float)
                 finite = values[np.isfinite(values)]
                 row[f"{level}_mean"] = finite.mean() if len(finite) else np.nan
                 row[f"{level}_sd"] = finite.std(ddof=1) if len(finite) > 1 else np.nan
@@ -504,10 +511,10 @@ def table2(scores: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["_c", "_e", "_t", "metric"]).drop(columns=["_c", "_e", "_t"]).reset_index(drop=True)
 
 
-def _mean_sd(mean: float, sd: float, seeds: int) -> str:
-    """'0.712 ± 0.015', '0.712' for one seed, '—' when undefined."""
+def _mean_sd(mean: float, sd: float, seeds: int, collapsed: str = "none") -> str:
+    """'0.712 ± 0.015', '0.712' for one seed, '—' when undefined, 'collapsed' when no seed could be scored."""
     if not np.isfinite(mean):
-        return "—"
+        return "collapsed" if collapsed != "none" else "—"
     return f"{mean:.3f}" if seeds < 2 or not np.isfinite(sd) else f"{mean:.3f} ± {sd:.3f}"
 
 
@@ -517,6 +524,7 @@ def table2_markdown(table: pd.DataFrame) -> str:
     for task in TASKS:
         for metric in ("AUC", "F1"):
             header += [f"{task} {metric} paper", "segment", "video"]
+    header.append("collapsed")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, group in table.groupby("row", sort=False):
         cells = [label]
@@ -528,8 +536,10 @@ def table2_markdown(table: pd.DataFrame) -> str:
                     continue
                 r = match.iloc[0]
                 cells += ["—" if not np.isfinite(r["paper"]) else f"{r['paper']:.2f}",
-                          _mean_sd(r["segment_mean"], r["segment_sd"], r["seeds"]),
-                          _mean_sd(r["video_mean"], r["video_sd"], r["seeds"])]
+                          _mean_sd(r["segment_mean"], r["segment_sd"], r["seeds"], r["collapsed"]),
+                          _mean_sd(r["video_mean"], r["video_sd"], r["seeds"], r["collapsed"])]
+        notes = sorted(set(group["collapsed"]) - {"none"})
+        cells.append("; ".join(notes) or "none")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

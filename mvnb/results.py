@@ -1,4 +1,5 @@
-"""Results across runs: where runs live, Table 1, training curves, and writing tables.
+"""Results across runs: where runs live, Table 1 with intervals over test videos, collapse marks,
+training curves, and writing tables.
 
 A contrastive run of configuration `name` and seed `s` lives in
 `{runs_dir}/train/{name}/seed{s}/` (see `mvnb.train` for its contents). Notebooks 03-06 find
@@ -13,7 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .loss import TAU_MAX, TAU_MIN
 from .media import atomic_write
+from .metrics import bootstrap_interval
 from .train import PAPER_TABLE1
 
 
@@ -23,24 +26,52 @@ def run_dir(runs_dir: str | Path, config: str, seed: int) -> Path:
 
 
 def load_summaries(runs_dir: str | Path, configs: list[str], seeds: list[int]) -> pd.DataFrame:
-    """One row per (config, seed) run: test-split retrieval in the main form, τ, epochs.
+    """One row per (config, seed) run: test-split retrieval in the main form, collapse, τ, epochs.
 
-    Columns: config, seed, pool, chance, median_rank_a2v, median_rank_v2a, r10_a2v, r10_v2a,
-    paper_median_rank_a2v, paper_median_rank_v2a, paper_pool (NaN where the split has too few
-    videos for the paper's pools), tau, epochs_run.
+    Columns: config, seed, input_norm, collapsed (either modality's test embeddings),
+    collapsed_audio, collapsed_video, pool, chance, median_rank_a2v, median_rank_v2a, r10_a2v,
+    r10_v2a, paper_median_rank_a2v, paper_median_rank_v2a, paper_pool (NaN where the split has
+    too few videos for the paper's pools), tau, tau_init, learnable, epochs_run.
     """
     rows = []
     for config in configs:
         for seed in seeds:
-            summary = json.loads((run_dir(runs_dir, config, seed) / "summary.json").read_text())
+            folder = run_dir(runs_dir, config, seed)
+            summary = json.loads((folder / "summary.json").read_text())
+            settings = json.loads((folder / "config.json").read_text())["config"]
             main, paper = summary["test"]["main"], summary["test"]["paper"] or {}
-            rows.append(dict(config=config, seed=seed, pool=main["pool"], chance=main["chance"],
+            collapsed = summary["collapsed"]
+            rows.append(dict(config=config, seed=seed, input_norm=summary["input_norm"],
+                             collapsed=collapsed["audio"] or collapsed["video"], collapsed_audio=collapsed["audio"],
+                             collapsed_video=collapsed["video"], pool=main["pool"], chance=main["chance"],
                              median_rank_a2v=main["median_rank_a2v"], median_rank_v2a=main["median_rank_v2a"],
                              r10_a2v=main["r10_a2v"], r10_v2a=main["r10_v2a"],
                              paper_median_rank_a2v=paper.get("median_rank_a2v", np.nan),
                              paper_median_rank_v2a=paper.get("median_rank_v2a", np.nan),
-                             paper_pool=paper.get("pool", np.nan), tau=summary["tau"], epochs_run=summary["epochs_run"]))
+                             paper_pool=paper.get("pool", np.nan), tau=summary["tau"], tau_init=settings["tau_init"],
+                             learnable=settings["learnable_temperature"], epochs_run=summary["epochs_run"]))
     return pd.DataFrame(rows)
+
+
+def load_test_ranks(runs_dir: str | Path, configs: list[str], seeds: list[int]) -> pd.DataFrame:
+    """Every test query of every (config, seed) run: config, seed and the columns of `test_ranks.csv`."""
+    return pd.concat([pd.read_csv(run_dir(runs_dir, c, s) / "test_ranks.csv", dtype={"video_id": str}).assign(config=c, seed=s)
+                      for c in configs for s in seeds], ignore_index=True)
+
+
+def usable_seeds(collapsed: pd.Series) -> tuple[pd.Series, str]:
+    """Which seeds of a row may be scored, and the row's collapse note.
+
+    collapsed: one bool per seed. Collapsed seeds are left out; when any collapsed and fewer
+    than min(2, seeds) healthy ones remain, no seed is scored. Returns a bool mask over the
+    seeds and "k of n seeds collapsed" ("" when none did).
+    """
+    collapsed = collapsed.astype(bool)
+    healthy = ~collapsed
+    note = f"{int(collapsed.sum())} of {len(collapsed)} seeds collapsed" if collapsed.any() else ""
+    if collapsed.any() and healthy.sum() < min(2, len(collapsed)):
+        return healthy & False, note
+    return healthy, note
 
 
 def mean_sd(values: pd.Series, digits: int = 1) -> str:
@@ -53,28 +84,85 @@ def mean_sd(values: pd.Series, digits: int = 1) -> str:
     return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
 
-def table1(summaries: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: test median rank a→v and v→a (mean ± sd over seeds) beside the paper's.
+def format_interval(estimate: float, low: float, high: float, digits: int = 1) -> str:
+    """'17.0 [12.5, 21.0]': an estimate and its 95 % interval; '—' when undefined."""
+    if not np.isfinite(estimate):
+        return "—"
+    return f"{estimate:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
-    Ours are in the main form (gallery: every test segment; pool P, chance (P+1)/2); the paper's
-    are in pools of 1000 (chance 500.5), computed with a defective metric (see PAPER.md).
+
+def versus_chance(low: float, high: float, chance: float) -> str:
+    """Where an interval of median ranks lies against chance: 'below chance', 'at chance' (it contains
+    chance) or 'above chance'."""
+    return "below chance" if high < chance else "above chance" if low > chance else "at chance"
+
+
+def table1(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: test median rank a→v and v→a, with 95 % intervals, beside the paper's.
+
+    Ours are in the main form (gallery: every test segment; pool P, chance (P+1)/2), pooled over
+    the configuration's healthy seeds; the interval is a bootstrap over test videos
+    (`metrics.bootstrap_interval`). Seeds whose test embeddings collapsed are left out and
+    counted; a row with too few healthy seeds reads "collapsed". The paper's numbers are in
+    pools of 1000 (chance 500.5), computed with a defective metric (see PAPER.md).
+    summaries: `load_summaries`; ranks: `load_test_ranks` of the same runs.
     """
     rows = []
     for config, runs in summaries.groupby("config", sort=False):
         label, paper_a2v, paper_v2a = PAPER_TABLE1.get(config, (config, np.nan, np.nan))
-        rows.append({
-            "configuration": config,
-            "paper: a→v / v→a (pool 1000, chance 500.5)": "-" if np.isnan(paper_a2v) else f"{paper_a2v:g} / {paper_v2a:g}",
-            "ours: a→v": mean_sd(runs["median_rank_a2v"]),
-            "ours: v→a": mean_sd(runs["median_rank_v2a"]),
-            "pool P": f"{runs['pool'].mean():g}",
-            "chance (P+1)/2": f"{runs['chance'].mean():g}",
-            "R@10 a→v": mean_sd(runs["r10_a2v"], 2),
-            "R@10 v→a": mean_sd(runs["r10_v2a"], 2),
-            "final τ": mean_sd(runs["tau"], 3),
-            "seeds": len(runs),
-        })
+        usable, note = usable_seeds(runs["collapsed"])
+        queries = ranks[(ranks["config"] == config) & ranks["seed"].isin(runs.loc[usable, "seed"])]
+        chance = float(runs["chance"].median())
+        row = {"configuration": config, "input": "standardised" if runs["input_norm"].iloc[0] == "standard" else "raw",
+               "paper: a→v / v→a (pool 1000, chance 500.5)": "-" if np.isnan(paper_a2v) else f"{paper_a2v:g} / {paper_v2a:g}"}
+        if queries.empty:
+            row |= {"ours: a→v": "collapsed", "ours: v→a": "collapsed", "versus chance": "collapsed"}
+        else:
+            intervals = {d: bootstrap_interval(queries[f"rank_{d}"], queries["video_id"]) for d in ("a2v", "v2a")}
+            verdicts = {versus_chance(lo, hi, chance) for _, lo, hi in intervals.values()}
+            row |= {"ours: a→v": format_interval(*intervals["a2v"]), "ours: v→a": format_interval(*intervals["v2a"]),
+                    "versus chance": " / ".join(versus_chance(lo, hi, chance) for _, lo, hi in intervals.values())
+                    if len(verdicts) > 1 else verdicts.pop()}
+        row |= {"pool P": f"{runs['pool'].median():g}", "chance (P+1)/2": f"{chance:g}"}
+        for d, arrow in (("a2v", "a→v"), ("v2a", "v→a")):
+            row[f"R@10 {arrow}"] = ("collapsed" if queries.empty else
+                                    format_interval(*bootstrap_interval(queries[f"r10_{d}"], queries["video_id"], "mean"), 2))
+        healthy = runs.loc[usable, "tau"]
+        row |= {"final τ": mean_sd(healthy, 3) if len(healthy) else "collapsed", "seeds": len(runs),
+                "collapsed": note or "none",
+                "test videos": int(ranks.loc[ranks["config"] == config, "video_id"].nunique())}
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def table1_findings(table: pd.DataFrame) -> str:
+    """Markdown: which configurations retrieve better than chance, decided by `table1`'s intervals."""
+    groups = {verdict: list(rows["configuration"]) for verdict, rows in table.groupby("versus chance", sort=False)}
+    lines = [f"- Chance is a median rank of **{table['chance (P+1)/2'].iloc[0]}** in a pool of "
+             f"**{table['pool P'].iloc[0]}** test segments from **{table['test videos'].max()}** test videos."]
+    words = {"below chance": "Below chance in both directions (the 95 % interval lies under it)",
+             "at chance": "At chance (the interval contains it)", "collapsed": "Collapsed (flagged, not scored)"}
+    for verdict, names in groups.items():
+        lines.append(f"- {words.get(verdict, f'Mixed ({verdict})')}: {', '.join(f'`{n}`' for n in names)}.")
+    by_name = table.set_index("configuration")
+    if {"paper_baseline", "paper_std"} <= set(by_name.index):
+        raw, std = by_name.loc["paper_baseline"], by_name.loc["paper_std"]
+        lines.append(f"- `paper_std` is `paper_baseline` with standardised inputs and nothing else changed: "
+                     f"a→v {raw['ours: a→v']} on raw inputs, {std['ours: a→v']} standardised.")
+    return "\n".join(lines)
+
+
+def tau_summary(summaries: pd.DataFrame) -> str:
+    """Markdown: where each learnable temperature started and ended, measured, and whether it hit its clamp."""
+    lines = []
+    for config, runs in summaries[summaries["learnable"]].groupby("config", sort=False):
+        final = runs["tau"]
+        at_clamp = np.isclose(final, TAU_MIN, rtol=1e-3) | np.isclose(final, TAU_MAX, rtol=1e-3)
+        where = (f"at its clamp in {int(at_clamp.sum())} of {len(runs)} seeds" if at_clamp.any()
+                 else f"inside [{TAU_MIN:g}, {TAU_MAX:g}] in every seed")
+        lines.append(f"- **{config}**: τ started at {runs['tau_init'].iloc[0]:g} and ended at {mean_sd(final, 3)} "
+                     f"({where}).")
+    return "\n".join(lines) if lines else "No configuration here learns its temperature."
 
 
 def write_table(table: pd.DataFrame, figures_dir: str | Path, name: str) -> Path:

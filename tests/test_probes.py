@@ -203,10 +203,34 @@ def test_table2_end_to_end_with_a_missing_run(tmp_path):
 
 
 def fake_scores(values: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
-    """A `run_probes`-like table: genre AUC per (embedding, config) and seed, the same at both levels, F1 = AUC / 2."""
-    rows = [{"embedding": e, "config": c, "seed": s, "task": "genre", "auc_segment": v, "auc_video": v,
-             "f1_segment": v / 2, "f1_video": v / 2} for (e, c), vs in values.items() for s, v in enumerate(vs)]
+    """A `run_probes`-like table: genre AUC per (embedding, config) and seed, the same at both levels, F1 = AUC / 2;
+    a None value is a seed whose embedding collapsed (no scores)."""
+    rows = [{"embedding": e, "config": c, "seed": s, "task": "genre", "collapsed": v is None}
+            | ({} if v is None else {"auc_segment": v, "auc_video": v, "f1_segment": v / 2, "f1_video": v / 2})
+            for (e, c), vs in values.items() for s, v in enumerate(vs)]
     return pd.DataFrame(rows)
+
+
+def test_table2_leaves_collapsed_seeds_out_and_says_so():
+    table = probes.table2(fake_scores({("CL_a", "one"): [None, 0.6, 0.8], ("CL_a", "two"): [None, None, 0.9]}))
+    auc = table[table["metric"] == "auc"].set_index("row")
+    assert auc.loc["CL_a · one", "segment_mean"] == pytest.approx(0.7) and auc.loc["CL_a · one", "seeds"] == 3
+    assert auc.loc["CL_a · one", "collapsed"] == "1 of 3 seeds collapsed"
+    assert np.isnan(auc.loc["CL_a · two", "segment_mean"]) and auc.loc["CL_a · two", "collapsed"] == "2 of 3 seeds collapsed"
+    markdown = probes.table2_markdown(table)
+    assert "| — | collapsed | collapsed | — | collapsed | collapsed | 2 of 3 seeds collapsed |" in markdown
+    assert "0.700 ± 0.141" in markdown
+
+
+def test_a_collapsed_embedding_is_flagged_not_probed():
+    manifest = pd.DataFrame({"video_id": np.repeat([f"v{i}" for i in range(12)], 2),
+                             "split": np.repeat(["train"] * 8 + ["val"] * 2 + ["test"] * 2, 2),
+                             "genre": np.repeat(["a", "b"] * 6, 2)})
+    task = probes.genre_task(manifest)
+    constant = np.ones((24, 4), dtype=np.float32)
+    table, results, notes = probes.run_probes({("CL_a", "x"): constant}, {"genre": task}, manifest["split"],
+                                              manifest["video_id"], seed=0, progress=False)
+    assert table["collapsed"].tolist() == [True] and "auc_segment" not in table and not results and not notes
 
 
 def test_table2_statistics_and_paper_values():
