@@ -23,20 +23,23 @@ import numpy as np
 import pandas as pd
 
 from . import features, probes, synth, train
-from .metrics import argsort_diagonal_rank, median_rank
-from .results import run_dir
+from .metrics import argsort_diagonal_rank, bootstrap_interval, median_rank
+from .results import format_interval, run_dir, usable_seeds, versus_chance
 from .segments import load_manifest, preprocess
 
-CONFIGS = ("paper_baseline", "corrected")
-# The diagnosis at full coupling: {sigmoid, none} x {tau = 1, learnable tau}, all in the paper's loss form.
+CONFIGS = ("paper_baseline", "paper_std", "corrected")
+# The diagnosis: {sigmoid, none} x {tau = 1, learnable tau} x {raw, standardised inputs}, all in the
+# paper's loss form (positive excluded), each cell the paper's baseline with these fields changed.
 DIAGNOSIS = {
-    ("sigmoid", "τ = 1"): ("paper_baseline", {}),
-    ("sigmoid", "learnable τ"): ("learnable_tau", {}),
-    ("no sigmoid", "τ = 1"): ("no_sigmoid", {}),
-    ("no sigmoid", "learnable τ"): ("no_sigmoid", {"learnable_temperature": True}),
+    (output, tau, inputs): {"output": "sigmoid" if output == "sigmoid" else "none",
+                            "learnable_temperature": tau == "learnable τ",
+                            "input_norm": "standard" if inputs == "standardised" else "none"}
+    for output in ("sigmoid", "no sigmoid") for tau in ("τ = 1", "learnable τ") for inputs in ("raw", "standardised")
 }
-COLUMNS = ["coupling", "style_coupling", "config", "seed", "pool", "median_rank_a2v", "median_rank_v2a", "r_at_10",
-           "genre_auc_cl_agg", "genre_auc_concat"]
+COLUMNS = ["coupling", "style_coupling", "config", "seed", "collapsed", "pool", "test_videos", "median_rank_a2v",
+           "median_rank_v2a", "r_at_10", "genre_auc_cl_agg", "genre_auc_concat"]
+SUMMARY_COLUMNS = ["coupling", "style_coupling", "config", "seeds", "collapsed", "test_videos", "chance", "mr_pool",
+                   "mr_pool_low", "mr_pool_high", "versus_chance", "genre_auc_cl_agg", "genre_auc_concat"]
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,10 @@ def genre_auc(x: np.ndarray, store: Path, seed: int) -> float:
 
 def sweep_rows(store: Path, audio_store: Path, runs: Path, coupling: float, style_coupling: float,
                seeds: list[int], s: SweepSettings) -> list[dict]:
-    """Rows of gap_study.csv for one point: both configurations, every seed."""
+    """Rows of gap_study.csv for one point: every configuration of `CONFIGS`, every seed.
+
+    The genre AUC of CL_agg is left out (NaN) where the run collapsed.
+    """
     audio = features.load_features(audio_store, "audio")[0]
     video = features.load_features(store, "video")[0]
     concat = probes.frozen_embeddings(audio, video)["musicnn+R(2+1)D"]
@@ -131,92 +137,178 @@ def sweep_rows(store: Path, audio_store: Path, runs: Path, coupling: float, styl
         auc_concat = genre_auc(concat, store, seed)
         for name in CONFIGS:
             folder = run_dir(runs / point_name(coupling, style_coupling), name, seed)
-            main = train_point(store, audio_store, folder, name, {}, seed, s)["test"]["main"]
+            summary = train_point(store, audio_store, folder, name, {}, seed, s)
+            main, collapsed = summary["test"]["main"], any(summary["collapsed"].values())
             cl = probes.cl_embeddings(folder, len(audio))
-            rows.append(dict(coupling=coupling, style_coupling=style_coupling, config=name, seed=seed, pool=main["pool"],
-                             median_rank_a2v=main["median_rank_a2v"], median_rank_v2a=main["median_rank_v2a"],
-                             r_at_10=(main["r10_a2v"] + main["r10_v2a"]) / 2,
-                             genre_auc_cl_agg=genre_auc(cl["CL_agg"], store, seed),
+            rows.append(dict(coupling=coupling, style_coupling=style_coupling, config=name, seed=seed, collapsed=collapsed,
+                             pool=main["pool"], test_videos=main["n_videos"], median_rank_a2v=main["median_rank_a2v"],
+                             median_rank_v2a=main["median_rank_v2a"], r_at_10=(main["r10_a2v"] + main["r10_v2a"]) / 2,
+                             genre_auc_cl_agg=np.nan if collapsed else genre_auc(cl["CL_agg"], store, seed),
                              genre_auc_concat=auc_concat))
     return rows
 
 
-def gap_figure(table: pd.DataFrame) -> plt.Figure:
-    """Median rank / pool (both directions) and genre probe AUC against coupling, per configuration.
+def pooled_rank_share(folders: list[Path]) -> pd.DataFrame:
+    """Test queries of the runs in `folders`, both directions stacked: `video_id`, `share` = rank / pool, `chance`."""
+    frames = []
+    for folder in folders:
+        ranks = pd.read_csv(folder / "test_ranks.csv", dtype={"video_id": str})
+        for d in ("a2v", "v2a"):
+            frames.append(pd.DataFrame({"video_id": ranks["video_id"], "share": ranks[f"rank_{d}"] / ranks["pool"],
+                                        "chance": (ranks["pool"] + 1) / (2 * ranks["pool"])}))
+    return pd.concat(frames, ignore_index=True)
 
-    The independent point (both knobs 0) is drawn apart, at coupling -0.15. Error bars: sd over seeds.
-    """
-    t = table.assign(mr=(table["median_rank_a2v"] + table["median_rank_v2a"]) / 2 / table["pool"],
-                     x=np.where(table["style_coupling"] == 0, -0.15, table["coupling"]))
+
+def interval_row(runs: pd.DataFrame, folders: list[Path]) -> dict:
+    """Median rank / pool of a row's runs, pooled over both directions and its healthy seeds, with a 95 %
+    bootstrap interval over test videos; `runs` has one row per seed (with `collapsed`), `folders` their run folders."""
+    usable, note = usable_seeds(runs["collapsed"])
+    queries = pooled_rank_share(folders)
+    chance = float(queries["chance"].median())
+    row = {"seeds": len(runs), "collapsed": note or "none", "test_videos": queries["video_id"].nunique(), "chance": chance}
+    if not usable.any():
+        return row | {"mr_pool": np.nan, "mr_pool_low": np.nan, "mr_pool_high": np.nan, "versus_chance": "collapsed"}
+    healthy = pooled_rank_share([f for f, ok in zip(folders, usable) if ok])
+    estimate, low, high = bootstrap_interval(healthy["share"], healthy["video_id"])
+    return row | {"mr_pool": estimate, "mr_pool_low": low, "mr_pool_high": high,
+                  "versus_chance": versus_chance(low, high, chance)}
+
+
+def sweep_summary(table: pd.DataFrame, runs: Path) -> pd.DataFrame:
+    """One row per (point, configuration) of gap_study.csv's `table`: `SUMMARY_COLUMNS`, the runs read from `runs`."""
+    out = []
+    for (c, p, name), group in table.groupby(["coupling", "style_coupling", "config"], sort=False):
+        folders = [run_dir(runs / point_name(c, p), name, seed) for seed in group["seed"]]
+        healthy = group[~group["collapsed"].astype(bool)]
+        out.append({"coupling": c, "style_coupling": p, "config": name, **interval_row(group, folders),
+                    "genre_auc_cl_agg": healthy["genre_auc_cl_agg"].mean(), "genre_auc_concat": group["genre_auc_concat"].mean()})
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def gap_figure(summary: pd.DataFrame) -> plt.Figure:
+    """Median rank / pool and genre probe AUC against coupling, from `sweep_summary`: one curve per
+    configuration and style coupling (solid: style 0, the style independent of the genre; dashed:
+    style 1). Error bars on the left: 95 % bootstrap intervals over test videos; the right shows
+    means over seeds."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
-    for name, runs in t.groupby("config", sort=False):
-        g = runs.groupby("x")
-        axes[0].errorbar(g["mr"].mean().index, g["mr"].mean(), g["mr"].std().fillna(0), marker="o", capsize=3, label=name)
-        axes[1].errorbar(g["genre_auc_cl_agg"].mean().index, g["genre_auc_cl_agg"].mean(),
-                         g["genre_auc_cl_agg"].std().fillna(0), marker="o", capsize=3, label=f"CL_agg, {name}")
-    g = t.groupby("x")["genre_auc_concat"]
-    axes[1].errorbar(g.mean().index, g.mean(), g.std().fillna(0), marker="s", color="k", capsize=3, label="musicnn+R(2+1)D")
-    pool = t["pool"].mean()
-    axes[0].axhline((pool + 1) / (2 * pool), color="k", ls=":", lw=1, label="chance (P+1)/2P")
-    axes[0].set(xlabel="coupling (point at -0.15: coupling 0 and style coupling 0)", ylabel="test median rank / pool",
-                title="cross-modal retrieval (mean of a→v and v→a)", ylim=(0, 0.65))
-    axes[1].set(xlabel="coupling (point at -0.15: both knobs 0)", ylabel="genre macro ROC-AUC (video level)",
-                title="genre probe on the test split")
+    styles = sorted(summary["style_coupling"].unique())
+    for i, (name, rows) in enumerate(summary.groupby("config", sort=False)):
+        for style in styles:
+            curve = rows[rows["style_coupling"] == style].sort_values("coupling")
+            x = curve["coupling"] + 0.012 * (i - 1)  # side by side, so the intervals do not hide each other
+            err = np.abs(curve[["mr_pool_low", "mr_pool_high"]].to_numpy().T - curve["mr_pool"].to_numpy())
+            ls = "-" if style == styles[0] else "--"
+            label = f"{name}, style {style:g}"
+            axes[0].errorbar(x, curve["mr_pool"], err, marker="o", capsize=3, ls=ls, color=f"C{i}", label=label)
+            gone = curve["versus_chance"] == "collapsed"
+            axes[0].scatter(x[gone], np.full(gone.sum(), 0.62), marker="x", color=f"C{i}")
+            axes[1].plot(curve["coupling"], curve["genre_auc_cl_agg"], marker="o", ls=ls, color=f"C{i}",
+                         label=f"CL_agg, {label}")
+    for style in styles:
+        frozen = summary[summary["style_coupling"] == style].drop_duplicates("coupling").sort_values("coupling")
+        axes[1].plot(frozen["coupling"], frozen["genre_auc_concat"], marker="s", color="k",
+                     ls="-" if style == styles[0] else "--", label=f"musicnn+R(2+1)D, style {style:g}")
+    axes[0].axhline(summary["chance"].median(), color="k", ls=":", lw=1, label="chance (P+1)/2P")
+    axes[0].text(0.01, 0.625, "x: collapsed, not scored", transform=axes[0].get_yaxis_transform(), fontsize=7, va="bottom")
+    axes[0].set(xlabel="coupling", ylabel="test median rank / pool", ylim=(0, 0.65),
+                title="cross-modal retrieval (both directions, 95 % CI over test videos)")
+    axes[1].set(xlabel="coupling", ylabel="genre macro ROC-AUC (video level)",
+                title="genre probe on the test split (mean over seeds)")
     for ax in axes:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     return fig
 
 
+def diagnosis_name(cell: tuple[str, str, str]) -> str:
+    """Folder name of a diagnosis cell, e.g. `sigmoid_tau1_raw`."""
+    output, tau, inputs = cell
+    return f"{output.replace(' ', '_')}_{'tau1' if tau == 'τ = 1' else 'learnable_tau'}_{inputs}"
+
+
 def diagnosis_rows(store: Path, audio_store: Path, runs: Path, seeds: list[int], s: SweepSettings) -> pd.DataFrame:
-    """The 2x2 at one point: median rank / pool, true and argsort-diagonal, for each cell and seed."""
+    """The 2x2x2 at one point: per cell and seed, median rank (mean of a→v and v→a) and the
+    argsort-diagonal number, with the run's collapse mark and final τ."""
     rows = []
     manifest = load_manifest(store)
     test = (manifest["split"] == "test").to_numpy()
-    for (output, tau), (name, overrides) in DIAGNOSIS.items():
+    for cell, overrides in DIAGNOSIS.items():
         for seed in seeds:
-            folder = run_dir(runs / "diagnosis", f"{output}_{tau}".replace(" ", "_"), seed)
-            summary = train_point(store, audio_store, folder, name, overrides, seed, s)
+            folder = run_dir(runs / "diagnosis", diagnosis_name(cell), seed)
+            summary = train_point(store, audio_store, folder, "paper_baseline", overrides, seed, s)
             main = summary["test"]["main"]
             cl = probes.cl_embeddings(folder, len(manifest))
-            rows.append(dict(output=output, tau=tau, seed=seed, pool=main["pool"], final_tau=summary["tau"],
+            rows.append(dict(output=cell[0], tau=cell[1], inputs=cell[2], seed=seed,
+                             collapsed=any(summary["collapsed"].values()), pool=main["pool"], final_tau=summary["tau"],
                              median_rank=(main["median_rank_a2v"] + main["median_rank_v2a"]) / 2,
                              argsort_diagonal=argsort_diagonal_rank(cl["CL_a"][test], cl["CL_v"][test]),
                              n_test=int(test.sum())))
     return pd.DataFrame(rows)
 
 
+def diagnosis_summary(diagnosis: pd.DataFrame, runs: Path) -> pd.DataFrame:
+    """One row per cell of `diagnosis_rows`: median rank / pool with its interval, and the argsort-diagonal / pool."""
+    out = []
+    for (output, tau, inputs), group in diagnosis.groupby(["output", "tau", "inputs"], sort=False):
+        folders = [run_dir(runs / "diagnosis", diagnosis_name((output, tau, inputs)), seed) for seed in group["seed"]]
+        out.append({"output": output, "tau": tau, "inputs": inputs, **interval_row(group, folders),
+                    "argsort_diagonal_pool": (group["argsort_diagonal"] / group["n_test"]).mean(),
+                    "final_tau": group["final_tau"].mean()})
+    return pd.DataFrame(out)
+
+
+def diagnosis_figure(summary: pd.DataFrame) -> plt.Figure:
+    """The 2x2x2 as bars: median rank / pool with 95 % intervals per cell, raw beside standardised,
+    the argsort-diagonal number as a cross, chance dotted."""
+    fig, ax = plt.subplots(figsize=(8, 3.6), constrained_layout=True)
+    cells = summary.drop_duplicates(["output", "tau"])[["output", "tau"]].to_numpy().tolist()
+    for j, (inputs, colour) in enumerate((("raw", "tab:grey"), ("standardised", "tab:blue"))):
+        rows = summary[summary["inputs"] == inputs].set_index(["output", "tau"]).loc[[tuple(c) for c in cells]]
+        x = np.arange(len(cells)) + 0.2 * (2 * j - 1)
+        height = rows["mr_pool"].fillna(0).to_numpy()
+        err = np.abs(rows[["mr_pool_low", "mr_pool_high"]].to_numpy().T - height)
+        ax.bar(x, height, 0.38, yerr=np.nan_to_num(err), capsize=3, color=colour, label=f"{inputs} inputs")
+        ax.scatter(x, rows["argsort_diagonal_pool"], marker="x", color="k", zorder=3,
+                   label="argsort-diagonal (the authors' metric) / N" if j == 0 else None)
+        for xi, note in zip(x, rows["versus_chance"]):
+            if note == "collapsed":
+                ax.text(xi, 0.02, "collapsed", rotation=90, ha="center", va="bottom", fontsize=7)
+    ax.axhline(summary["chance"].median(), color="k", ls=":", lw=1, label="chance")
+    ax.set_xticks(range(len(cells)), [f"{o}\n{t}" for o, t in cells])
+    ax.set(ylabel="test median rank / pool", ylim=(0, 0.7), title="which choice decides? (paper loss form)")
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
 def metric_pitfall(diagnosis: pd.DataFrame, seed: int = 0) -> str:
     """The argsort-diagonal number beside the true median rank: on perfect embeddings of the test
-    set's size, and on the paper configuration trained at full coupling (Markdown)."""
+    set's size, and on the paper configuration (raw inputs) trained at the diagnosis point (Markdown)."""
     n = int(diagnosis["n_test"].iloc[0])
     perfect = np.random.default_rng(seed).normal(size=(n, 16))
-    paper = diagnosis[(diagnosis["output"] == "sigmoid") & (diagnosis["tau"] == "τ = 1")]
+    paper = diagnosis[(diagnosis["output"] == "sigmoid") & (diagnosis["tau"] == "τ = 1") & (diagnosis["inputs"] == "raw")]
     return (f"- Perfect embeddings (audio = video), N = {n}: true median rank **{median_rank(perfect, perfect):g}**, "
             f"argsort-diagonal **{argsort_diagonal_rank(perfect, perfect):g}** (N/2 = {n / 2:g}).\n"
-            f"- The paper configuration at full coupling: true median rank **{paper['median_rank'].mean():.1f}**, "
+            f"- The paper configuration at the diagnosis point: true median rank **{paper['median_rank'].mean():.1f}**, "
             f"argsort-diagonal **{paper['argsort_diagonal'].mean():.1f}**. A number that reads about N/2 for any "
             f"embedding would have printed the paper's Table 1 whether or not its model had learned anything.")
 
 
-def conclusion(table: pd.DataFrame) -> str:
-    """RQ1 in plain words, from the measured table (Markdown)."""
-    t = table.assign(mr=(table["median_rank_a2v"] + table["median_rank_v2a"]) / 2 / table["pool"])
-    chance = ((t["pool"] + 1) / (2 * t["pool"])).mean()
-    coupled = t[t["style_coupling"] > 0]
-    by = coupled.groupby(["config", "coupling"])[["mr", "genre_auc_cl_agg", "genre_auc_concat"]].mean()
-    independent = t[(t["coupling"] == 0) & (t["style_coupling"] == 0)].groupby("config")["mr"].mean()
-    lines = [f"Chance is a median rank of {chance:.2f} of the pool."]
-    for name in CONFIGS:
-        curve = by.loc[name]
-        lo, hi = curve.index.min(), curve.index.max()
-        beats = curve.index[curve["mr"] < 0.8 * chance]
-        lines.append(
-            f"- **{name}**: median rank / pool {curve.loc[lo, 'mr']:.2f} at coupling {lo:g} and {curve.loc[hi, 'mr']:.2f} "
-            f"at coupling {hi:g}" + (f" (independent modalities: {independent[name]:.2f})" if name in independent else "")
-            + (f"; clearly below chance from coupling {beats.min():g} on." if len(beats) else "; never clearly below chance."))
-        better = curve.index[curve["genre_auc_cl_agg"] > curve["genre_auc_concat"]]
-        lines.append(f"  Genre AUC of CL_agg {curve['genre_auc_cl_agg'].min():.2f}–{curve['genre_auc_cl_agg'].max():.2f} "
-                     f"against {curve['genre_auc_concat'].min():.2f}–{curve['genre_auc_concat'].max():.2f} for the frozen "
-                     f"musicnn+R(2+1)D; " + (f"better at coupling {', '.join(f'{c:g}' for c in better)}." if len(better)
-                                              else "never better (RQ1: no, for this configuration)."))
+def conclusion(summary: pd.DataFrame) -> str:
+    """RQ1 in plain words, from `sweep_summary` (Markdown): every claim is decided by an interval."""
+    lines = [f"Chance is a median rank of {summary['chance'].median():.2f} of the pool; "
+             f"{int(summary['test_videos'].max())} test videos behind each number."]
+    independent = summary[(summary["coupling"] == 0) & (summary["style_coupling"] == 0)].set_index("config")
+    for name, rows in summary[summary["style_coupling"] > 0].groupby("config", sort=False):
+        rows = rows.sort_values("coupling")
+        curve = "; ".join(f"coupling {r.coupling:g}: " + ("collapsed" if r.versus_chance == "collapsed" else
+                                                        format_interval(r.mr_pool, r.mr_pool_low, r.mr_pool_high, 2))
+                          + (f" ({r.collapsed})" if r.collapsed != "none" else "") for r in rows.itertuples())
+        below = rows[rows["versus_chance"] == "below chance"]["coupling"]
+        line = f"- **{name}**: median rank / pool {curve}. "
+        line += (f"Clearly below chance (interval under it) from coupling {below.min():g} on."
+                 if len(below) else "Never clearly below chance.")
+        if name in independent.index:
+            r = independent.loc[name]
+            line += (f" Independent modalities: {format_interval(r.mr_pool, r.mr_pool_low, r.mr_pool_high, 2)}, "
+                     f"{r.versus_chance}.")
+        lines.append(line)
     return "\n".join(lines)

@@ -24,12 +24,29 @@ def test_argsort_diagonal_does_not_see_learning():
     assert 100 < a < 200 and 100 < b < 200
 
 
-def test_quick_sweep_writes_the_promised_csv(quick_report):
-    table = pd.read_csv(quick_report.root / "figures" / "gap_study.csv")
+def test_diagnosis_is_the_full_two_by_two_by_two_in_the_paper_form():
+    assert len(gap.DIAGNOSIS) == 8 and len({gap.diagnosis_name(cell) for cell in gap.DIAGNOSIS}) == 8
+    fields = {tuple(sorted(o.items())) for o in gap.DIAGNOSIS.values()}
+    assert len(fields) == 8
+    assert gap.DIAGNOSIS["sigmoid", "τ = 1", "raw"] == {"output": "sigmoid", "learnable_temperature": False,
+                                                        "input_norm": "none"}  # the paper's baseline itself
+
+
+def test_quick_sweep_writes_the_promised_csvs(quick_report):
+    figures = quick_report.root / "figures"
+    table = pd.read_csv(figures / "gap_study.csv")
     assert list(table.columns) == gap.COLUMNS
     assert set(map(tuple, table[["coupling", "style_coupling"]].drop_duplicates().to_numpy())) == {(0, 1), (1, 1), (0, 0)}
     assert set(table["config"]) == set(gap.CONFIGS)
-    numbers = table.drop(columns="config").to_numpy(dtype=float)
+    healthy = table[~table["collapsed"]]
+    numbers = healthy.drop(columns=["config", "collapsed"]).to_numpy(dtype=float)
     assert np.isfinite(numbers).all(), table
     assert ((table["median_rank_a2v"] >= 1) & (table["median_rank_a2v"] <= table["pool"])).all()
-    assert (quick_report.root / "figures" / "gap_study.png").stat().st_size > 10_000
+    summary = pd.read_csv(figures / "gap_summary.csv")
+    assert list(summary.columns) == gap.SUMMARY_COLUMNS and len(summary) == 3 * len(gap.CONFIGS)
+    scored = summary[summary["versus_chance"] != "collapsed"]
+    assert ((scored["mr_pool_low"] <= scored["mr_pool"]) & (scored["mr_pool"] <= scored["mr_pool_high"])).all()
+    diagnosis = pd.read_csv(figures / "gap_diagnosis_summary.csv")
+    assert len(diagnosis) == 8 and set(diagnosis["inputs"]) == {"raw", "standardised"}
+    for name in ("gap_study.png", "gap_diagnosis.png"):
+        assert (figures / name).stat().st_size > 10_000
