@@ -375,3 +375,59 @@ def _nanmean(values: np.ndarray) -> float:
     """Mean of the finite values, NaN (without a warning) when there are none."""
     values = values[np.isfinite(values)]
     return float(values.mean()) if len(values) else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+# The same two scores on resampled sets: items weighted by their integer multiplicities
+# ---------------------------------------------------------------------------------------------
+
+
+def weighted_per_label_roc_auc(y_true, scores, weights) -> np.ndarray:
+    """`(d, n_labels)` ROC-AUC of each label on `d` weighted copies of the items; NaN where undefined.
+
+    y_true: `(n, n_labels)` 0/1; scores: `(n, n_labels)`; weights: `(d, n)` non-negative
+    integer multiplicities (one resample per row, as from `bootstrap_weights`). Row i of the
+    result equals `per_label_roc_auc` on the items repeated `weights[i]` times: the weighted
+    Mann-Whitney probability that a positive outscores a negative, ties counting one half.
+    """
+    y_true, scores = _label_matrices(y_true, scores)
+    weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    if weights.shape[1] != len(y_true):
+        raise ValueError(f"need one weight per item: weights {weights.shape} for {len(y_true)} items")
+    auc = np.full((len(weights), y_true.shape[1]), np.nan)
+    for j in range(y_true.shape[1]):
+        order = np.argsort(scores[:, j], kind="stable")
+        values, positive = scores[order, j], y_true[order, j]
+        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])  # first item of each tied group
+        w = weights[:, order]
+        pos = np.add.reduceat(w * positive, starts, axis=1) if len(starts) else np.zeros((len(w), 0))
+        neg = np.add.reduceat(w * ~positive, starts, axis=1) if len(starts) else np.zeros((len(w), 0))
+        below = np.cumsum(neg, axis=1) - neg  # negative weight strictly below each group
+        n_pos, n_neg = pos.sum(1), neg.sum(1)
+        defined = (n_pos > 0) & (n_neg > 0)
+        auc[defined, j] = (pos * (below + neg / 2)).sum(1)[defined] / (n_pos * n_neg)[defined]
+    return auc
+
+
+def weighted_per_label_f1(y_true, y_pred, weights) -> np.ndarray:
+    """`(d, n_labels)` F1 of each label on `d` weighted copies of the items; NaN for a label with no (weighted) positive.
+
+    y_true, y_pred: `(n, n_labels)` 0/1; weights: `(d, n)` integer multiplicities. Row i equals
+    `per_label_f1` on the items repeated `weights[i]` times.
+    """
+    y_true, y_pred = _label_matrices(y_true, y_pred)
+    weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    if weights.shape[1] != len(y_true):
+        raise ValueError(f"need one weight per item: weights {weights.shape} for {len(y_true)} items")
+    y_pred = y_pred.astype(bool)
+    tp, fp, fn = (weights @ (a & b) for a, b in ((y_true, y_pred), (~y_true, y_pred), (y_true, ~y_pred)))
+    present = weights @ y_true > 0
+    return np.where(present, 2.0 * tp / np.maximum(2 * tp + fp + fn, 1), np.nan)
+
+
+def row_nanmean(values: np.ndarray) -> np.ndarray:
+    """`(d,)` mean of the finite values of each row of `values` `(d, k)`, NaN (without a warning) for a row with none."""
+    finite = np.isfinite(values)
+    counts = finite.sum(1)
+    sums = np.where(finite, values, 0.0).sum(1)
+    return np.divide(sums, counts, out=np.full(len(values), np.nan), where=counts > 0)

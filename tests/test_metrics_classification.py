@@ -1,11 +1,13 @@
-"""Macro ROC-AUC and macro F1 against scikit-learn, including labels absent from the evaluated items."""
+"""Macro ROC-AUC and macro F1 against scikit-learn, including labels absent from the evaluated items; their
+weighted forms against the same scores on explicitly repeated rows."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, roc_auc_score
 
-from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc
+from mvnb.metrics import (bootstrap_weights, macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc, row_nanmean,
+                          weighted_per_label_f1, weighted_per_label_roc_auc)
 
 
 def random_case(seed: int, n: int, n_labels: int, absent: int = 0, tied: bool = False):
@@ -89,3 +91,37 @@ def test_bad_input_is_refused_with_a_clear_message():
         macro_roc_auc(np.zeros((3, 2)), np.zeros((3, 3)))
     with pytest.raises(ValueError, match="0/1"):
         macro_f1(np.full((3, 2), 2), np.zeros((3, 2)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40), n_labels=st.integers(1, 6), tied=st.booleans(),
+       draws=st.integers(1, 5))
+def test_weighted_scores_equal_the_scores_of_repeated_rows(seed, n, n_labels, tied, draws):
+    """Integer weights, zeros included, are the rows repeated that many times: per label and per macro mean."""
+    y, scores, pred = random_case(seed, n, n_labels, tied=tied)
+    weights = np.random.default_rng(seed).integers(0, 4, (draws, n))
+    auc, f1 = weighted_per_label_roc_auc(y, scores, weights), weighted_per_label_f1(y, pred, weights)
+    for d, w in enumerate(weights):
+        repeated = [np.repeat(a, w, axis=0) for a in (y, scores, pred)]
+        np.testing.assert_allclose(auc[d], per_label_roc_auc(*repeated[:2]), atol=1e-12)
+        np.testing.assert_allclose(f1[d], per_label_f1(repeated[0], repeated[2]), atol=1e-12)
+        np.testing.assert_allclose(row_nanmean(auc)[d], macro_roc_auc(*repeated[:2]), atol=1e-12)
+        np.testing.assert_allclose(row_nanmean(f1)[d], macro_f1(repeated[0], repeated[2]), atol=1e-12)
+
+
+def test_weighted_scores_of_bootstrap_draws_over_groups_equal_the_resampled_sets():
+    """The way Table 2 uses them: the weights of resampled videos, applied to the videos' segments."""
+    y, scores, pred = random_case(3, 30, 4)
+    videos = np.repeat(np.arange(10), 3)
+    weights = bootstrap_weights(videos, 50, seed=1)
+    auc = row_nanmean(weighted_per_label_roc_auc(y, scores, weights))
+    for d, w in enumerate(weights):
+        assert auc[d] == pytest.approx(macro_roc_auc(np.repeat(y, w, 0), np.repeat(scores, w, 0)), nan_ok=True)
+
+
+def test_weights_must_cover_every_item():
+    y, scores, pred = random_case(0, 5, 2)
+    with pytest.raises(ValueError, match="one weight per item"):
+        weighted_per_label_roc_auc(y, scores, np.ones((2, 4)))
+    with pytest.raises(ValueError, match="one weight per item"):
+        weighted_per_label_f1(y, pred, np.ones(6))
