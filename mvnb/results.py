@@ -165,11 +165,16 @@ def tau_summary(summaries: pd.DataFrame) -> str:
     return "\n".join(lines) if lines else "No configuration here learns its temperature."
 
 
-def write_table(table: pd.DataFrame, figures_dir: str | Path, name: str) -> Path:
-    """Write `table` as `{name}.md` and `{name}.csv` into `figures_dir`; returns the .md path."""
+def write_table(table: pd.DataFrame, figures_dir: str | Path, name: str, weights, note: str = "") -> Path:
+    """Write `table` as `{name}.md` and `{name}.csv` into `figures_dir`, atomically; returns the .md path.
+
+    weights: the `mvnb.provenance.Weights` behind it: the .md gets its caption line (then `note`,
+    a line of markdown, if any), the .csv its columns.
+    """
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
-    for suffix, text in ((".md", table.to_markdown(index=False) + "\n"), (".csv", table.to_csv(index=False))):
+    body = (f"{note}\n\n" if note else "") + table.to_markdown(index=False)
+    for suffix, text in ((".md", weights.markdown(body)), (".csv", weights.stamp(table).to_csv(index=False))):
         path = figures_dir / f"{name}{suffix}"
         with atomic_write(path) as tmp:
             tmp.write_text(text)
