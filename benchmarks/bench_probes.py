@@ -2,7 +2,7 @@
 
 Run: `.venv/bin/python benchmarks/bench_probes.py [--epochs 20] [--repeats 3]`.
 
-For each embedding width of Table 2 (musicnn+R(2+1)D 2018, musicnn 1506, R(2+1)D 512, CL 256)
+For each embedding width of Table 2 (concat 2018, musicnn 1506, R(2+1)D 512, CL 256)
 it trains the paper's probe (512, 256) for a fixed number of epochs on 582 training segments
 and 7 genres, as the default corpus has, and prints milliseconds per epoch with 1 thread and
 with torch's default number of threads, and their ratio. Settings are timed interleaved, best
@@ -20,8 +20,8 @@ import torch
 
 from mvnb.probes import ProbeConfig, torch_threads, train_probe
 
-WIDTHS = {"musicnn+R(2+1)D": 2018, "musicnn": 1506, "R(2+1)D": 512, "CL_*": 256}
-COUNTS = {"musicnn+R(2+1)D": 1, "musicnn": 1, "R(2+1)D": 1, "CL_*": 6}  # embeddings of each width per seed and task
+WIDTHS = {"concat": 2018, "musicnn": 1506, "R(2+1)D": 512, "CL_*": 256}
+COUNTS = {"concat": 1, "musicnn": 1, "R(2+1)D": 1, "CL_*": 6}  # embeddings of each width per seed and task
 
 
 def seconds_per_epoch(dim: int, threads: int | None, epochs: int) -> float:

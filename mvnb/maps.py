@@ -1,7 +1,7 @@
 """UMAP maps of embeddings: a standalone HTML with every embedding behind a dropdown, a static
 PNG, and a live explorer in which clicking a point plays its clip and lists its neighbours.
 
-A **layer** is one embedding (`mvnb.neighbours.EMBEDDINGS`) at one level (segment or video),
+A **layer** is one embedding (`mvnb.embeddings.NAMES`) at one level (segment or video),
 of one training run for the learned ones. Its map is a 2-d UMAP of the layer's vectors with
 the cosine metric, seeded, so the report draws the same map every time. Points are coloured
 by genre; hovering shows id, genre and tags.
@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from . import explore
-from .neighbours import FROZEN, LEARNED, Catalogue, neighbour_table, tag_matrix
+from .embeddings import FROZEN, LEARNED
+from .neighbours import Catalogue, neighbour_table, tag_matrix
 
 UNKNOWN_GENRE = "(no genre)"
 

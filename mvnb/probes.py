@@ -1,16 +1,8 @@
 """Downstream probes: a small MLP on frozen embeddings, for genre (multi-class) and tags (multi-label).
 
 The paper's Experiments 2 and 3 ask whether contrastive training makes better representations
-(RQ1) by training the same classifier on six kinds of segment embedding:
-
-- `musicnn`, `R(2+1)D`: view 0 of the frozen features; `musicnn+R(2+1)D`: both, concatenated;
-- `CL_a`, `CL_v`: the contrastive audio and video embeddings of a training run;
-- `CL_agg`: the mean of the L2-normalised `CL_a` and `CL_v` (`cl_agg`). The heads are trained on
-  cosine similarity, so only directions carry meaning; normalising first keeps either modality
-  from dominating by scale, and the mean stays in the shared space at the same dimension as
-  `CL_a` and `CL_v`, so the probe has the same capacity. It is also how the paper aggregates
-  modalities for its video-level neighbours. (Concatenating would instead make CL_agg another
-  "both modalities" baseline, twice the width.)
+(RQ1) by training the same classifier on the six embeddings of `mvnb.embeddings` (`musicnn`,
+`R(2+1)D`, `concat`; `CL_a`, `CL_v`, `CL_agg` of each training configuration).
 
 **Probe.** The paper's three-layer perceptron: dense 512 → ReLU → dropout → dense 256 → ReLU →
 dropout → dense to one output per label. Inputs are standardised with the training split's mean
@@ -24,13 +16,26 @@ per video, softmax and cross-entropy over the genres of the training split; tags
 `;`, the `top_k` (10) most frequent among training videos kept, sigmoid and binary
 cross-entropy. Videos without a label are left out of that task, and counted.
 
-**Scores.** Macro ROC-AUC and macro F1 (`mvnb.metrics`) on the test split, at two levels, since
-the paper does not say which it used: per segment, and per video with segment probabilities
-averaged over the video's segments. The genre prediction is the arg-max class. For tags, one
-threshold shared by all tags is chosen on the validation split, at the same level: the value of
-`THRESHOLDS` (0.05 … 0.95) with the highest validation macro F1, the one nearest 0.5 on ties,
-0.5 when validation has no positive tag. Labels absent from the test split have no AUC or F1
-and are left out of the means (counted in `labels_absent`).
+**Scores** (`METRICS`), on the test split, at two levels, since the paper does not say which
+it used: per segment, and per video with segment probabilities averaged over the video's
+segments. Macro ROC-AUC and macro F1 (`mvnb.metrics`): per label, then the unweighted mean over
+the labels where they are defined (a label with no test video has neither; it is counted in
+`labels_absent` and named in Table 2). Genre F1 takes the arg-max class. Tag F1 is reported
+twice, each labelled: at the fixed threshold 0.5 (`f1@0.5`), and at one threshold shared by all
+tags chosen on the validation split at the same level (`f1@val`: the value of `THRESHOLDS` with
+the highest validation macro F1, the one nearest 0.5 on ties, 0.5 when validation has no
+positive tag). The paper does not say which threshold its F1 used.
+
+**Reference rows** (`REFERENCES`), scored by the same code: the constant predictor of the
+training priors (every label's share of training videos, for every item: AUC 0.5), every tag
+positive (tag F1), and the majority training genre (genre F1).
+
+**Intervals** (`table2`). Each probe predicts the test set once. A row pools the test
+predictions of its healthy seeds; a percentile bootstrap resamples test videos (a video brings
+its segments, and its predictions from every seed) and recomputes AUC and F1 on each resampled
+set, with the videos' multiplicities as integer weights. All rows share the draws, so two rows
+are compared paired, over the same resampled videos (`paper_findings`, `versus_references`).
+`strata` resample within groups of videos (fold rotations) instead of over all.
 
 **Splits.** The corpus's video-level train/val/test split, the one the contrastive heads were
 trained on (they saw only the training split), so the probes' test videos are unseen by both.
@@ -48,9 +53,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from mvnb import embeddings as _embeddings
+from mvnb.embeddings import LEARNED, cl_embeddings
+from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.encoders.musicnn import default_device
 from mvnb.media import atomic_write
-from mvnb.metrics import is_collapsed, macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc, unit_rows
+from mvnb.metrics import (BOOTSTRAP_DRAWS, INTERVAL_LEVEL, bootstrap_weights, is_collapsed, macro_f1, macro_roc_auc,
+                          per_label_f1, per_label_roc_auc, row_nanmean, weighted_per_label_f1, weighted_per_label_roc_auc)
+from mvnb.results import format_interval
 from mvnb.results import run_dir as contrastive_run_dir
 from mvnb.results import usable_seeds
 from mvnb.standardise import standardise
@@ -59,26 +69,30 @@ from mvnb.train import SPLITS, torch_threads
 LEVELS = ("segment", "video")
 TOP_TAGS = 10
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
-FROZEN = ("musicnn", "R(2+1)D", "musicnn+R(2+1)D")
-CONTRASTIVE = ("CL_a", "CL_v", "CL_agg")
-EMBEDDINGS = FROZEN + CONTRASTIVE
 TASKS = ("tags", "genre")
+METRICS = {"tags": ("auc", "f1@0.5", "f1@val"), "genre": ("auc", "f1")}  # per task, as in `ProbeResult.scores`
+METRIC_NAMES = {"auc": "AUC", "f1@0.5": "F1@0.5", "f1@val": "F1@val", "f1": "F1"}  # column heads of table2.md
+METRIC_LEGEND = {"auc": "macro ROC-AUC", "f1@0.5": "macro F1, tags predicted where their probability is ≥ 0.5",
+                 "f1@val": "macro F1 at the one threshold, shared by all tags, tuned on the validation split",
+                 "f1": "macro F1 of the arg-max genre"}
 FROZEN_CONFIG = "frozen"  # the `config` of the frozen-feature rows
-TABLE2_COLUMNS = ["row", "embedding", "config", "task", "metric", "paper", "segment_mean", "segment_sd", "video_mean",
-                  "video_sd", "seeds", "collapsed"]
+REFERENCE_CONFIG = "reference"  # the `config` of the reference rows
+REFERENCES = {"prior": TASKS, "all tags positive": ("tags",), "majority genre": ("genre",)}  # name → tasks it scores
+TABLE2_COLUMNS = ["row", "embedding", "config", "task", "level", "metric", "paper", "estimate", "low", "high",
+                  "test_videos", "test_segments", "labels_scored", "labels", "unscored", "seeds", "collapsed"]
 
 # Table 2 of the paper: (AUC, F1) per embedding and task. The paper has one CL configuration, its baseline.
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
     "musicnn": {"tags": (0.78, 0.22), "genre": (0.79, 0.18)},
     "R(2+1)D": {"tags": (0.66, 0.09), "genre": (0.68, 0.05)},
-    "musicnn+R(2+1)D": {"tags": (0.78, 0.24), "genre": (0.82, 0.21)},
+    "concat": {"tags": (0.78, 0.24), "genre": (0.82, 0.21)},
     "CL_a": {"tags": (0.70, 0.10), "genre": (0.69, 0.08)},
     "CL_v": {"tags": (0.61, 0.09), "genre": (0.63, 0.04)},
     "CL_agg": {"tags": (0.71, 0.11), "genre": (0.68, 0.07)},
 }
 PAPER_CL_CONFIG = "paper_baseline"
 PAPER_RESOLUTION = 0.01  # the paper prints two decimals: differences up to this are not resolved
-EQUIVALENCE_MARGIN = 0.02  # "A ≈ B" holds for us when the whole difference ± noise lies within this
+EQUIVALENCE_MARGIN = 0.02  # "A ≈ B" holds for us when the whole interval of A − B lies within ± this
 CEILING = 0.99  # scores this high leave no room for an order between embeddings
 
 
@@ -115,11 +129,12 @@ class ProbeTask:
 
 @dataclass
 class ProbeResult:
-    """One probe trained and tested.
+    """One probe (or reference predictor) tested.
 
-    scores: flat numbers: `auc_<level>`, `f1_<level>`, `threshold_<level>` (tags), epochs run,
-        best epoch, segments per split, test videos, labels absent from the test split.
-    per_label: one row per label: `auc_<level>`, `f1_<level>`, `test_videos` (positives).
+    scores: flat numbers: `<metric>_<level>` for each of the task's `METRICS`, `threshold_<level>`
+        (tags: the validation-tuned one), epochs run and best epoch (probes), segments per split,
+        test videos, labels absent from the test split.
+    per_label: one row per label: `<metric>_<level>`, `test_videos` (positives).
     test_rows: `(n_test,)` manifest rows of the labelled test segments;
     test_probs: `(n_test, n_labels)` their predicted probabilities.
     """
@@ -219,42 +234,12 @@ def _left_out_note(manifest: pd.DataFrame, labelled: np.ndarray, why: str) -> st
 # ---------------------------------------------------------------------------------------------
 
 
-def cl_agg(audio, video) -> np.ndarray:
-    """CL_agg: `(n, dim)` mean of the L2-normalised audio and video embeddings `(n, dim)` (zero rows stay zero)."""
-    if np.shape(audio) != np.shape(video):
-        raise ValueError(f"CL_agg needs audio and video embeddings of one shape; "
-                         f"got {np.shape(audio)} and {np.shape(video)}")
-    return (unit_rows(audio) + unit_rows(video)) / 2
-
-
 def frozen_embeddings(audio_features, video_features, view: int = 0) -> dict[str, np.ndarray]:
-    """musicnn, R(2+1)D and their concatenation: float32 `(n_segments, dim)` of one view.
-
-    audio_features, video_features: `(n_segments, views, dim)` arrays or memmaps (feature store).
-    """
-    audio = np.asarray(audio_features[:, view], dtype=np.float32)
-    video = np.asarray(video_features[:, view], dtype=np.float32)
-    if len(audio) != len(video):
-        raise ValueError(f"audio and video features cover {len(audio)} and {len(video)} segments; "
-                         f"rebuild the feature store")
-    return {"musicnn": audio, "R(2+1)D": video, "musicnn+R(2+1)D": np.concatenate([audio, video], axis=1)}
-
-
-def cl_embeddings(run_folder: str | Path, n_segments: int) -> dict[str, np.ndarray]:
-    """CL_a, CL_v and CL_agg `(n_segments, dim)` from a run's `embeddings.npz` (view 0, manifest order).
-
-    Raises FileNotFoundError or ValueError with a one-line reason when the run is missing or
-    does not cover the manifest's segments.
-    """
-    path = Path(run_folder) / "embeddings.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"no embeddings at {path}; run notebook 03 (contrastive training) first")
-    with np.load(path) as archive:
-        audio, video, index = archive["audio"], archive["video"], archive["segment_index"]
-    if len(index) != n_segments or not np.array_equal(index, np.arange(n_segments)):
-        raise ValueError(f"{path} holds {len(index)} segments, not the manifest's {n_segments} in order; "
-                         f"retrain this run")
-    return {"CL_a": audio.astype(np.float32), "CL_v": video.astype(np.float32), "CL_agg": cl_agg(audio, video)}
+    """Transitional, for `mvnb.gap` only, until it reads `mvnb.embeddings` itself (then delete this):
+    `mvnb.embeddings.frozen_embeddings` of view `view` of `(n_segments, views, dim)` features, with
+    `concat` also under the name gap asks for."""
+    frozen = _embeddings.frozen_embeddings(audio_features[:, view], video_features[:, view])
+    return frozen | {"musicnn+R(2+1)D": frozen["concat"]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,6 +326,16 @@ def predicted_labels(probs: np.ndarray, multilabel: bool, threshold: float = 0.5
     return np.eye(probs.shape[1], dtype=np.uint8)[probs.argmax(1)]
 
 
+def metric_outputs(probs: np.ndarray, multilabel: bool, threshold: float) -> dict[str, np.ndarray]:
+    """What each of the task's `METRICS` scores, `(n, n_labels)`: the probabilities for `auc`, 0/1 predictions for each F1.
+
+    threshold: the validation-tuned threshold of `f1@val` (tags).
+    """
+    if not multilabel:
+        return {"auc": probs, "f1": predicted_labels(probs, False)}
+    return {"auc": probs, "f1@0.5": predicted_labels(probs, True, 0.5), "f1@val": predicted_labels(probs, True, threshold)}
+
+
 def choose_threshold(targets: np.ndarray, probs: np.ndarray) -> float:
     """The `THRESHOLDS` value t with the highest macro F1 of `probs` `(n, k)` ≥ t against `targets` `(n, k)`.
 
@@ -349,6 +344,44 @@ def choose_threshold(targets: np.ndarray, probs: np.ndarray) -> float:
     candidates = sorted(THRESHOLDS, key=lambda t: (abs(t - 0.5), t))
     f1 = np.array([macro_f1(targets, probs >= t) for t in candidates])
     return 0.5 if np.isnan(f1).all() else float(candidates[int(np.nanargmax(f1))])
+
+
+def task_rows(task: ProbeTask, split, finite: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Manifest rows of each split's labelled segments (with a finite embedding, where `finite` `(n,)` says);
+    ValueError naming the splits that have none."""
+    split = np.asarray(split)
+    finite = np.ones(len(split), dtype=bool) if finite is None else finite
+    rows = {s: np.flatnonzero((split == s) & task.labelled & finite) for s in SPLITS}
+    empty = [s for s in SPLITS if not len(rows[s])]
+    if empty:
+        raise ValueError(f"{task.name} probe skipped: no labelled segment in the {' and '.join(empty)} split(s)")
+    return rows
+
+
+def score_predictions(task: ProbeTask, rows: dict[str, np.ndarray], probs: dict[str, np.ndarray], video_ids,
+                      scores: dict | None = None) -> ProbeResult:
+    """Score the validation and test predictions of a probe or reference predictor on `task`.
+
+    rows: manifest rows per split (`task_rows`); probs: `{"val": (n_val, k), "test": (n_test, k)}`
+    probabilities of those rows; video_ids: `(n_segments,)`; scores: numbers to keep beside
+    (epochs, …). At each level the tag threshold of `f1@val` is chosen on validation.
+    """
+    video_ids = np.asarray(video_ids)
+    scores = {"n_train": len(rows["train"]), "n_val": len(rows["val"]), "n_test": len(rows["test"]),
+              "n_test_videos": len(np.unique(video_ids[rows["test"]])), **(scores or {})}
+    per_label = pd.DataFrame({"label": task.labels})
+    for level in LEVELS:
+        (y_val, p_val), (y_test, p_test) = (_at_level(task.targets[rows[s]], probs[s], video_ids[rows[s]], level)
+                                            for s in ("val", "test"))
+        threshold = choose_threshold(y_val, p_val) if task.multilabel else float("nan")
+        for metric, output in metric_outputs(p_test, task.multilabel, threshold).items():
+            per_label[f"{metric}_{level}"] = (per_label_roc_auc if metric == "auc" else per_label_f1)(y_test, output)
+            scores[f"{metric}_{level}"] = (macro_roc_auc if metric == "auc" else macro_f1)(y_test, output)
+        scores[f"threshold_{level}"] = threshold
+        if level == "video":
+            per_label["test_videos"] = y_test.sum(0).astype(int)
+    scores["labels_absent"] = int((per_label["test_videos"] == 0).sum())
+    return ProbeResult(task.name, scores, per_label, rows["test"], probs["test"])
 
 
 def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConfig = ProbeConfig(),
@@ -365,34 +398,14 @@ def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConf
         raise ValueError(f"need one embedding, split and video id per segment of the task: {len(x)}, {len(split)}, "
                          f"{len(video_ids)} and {len(task.targets)}")
     finite = np.isfinite(x).all(1)
-    rows = {s: np.flatnonzero((split == s) & task.labelled & finite) for s in SPLITS}
-    empty = [s for s in SPLITS if not len(rows[s])]
-    if empty:
-        raise ValueError(f"{task.name} probe skipped: no labelled segment in the {' and '.join(empty)} split(s)")
+    rows = task_rows(task, split, finite)
     device = torch.device(device) if device else default_device()
     xs = torch.from_numpy(standardise(x, rows["train"])).to(device)
     targets = torch.from_numpy(task.targets.astype(np.float32)).to(device)
     with torch_threads(config.cpu_threads if device.type == "cpu" else None):
         model, history = train_probe(xs, targets, task.multilabel, rows["train"], rows["val"], seed, config)
         probs = {s: predict_probs(model, xs, rows[s], task.multilabel) for s in ("val", "test")}
-    scores = {"n_train": len(rows["train"]), "n_val": len(rows["val"]), "n_test": len(rows["test"]),
-              "n_test_videos": len(np.unique(video_ids[rows["test"]])),
-              "n_nonfinite": int((~finite & task.labelled).sum()),
-              **history}
-    per_label = pd.DataFrame({"label": task.labels})
-    for level in LEVELS:
-        (y_val, p_val), (y_test, p_test) = (_at_level(task.targets[rows[s]], probs[s], video_ids[rows[s]], level)
-                                            for s in ("val", "test"))
-        threshold = choose_threshold(y_val, p_val) if task.multilabel else float("nan")
-        predicted = predicted_labels(p_test, task.multilabel, threshold)
-        per_label[f"auc_{level}"] = per_label_roc_auc(y_test, p_test)
-        per_label[f"f1_{level}"] = per_label_f1(y_test, predicted)
-        scores |= {f"auc_{level}": macro_roc_auc(y_test, p_test), f"f1_{level}": macro_f1(y_test, predicted),
-                   f"threshold_{level}": threshold}
-        if level == "video":
-            per_label["test_videos"] = y_test.sum(0).astype(int)
-    scores["labels_absent"] = int((per_label["test_videos"] == 0).sum())
-    return ProbeResult(task.name, scores, per_label, rows["test"], probs["test"])
+    return score_predictions(task, rows, probs, video_ids, {"n_nonfinite": int((~finite & task.labelled).sum()), **history})
 
 
 def _at_level(targets: np.ndarray, probs: np.ndarray, video_ids: np.ndarray,
@@ -405,6 +418,54 @@ def _at_level(targets: np.ndarray, probs: np.ndarray, video_ids: np.ndarray,
 
 
 # ---------------------------------------------------------------------------------------------
+# Reference rows: constant predictors, scored by the same code
+# ---------------------------------------------------------------------------------------------
+
+
+def training_prior(task: ProbeTask, split, video_ids) -> np.ndarray:
+    """`(n_labels,)` share of the labelled training videos carrying each label."""
+    first = ~pd.Series(np.asarray(video_ids)).duplicated().to_numpy()
+    train = first & task.labelled & (np.asarray(split) == "train")
+    return task.targets[train].mean(0)
+
+
+def reference_probs(name: str, task: ProbeTask, split, video_ids) -> np.ndarray:
+    """`(n_labels,)` the constant output of reference `name` (`REFERENCES`) on `task`, for every item.
+
+    "prior": the training prior (`training_prior`); "all tags positive": 1 for every tag;
+    "majority genre": one-hot of the genre most training videos have (the first in label order
+    among ties, as the arg-max of the prior picks it).
+    """
+    if task.name not in REFERENCES[name]:
+        raise ValueError(f"reference {name!r} scores {' and '.join(REFERENCES[name])}, not {task.name}")
+    prior = training_prior(task, split, video_ids)
+    if name == "prior":
+        return prior
+    if name == "all tags positive":
+        return np.ones_like(prior)
+    return np.eye(len(prior))[prior.argmax()]
+
+
+def run_references(tasks: dict[str, ProbeTask], split, video_ids) -> tuple[pd.DataFrame, dict, list[str]]:
+    """Every reference × task it scores, as `run_probes` returns probes (config `REFERENCE_CONFIG`, seed 0)."""
+    rows, results, notes = [], {}, []
+    for name, names_tasks in REFERENCES.items():
+        for task in (tasks[t] for t in names_tasks if t in tasks):
+            try:
+                task_split = task_rows(task, split)
+            except ValueError as err:
+                notes.append(f"{name} (reference): {err}")
+                continue
+            constant = reference_probs(name, task, split, video_ids)
+            probs = {s: np.tile(constant, (len(task_split[s]), 1)) for s in ("val", "test")}
+            result = score_predictions(task, task_split, probs, video_ids)
+            results[(name, REFERENCE_CONFIG, task.name, 0)] = result
+            rows.append({"embedding": name, "config": REFERENCE_CONFIG, "seed": 0, "task": task.name, "collapsed": False,
+                         **result.scores})
+    return pd.DataFrame(rows), results, notes
+
+
+# ---------------------------------------------------------------------------------------------
 # Table 2: every embedding × task × seed
 # ---------------------------------------------------------------------------------------------
 
@@ -413,8 +474,9 @@ def embeddings_for_seed(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_
                         n_segments: int) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
     """The embeddings that probe seed `seed` uses, keyed by `(embedding, config)`, and notes on runs that are missing.
 
-    Frozen features are keyed with config `FROZEN_CONFIG`; CL embeddings come from the
-    contrastive run of the same seed of each configuration (`mvnb.results.run_dir`).
+    frozen: `mvnb.embeddings.frozen_embeddings` (keyed with config `FROZEN_CONFIG`); CL
+    embeddings come from the contrastive run of the same seed of each configuration
+    (`mvnb.results.run_dir`).
     """
     embeddings = {(name, FROZEN_CONFIG): x for name, x in frozen.items()}
     notes = []
@@ -460,11 +522,14 @@ def run_probes(embeddings: dict[tuple[str, str], np.ndarray], tasks: dict[str, P
 def run_table2_probes(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_configs: list[str], seeds: list[int],
                       tasks: dict[str, ProbeTask], split, video_ids, config: ProbeConfig = ProbeConfig(),
                       device: str | torch.device | None = None) -> tuple[pd.DataFrame, dict, list[str]]:
-    """All of Table 2: every embedding × task for each seed, probe seed s on the contrastive runs of seed s.
+    """All of Table 2: the reference rows, then every embedding × task for each seed, probe seed s
+    on the contrastive runs of seed s.
 
-    Returns what `run_probes` does, over all seeds, with the notes on missing runs and skipped probes.
+    Returns what `run_probes` does, over the references and all seeds, with the notes on missing
+    runs and skipped probes.
     """
-    tables, results, notes = [], {}, []
+    table, results, notes = run_references(tasks, split, video_ids)
+    tables = [table]
     for seed in tqdm(seeds, desc="seeds"):
         embeddings, missing = embeddings_for_seed(frozen, runs_dir, cl_configs, seed, len(split))
         table, found, failed = run_probes(embeddings, tasks, split, video_ids, seed, config, device)
@@ -475,134 +540,281 @@ def run_table2_probes(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_co
 
 
 def row_label(embedding: str, config: str) -> str:
-    """Name of a Table 2 row: the embedding, with its contrastive configuration for CL rows."""
-    return embedding if config == FROZEN_CONFIG else f"{embedding} · {config}"
+    """Name of a Table 2 row: the embedding (or reference), with its contrastive configuration for CL rows."""
+    return embedding if config in (FROZEN_CONFIG, REFERENCE_CONFIG) else f"{embedding} · {config}"
 
 
-def table2(scores: pd.DataFrame) -> pd.DataFrame:
-    """Table 2: per embedding row, task and metric, the paper's value and ours (mean, sd, seeds) per level.
+# ---------------------------------------------------------------------------------------------
+# Table 2 with intervals over test videos
+# ---------------------------------------------------------------------------------------------
 
-    scores: the concatenated tables of `run_probes`. Returns columns `row, embedding, config,
-    task, metric, paper, segment_mean, segment_sd, video_mean, video_sd, seeds, collapsed`, rows
-    in the paper's order, frozen rows first, then each configuration's CL rows. Seeds whose
-    embedding collapsed are left out of mean and sd and counted in `collapsed`; where too few
-    healthy seeds remain (`results.usable_seeds`), the row has no numbers.
+
+def level_predictions(result: ProbeResult, task: ProbeTask, video_ids, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A probe's test predictions at `level`: `(videos (n,), targets (n, k), probabilities (n, k))`, one row per
+    test segment, or per test video (probabilities averaged over its segments, videos in sorted id order)."""
+    videos = np.asarray(video_ids)[result.test_rows]
+    targets, probs = _at_level(task.targets[result.test_rows], result.test_probs, videos, level)
+    return (videos if level == "segment" else np.unique(videos)), targets, probs
+
+
+def pooled_outputs(results: list[ProbeResult], task: ProbeTask, video_ids, level: str) -> tuple[np.ndarray, np.ndarray, dict]:
+    """The test predictions of several probes of one row (its healthy seeds), stacked:
+    `(videos (n,), targets (n, k), {metric: (n, k)})`, the outputs that each of `METRICS[task]` scores."""
+    parts = []
+    for result in results:
+        videos, targets, probs = level_predictions(result, task, video_ids, level)
+        parts.append((videos, targets, metric_outputs(probs, task.multilabel, result.scores[f"threshold_{level}"])))
+    outputs = {m: np.concatenate([p[2][m] for p in parts]) for m in METRICS[task.name]}
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), outputs
+
+
+def metric_on_weights(metric: str, targets: np.ndarray, output: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """`(d,)` macro `metric` ("auc" or an F1) of items weighted by each row of `weights` `(d, n)`."""
+    per_label = (weighted_per_label_roc_auc if metric == "auc" else weighted_per_label_f1)(targets, output, weights)
+    return row_nanmean(per_label)
+
+
+def resample_test_videos(task: ProbeTask, split, video_ids, n_draws: int = BOOTSTRAP_DRAWS, seed: int = 0,
+                     strata: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The test videos labelled for `task` and the multiplicities of `n_draws` resamples of them.
+
+    Returns `(videos (v,), weights (n_draws, v))` from `metrics.bootstrap_weights`; strata:
+    `{video_id: stratum}` to resample within strata (e.g. fold rotations), None for one.
+    """
+    ids = np.asarray(video_ids)
+    videos = np.unique(ids[(np.asarray(split) == "test") & task.labelled])
+    labels = None if strata is None else [strata[v] for v in videos]
+    return videos, bootstrap_weights(videos, n_draws, seed, labels)
+
+
+def row_draws(targets: np.ndarray, outputs: dict, item_videos: np.ndarray, videos: np.ndarray,
+              weights: np.ndarray) -> dict[str, tuple[float, np.ndarray]]:
+    """Per metric, the estimate on the items as they are and its values on each resample: `{metric: (estimate, (d,))}`.
+
+    item_videos: `(n,)` the video of each item; videos, weights: `resample_test_videos`.
+    """
+    index = np.searchsorted(videos, item_videos)
+    if (index >= len(videos)).any() or (videos[np.minimum(index, len(videos) - 1)] != item_videos).any():
+        raise ValueError("a test prediction belongs to a video outside the task's test videos")
+    out = {}
+    for metric, output in outputs.items():
+        estimate = float(metric_on_weights(metric, targets, output, np.ones((1, len(targets))))[0])
+        draws = np.concatenate([metric_on_weights(metric, targets, output, weights[lo:lo + 256][:, index])
+                                for lo in range(0, len(weights), 256)])
+        out[metric] = estimate, draws
+    return out
+
+
+def table2(scores: pd.DataFrame, results: dict, tasks: dict[str, ProbeTask], split, video_ids,
+           n_draws: int = BOOTSTRAP_DRAWS, interval: float = INTERVAL_LEVEL, seed: int = 0,
+           strata: dict | None = None) -> tuple[pd.DataFrame, dict]:
+    """Table 2: per row (reference, frozen embedding, CL embedding of a configuration), task, level
+    and metric, the paper's value and ours with its 95 % interval over test videos.
+
+    scores, results: `run_table2_probes`; split, video_ids: `(n_segments,)` of the manifest;
+    strata: `{video_id: stratum}` for `resample_test_videos`. A row pools its healthy seeds
+    (`results.usable_seeds`): collapsed seeds are left out and counted in `collapsed`; with too
+    few healthy seeds the row has no numbers. Returns the table (`TABLE2_COLUMNS`; rows:
+    references, frozen, then each configuration's CL rows, in the paper's order) and the draws
+    `{(row, task, level, metric): (n_draws,)}` that every row shares, for paired comparisons.
     """
     if scores.empty:
-        return pd.DataFrame(columns=TABLE2_COLUMNS)
-    out = []
-    for (embedding, config, task), group in scores.groupby(["embedding", "config", "task"], sort=False):
-        for metric in ("auc", "f1"):
-            paper = PAPER_TABLE2[embedding][task][metric == "f1"] if config in (FROZEN_CONFIG, PAPER_CL_CONFIG) else np.nan
-            usable, note = usable_seeds(group["collapsed"])
-            row = {"row": row_label(embedding, config), "embedding": embedding, "config": config, "task": task,
-                   "metric": metric, "paper": paper, "seeds": group["seed"].nunique(), "collapsed": note or "none"}
-            for level in LEVELS:
-                values = group.loc[usable, f"{metric}_{level}"].to_numpy(dtype=float)
-                finite = values[np.isfinite(values)]
-                row[f"{level}_mean"] = finite.mean() if len(finite) else np.nan
-                row[f"{level}_sd"] = finite.std(ddof=1) if len(finite) > 1 else np.nan
-            out.append(row)
+        return pd.DataFrame(columns=TABLE2_COLUMNS), {}
+    out, draws = [], {}
+    shared = {name: resample_test_videos(task, split, video_ids, n_draws, seed, strata) for name, task in tasks.items()}
+    for (embedding, config, task_name), group in scores.groupby(["embedding", "config", "task"], sort=False):
+        task = tasks[task_name]
+        usable, note = usable_seeds(group["collapsed"])
+        healthy = [results[(embedding, config, task_name, s)] for s in group.loc[usable, "seed"]
+                   if (embedding, config, task_name, s) in results]
+        base = {"row": row_label(embedding, config), "embedding": embedding, "config": config, "task": task_name,
+                "seeds": group["seed"].nunique(), "collapsed": note or "none", "labels": len(task.labels)}
+        videos, weights = shared[task_name]
+        for level in LEVELS:
+            if healthy:
+                item_videos, targets, outputs = pooled_outputs(healthy, task, video_ids, level)
+                found = row_draws(targets, outputs, item_videos, videos, weights)
+            for metric in METRICS[task_name]:
+                row = base | {"level": level, "metric": metric, "paper": _paper_value(embedding, config, task_name, metric),
+                              "estimate": np.nan, "low": np.nan, "high": np.nan, "test_videos": 0, "test_segments": 0,
+                              "labels_scored": 0, "unscored": ""}
+                if healthy:
+                    estimate, values = found[metric]
+                    low, high = _quantiles(values, interval)
+                    scored = _labels_scored(metric, targets)
+                    row |= {"estimate": estimate, "low": low, "high": high,
+                            "test_videos": len(np.unique(item_videos)), "test_segments": len(healthy[0].test_rows),
+                            "labels_scored": int(scored.sum()),
+                            "unscored": "; ".join(np.asarray(task.labels)[~scored])}
+                    draws[(base["row"], task_name, level, metric)] = values
+                out.append(row)
     table = pd.DataFrame(out, columns=TABLE2_COLUMNS)
-    config_order = [FROZEN_CONFIG, *dict.fromkeys(c for c in table["config"] if c != FROZEN_CONFIG)]
+    config_order = [REFERENCE_CONFIG, FROZEN_CONFIG,
+                    *dict.fromkeys(c for c in table["config"] if c not in (FROZEN_CONFIG, REFERENCE_CONFIG))]
+    order = [*REFERENCES, *EMBEDDINGS]
     table["_c"] = table["config"].map(config_order.index)
-    table["_e"] = table["embedding"].map(EMBEDDINGS.index)
-    table["_t"] = table["task"].map(lambda t: TASKS.index(t) if t in TASKS else len(TASKS))
-    return table.sort_values(["_c", "_e", "_t", "metric"]).drop(columns=["_c", "_e", "_t"]).reset_index(drop=True)
+    table["_e"] = table["embedding"].map(order.index)
+    table["_t"] = table["task"].map(TASKS.index)
+    table["_l"] = table["level"].map(LEVELS.index)
+    table["_m"] = [METRICS[t].index(m) for t, m in zip(table["task"], table["metric"])]
+    return table.sort_values(["_c", "_e", "_t", "_m", "_l"]).drop(columns=["_c", "_e", "_t", "_l", "_m"]).reset_index(drop=True), draws
 
 
-def _mean_sd(mean: float, sd: float, seeds: int, collapsed: str = "none") -> str:
-    """'0.712 ± 0.015', '0.712' for one seed, '—' when undefined, 'collapsed' when no seed could be scored."""
-    if not np.isfinite(mean):
-        return "collapsed" if collapsed != "none" else "—"
-    return f"{mean:.3f}" if seeds < 2 or not np.isfinite(sd) else f"{mean:.3f} ± {sd:.3f}"
+def _paper_value(embedding: str, config: str, task: str, metric: str) -> float:
+    """The paper's Table 2 value for a row (NaN for references and configurations the paper did not have)."""
+    if config not in (FROZEN_CONFIG, PAPER_CL_CONFIG) or embedding not in PAPER_TABLE2:
+        return np.nan
+    return PAPER_TABLE2[embedding][task][metric != "auc"]
 
 
-def table2_markdown(table: pd.DataFrame) -> str:
-    """Table 2 as markdown: a line per embedding row; per task and metric, the paper's value, then ours per segment and per video."""
-    header = ["embedding"]
-    for task in TASKS:
-        for metric in ("AUC", "F1"):
-            header += [f"{task} {metric} paper", "segment", "video"]
-    header.append("collapsed")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label, group in table.groupby("row", sort=False):
-        cells = [label]
-        for task in TASKS:
-            for metric in ("auc", "f1"):
-                match = group[(group["task"] == task) & (group["metric"] == metric)]
-                if match.empty:
-                    cells += ["—"] * 3
-                    continue
-                r = match.iloc[0]
-                cells += ["—" if not np.isfinite(r["paper"]) else f"{r['paper']:.2f}",
-                          _mean_sd(r["segment_mean"], r["segment_sd"], r["seeds"], r["collapsed"]),
-                          _mean_sd(r["video_mean"], r["video_sd"], r["seeds"], r["collapsed"])]
-        notes = sorted(set(group["collapsed"]) - {"none"})
-        cells.append("; ".join(notes) or "none")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def _labels_scored(metric: str, targets: np.ndarray) -> np.ndarray:
+    """`(k,)` which labels have the metric defined on `targets` `(n, k)`: a positive (F1), and a negative too (AUC)."""
+    positive = targets.any(0)
+    return positive & (~targets.astype(bool)).any(0) if metric == "auc" else positive
 
 
-def write_table2(table: pd.DataFrame, figures_dir: str | Path) -> tuple[Path, Path]:
-    """Write `table2.md` and `table2.csv` into `figures_dir`, atomically."""
+def _quantiles(values: np.ndarray, level: float) -> tuple[float, float]:
+    """The percentile interval of the finite `values` at `level`; NaNs when none is finite."""
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return np.nan, np.nan
+    low, high = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def table2_markdown(table: pd.DataFrame, weights, n_draws: int = BOOTSTRAP_DRAWS) -> str:
+    """Table 2 as markdown under the weights' caption: a legend, then per task a line saying what it
+    scored and a table with a line per row: the paper's value and ours per segment and per video,
+    for each of the task's `METRICS` (the paper's F1 stands once, before both tag F1s).
+
+    weights: `mvnb.provenance.Weights` of the features.
+    """
+    legend = "; ".join(f"{METRIC_NAMES[m]}: {METRIC_LEGEND[m]}" for m in METRIC_LEGEND)
+    parts = [f"Test scores, each with its 95 % interval from {n_draws} bootstrap resamples of the test videos "
+             f"(the healthy seeds' predictions pooled). Reference rows are constant predictors. {legend}. "
+             f"— : undefined."]
+    for task in [t for t in TASKS if t in set(table["task"])]:
+        rows = table[table["task"] == task]
+        parts.append(_scored_line(task, rows))
+        header = ["row"]
+        for metric in METRICS[task]:
+            paper = ["AUC · paper"] if metric == "auc" else ["F1 · paper"] if metric in ("f1@0.5", "f1") else []
+            header += paper + [f"{METRIC_NAMES[metric]} · {level}" for level in LEVELS]
+        header += ["seeds", "collapsed"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for label, group in rows.groupby("row", sort=False):
+            cells = [label]
+            for metric in METRICS[task]:
+                cell = group[group["metric"] == metric].set_index("level")
+                if metric in ("auc", "f1@0.5", "f1"):
+                    paper = cell["paper"].iloc[0]
+                    cells.append("—" if not np.isfinite(paper) else f"{paper:.2f}")
+                for level in LEVELS:
+                    r = cell.loc[level]
+                    cells.append(("collapsed" if r["collapsed"] != "none" else "—") if not np.isfinite(r["estimate"])
+                                 else format_interval(r["estimate"], r["low"], r["high"], 3))
+            first = group.iloc[0]
+            cells += ["constant" if first["config"] == REFERENCE_CONFIG else str(first["seeds"]), first["collapsed"]]
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    return weights.markdown("\n\n".join(parts))
+
+
+def _scored_line(task: str, rows: pd.DataFrame) -> str:
+    """'**tags**: 8 of 10 tags have a test video and are scored (none carries slow, ambient); 10 test videos (60 segments).'"""
+    scored = rows[np.isfinite(rows["estimate"].astype(float))]
+    if scored.empty:
+        return f"**{task}**: nothing could be scored."
+    f1 = scored[scored["metric"] != "auc"].iloc[0]
+    auc = scored[scored["metric"] == "auc"]
+    noun = "tag" if task == "tags" else "genre"
+    line = (f"**{task}**: {_count(f1['labels_scored'], noun, f1['labels'])} a test video and "
+            f"{'is' if f1['labels_scored'] == 1 else 'are'} scored"
+            + (f" (none carries {', '.join(f1['unscored'].split('; '))})" if f1["unscored"] else ""))
+    if len(auc) and auc["labels_scored"].iloc[0] != f1["labels_scored"]:
+        line += f"; AUC needs a negative too, and scores {auc['labels_scored'].iloc[0]}"
+    return line + f"; {_count(f1['test_videos'], 'test video')} ({_count(f1['test_segments'], 'segment')})."
+
+
+def _count(n: int, noun: str, of: int | None = None) -> str:
+    """'1 test video', '3 test videos', '1 of 6 genres has', '2 of 6 genres have'."""
+    if of is None:
+        return f"{n} {noun}{'' if n == 1 else 's'}"
+    return f"{n} of {of} {noun}{'' if of == 1 else 's'} {'has' if n == 1 else 'have'}"
+
+
+def write_table2(table: pd.DataFrame, figures_dir: str | Path, weights, n_draws: int = BOOTSTRAP_DRAWS) -> tuple[Path, Path]:
+    """Write `table2.md` (under the weights' caption) and `table2.csv` (with the weights' columns) into `figures_dir`, atomically."""
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     paths = figures_dir / "table2.md", figures_dir / "table2.csv"
-    for path, write in zip(paths, (lambda p: p.write_text(table2_markdown(table)), lambda p: table.to_csv(p, index=False))):
+    writers = (lambda p: p.write_text(table2_markdown(table, weights, n_draws)),
+               lambda p: weights.stamp(table).to_csv(p, index=False))
+    for path, write in zip(paths, writers):
         with atomic_write(path) as tmp:
             write(tmp)
     return paths
 
 
 # ---------------------------------------------------------------------------------------------
-# The paper's findings, checked against ours
+# Claims, decided by paired intervals over the same test videos
 # ---------------------------------------------------------------------------------------------
 
 
-def paper_findings(table: pd.DataFrame, level: str = "segment", metric: str = "auc") -> pd.DataFrame:
+def paired_difference(table: pd.DataFrame, draws: dict, a: str, b: str, task: str, level: str, metric: str,
+                      interval: float = INTERVAL_LEVEL) -> tuple[float, float, float] | None:
+    """`(A − B, low, high)` of rows `a` and `b`: the estimates' difference and the interval of the
+    difference over the shared resamples; None when either row has no score there."""
+    key_a, key_b = (a, task, level, metric), (b, task, level, metric)
+    if key_a not in draws or key_b not in draws:
+        return None
+    cells = table.set_index(["row", "task", "level", "metric"])["estimate"]
+    difference = float(cells.loc[key_a] - cells.loc[key_b])
+    return (difference, *_quantiles(draws[key_a] - draws[key_b], interval)) if np.isfinite(difference) else None
+
+
+def paper_findings(table: pd.DataFrame, draws: dict, level: str = "segment", metric: str = "auc") -> pd.DataFrame:
     """Each comparison the paper's Table 2 makes, and whether ours agrees, per task and CL configuration.
 
-    Comparisons: audio vs video features, concatenation vs audio, and each CL embedding vs the
-    frozen features it is built on, CL_a vs CL_v, CL_agg vs CL_a. The paper's claim is "A > B"
-    when its values differ by more than `PAPER_RESOLUTION` (they are printed to two decimals),
-    else "A ≈ B". Ours, with `noise` = sqrt(sd_A² + sd_B²), the sds over seeds:
-    - "A > B" is `reproduced` when our A − B > noise, `contradicted` when < −noise, else `not resolved`;
-    - "A ≈ B" is `reproduced` when |A − B| + noise ≤ `EQUIVALENCE_MARGIN`, `contradicted` when
-      |A − B| − noise > it, else `not resolved` (a noisy pair proves no equality);
-    - `not resolved` whenever a row has fewer than two seeds (no sd to judge by);
+    Comparisons: audio vs video features, concat vs audio, and each CL embedding vs the frozen
+    features it is built on, CL_a vs CL_v, CL_agg vs CL_a. The paper's claim is "A > B" when its
+    values differ by more than `PAPER_RESOLUTION` (they are printed to two decimals), else
+    "A ≈ B". Ours is decided by the 95 % interval of A − B over the same resampled test videos:
+    - "A > B" is `reproduced` when the interval lies above 0, `contradicted` when below, else `not resolved`;
+    - "A ≈ B" is `reproduced` when the interval lies within ±`EQUIVALENCE_MARGIN`, `contradicted`
+      when it lies wholly outside, else `not resolved` (a wide interval proves no equality);
     - `not measured` when a row is missing or its score undefined.
     `at_ceiling` flags pairs where both of our scores are ≥ `CEILING`: there the order says little.
-    Columns: `task, finding, paper, ours, difference, noise, verdict, at_ceiling`.
+    Columns: `task, finding, paper, ours, difference, low, high, verdict, at_ceiling`.
     """
     out = []
-    configs = [c for c in dict.fromkeys(table["config"]) if c != FROZEN_CONFIG]
-    mine = table[table["metric"] == metric].set_index(["row", "task"])
+    configs = [c for c in dict.fromkeys(table["config"]) if c not in (FROZEN_CONFIG, REFERENCE_CONFIG)]
+    cells = table.set_index(["row", "task", "level", "metric"])["estimate"]
     for task in [t for t in TASKS if t in set(table["task"])]:
-        pairs = [("musicnn", "R(2+1)D"), ("musicnn+R(2+1)D", "musicnn")]
+        pairs = [("musicnn", "R(2+1)D"), ("concat", "musicnn")]
         for config in configs:
-            cl = {name: row_label(name, config) for name in CONTRASTIVE}
-            pairs += [("musicnn+R(2+1)D", cl["CL_agg"]), ("musicnn", cl["CL_a"]), ("R(2+1)D", cl["CL_v"]),
+            cl = {name: row_label(name, config) for name in LEARNED}
+            pairs += [("concat", cl["CL_agg"]), ("musicnn", cl["CL_a"]), ("R(2+1)D", cl["CL_v"]),
                       (cl["CL_a"], cl["CL_v"]), (cl["CL_agg"], cl["CL_a"])]
         for a, b in pairs:
-            paper_a, paper_b = (PAPER_TABLE2[label.split(" · ")[0]][task][metric == "f1"] for label in (a, b))
+            paper_a, paper_b = (PAPER_TABLE2[label.split(" · ")[0]][task][metric != "auc"] for label in (a, b))
             if paper_b > paper_a:
                 (a, paper_a), (b, paper_b) = (b, paper_b), (a, paper_a)
             tie = paper_a - paper_b <= PAPER_RESOLUTION + 1e-9
             row = {"task": task, "finding": f"{a} {'≈' if tie else '>'} {b}", "paper": f"{paper_a:.2f} vs {paper_b:.2f}",
-                   "ours": "—", "difference": np.nan, "noise": np.nan, "verdict": "not measured", "at_ceiling": False}
-            if (a, task) in mine.index and (b, task) in mine.index:
-                ma, mb = mine.loc[(a, task)], mine.loc[(b, task)]
-                diff = ma[f"{level}_mean"] - mb[f"{level}_mean"]
-                noise = float(np.sqrt(ma[f"{level}_sd"] ** 2 + mb[f"{level}_sd"] ** 2))
-                if np.isfinite(diff):
-                    verdict = ("not resolved" if not np.isfinite(noise) else
-                               ("reproduced" if abs(diff) + noise <= EQUIVALENCE_MARGIN else "contradicted"
-                                if abs(diff) - noise > EQUIVALENCE_MARGIN else "not resolved") if tie else
-                               "reproduced" if diff > noise else "contradicted" if diff < -noise else "not resolved")
-                    row |= {"ours": f"{ma[f'{level}_mean']:.3f} vs {mb[f'{level}_mean']:.3f}", "difference": diff,
-                            "noise": noise, "verdict": verdict,
-                            "at_ceiling": bool(min(ma[f"{level}_mean"], mb[f"{level}_mean"]) >= CEILING)}
+                   "ours": "—", "difference": np.nan, "low": np.nan, "high": np.nan, "verdict": "not measured",
+                   "at_ceiling": False}
+            found = paired_difference(table, draws, a, b, task, level, metric)
+            if found is not None:
+                difference, low, high = found
+                if tie:
+                    verdict = ("reproduced" if -EQUIVALENCE_MARGIN <= low and high <= EQUIVALENCE_MARGIN else
+                               "contradicted" if low > EQUIVALENCE_MARGIN or high < -EQUIVALENCE_MARGIN else "not resolved")
+                else:
+                    verdict = "reproduced" if low > 0 else "contradicted" if high < 0 else "not resolved"
+                ours = cells.loc[(a, task, level, metric)], cells.loc[(b, task, level, metric)]
+                row |= {"ours": f"{ours[0]:.3f} vs {ours[1]:.3f}", "difference": difference, "low": low, "high": high,
+                        "verdict": verdict, "at_ceiling": bool(min(ours) >= CEILING)}
             out.append(row)
     return pd.DataFrame(out)
 
@@ -613,11 +825,13 @@ def findings_summary(findings: pd.DataFrame) -> str:
         return "No probe could run, so none of the paper's findings could be checked."
     lines = []
     for verdict, words in (("reproduced", "Reproduced"), ("contradicted", "Contradicted"),
-                           ("not resolved", "Not resolved (within the seed-to-seed noise, or one seed only)"),
+                           ("not resolved", "Not resolved (the interval of the difference allows either)"),
                            ("not measured", "Not measured")):
         hits = findings[findings["verdict"] == verdict]
         if len(hits):
-            items = "; ".join(f"{r.finding} on {r.task} ({r.ours})" for r in hits.itertuples())
+            items = "; ".join(f"{r.finding} on {r.task} ({r.ours}" + (f", difference {format_interval(r.difference, r.low, r.high, 3)})"
+                                                                      if np.isfinite(r.difference) else ")")
+                              for r in hits.itertuples())
             lines.append(f"- **{words}**, {len(hits)} of {len(findings)}: {items}.")
     ceiling = findings[findings["at_ceiling"]]
     if len(ceiling):
@@ -627,17 +841,62 @@ def findings_summary(findings: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def versus_references(table: pd.DataFrame, draws: dict, level: str = "segment") -> pd.DataFrame:
+    """Every scored row against the best reference row of each task and metric, paired over the same resampled test videos.
+
+    The reference is the prior for AUC (whose AUC is chance, 0.5), and for an F1 the one with
+    the highest estimate (the task's own constant on ties: all tags positive, the majority genre). `verdict`: "above" when the
+    95 % interval of row − reference lies above 0, "below" when below, else "indistinguishable".
+    Columns: `row, task, metric, reference, ours, reference_score, difference, low, high, verdict`.
+    """
+    out = []
+    scored = table[(table["level"] == level) & np.isfinite(table["estimate"].astype(float))]
+    for (task, metric), group in scored.groupby(["task", "metric"], sort=False):
+        refs = group[group["config"] == REFERENCE_CONFIG]
+        if refs.empty:
+            continue
+        best = (refs[refs["embedding"] == "prior"].iloc[0] if metric == "auc"
+                else refs.loc[refs["estimate"].astype(float)[::-1].idxmax()])  # ties: the later, task-specific one
+        for r in group[group["config"] != REFERENCE_CONFIG].itertuples():
+            found = paired_difference(table, draws, r.row, best["row"], task, level, metric)
+            if found is None:
+                continue
+            difference, low, high = found
+            out.append({"row": r.row, "task": task, "metric": metric, "reference": best["row"], "ours": r.estimate,
+                        "reference_score": best["estimate"], "difference": difference, "low": low, "high": high,
+                        "verdict": "above" if low > 0 else "below" if high < 0 else "indistinguishable"})
+    return pd.DataFrame(out, columns=["row", "task", "metric", "reference", "ours", "reference_score", "difference",
+                                      "low", "high", "verdict"])
+
+
+def references_summary(versus: pd.DataFrame) -> str:
+    """Markdown, generated from `versus_references`: per task and metric, which rows beat the best constant predictor."""
+    if versus.empty:
+        return "No row could be compared with a reference."
+    lines = []
+    for (task, metric), group in versus.groupby(["task", "metric"], sort=False):
+        ref = group.iloc[0]
+        parts = [f"{words}: {', '.join(f'`{r}`' for r in group.loc[group['verdict'] == verdict, 'row'])}"
+                 for verdict, words in (("above", "above it"), ("indistinguishable", "indistinguishable from it"),
+                                        ("below", "below it")) if (group["verdict"] == verdict).any()]
+        lines.append(f"- **{task}, {METRIC_NAMES[metric]}** (best reference `{ref['reference']}`, "
+                     f"{ref['reference_score']:.3f}): " + "; ".join(parts) + ".")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------------------------------
 # Figures
 # ---------------------------------------------------------------------------------------------
 
 
 def best_row(table: pd.DataFrame, task: str, level: str = "segment", metric: str = "auc") -> tuple[str, str] | None:
-    """`(embedding, config)` of the row with the highest mean `metric` on `task`, or None."""
-    rows = table[(table["task"] == task) & (table["metric"] == metric)].dropna(subset=[f"{level}_mean"])
+    """`(embedding, config)` of the probed row (not a reference) with the highest `metric` on `task`, or None."""
+    rows = table[(table["task"] == task) & (table["metric"] == metric) & (table["level"] == level)
+                 & (table["config"] != REFERENCE_CONFIG)]
+    rows = rows[np.isfinite(rows["estimate"].astype(float))]
     if rows.empty:
         return None
-    best = rows.loc[rows[f"{level}_mean"].idxmax()]
+    best = rows.loc[rows["estimate"].astype(float).idxmax()]
     return best["embedding"], best["config"]
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mvnb import maps, neighbours
+from mvnb import embeddings, maps, neighbours
 
 
 def blobs(n_per: int = 40, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -55,8 +55,8 @@ def tiny_catalogue(n_videos: int = 6, per_video: int = 2) -> neighbours.Catalogu
                              "k": np.tile(np.arange(per_video), n_videos),
                              "genre": np.repeat(["rock", "pop", "folk"] * (n_videos // 3), per_video),
                              "tags": "fast;minor"})
-    frozen = neighbours.frozen_embeddings(rng.normal(size=(n, 8)), rng.normal(size=(n, 4)))
-    run = neighbours.learned_embeddings(rng.normal(size=(n, 3)), rng.normal(size=(n, 3)))
+    frozen = embeddings.frozen_embeddings(rng.normal(size=(n, 8)), rng.normal(size=(n, 4)))
+    run = embeddings.learned_embeddings(rng.normal(size=(n, 3)), rng.normal(size=(n, 3)))
     return neighbours.Catalogue(None, segments, frozen, {("corrected", 0): run}, {})
 
 

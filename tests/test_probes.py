@@ -1,11 +1,14 @@
-"""Probes: labels from the manifest, learning on separable data, chance on shuffled labels, absent labels, Table 2."""
+"""Probes: labels from the manifest, learning on separable data, chance on shuffled labels, absent labels; Table 2's
+reference rows against their closed forms, its intervals against resampling by hand, and claims decided by paired intervals."""
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mvnb import probes
+from mvnb import embeddings, probes
+from mvnb.metrics import macro_f1, macro_roc_auc
+from mvnb.provenance import Weights
 from mvnb.results import run_dir
 
 FAST = probes.ProbeConfig(hidden=(64, 32), max_epochs=60, patience=5)  # small widths keep the suite quick
@@ -88,7 +91,8 @@ def test_probe_learns_a_separable_problem(separable, task_name):
                               config=probes.ProbeConfig(max_epochs=60, patience=5))  # the paper's widths
     for level in probes.LEVELS:
         assert result.scores[f"auc_{level}"] > 0.95, result.scores
-        assert result.scores[f"f1_{level}"] > 0.7, result.scores
+        for metric in probes.METRICS[task_name][1:]:  # each F1
+            assert result.scores[f"{metric}_{level}"] > 0.7, result.scores
     assert result.scores["n_test_videos"] == man.loc[man["split"] == "test", "video_id"].nunique()
 
 
@@ -149,14 +153,7 @@ def test_threshold_is_chosen_on_validation_nearest_one_half_among_ties():
     assert probes.choose_threshold(np.zeros((3, 1), int), np.full((3, 1), 0.7)) == 0.5  # no positive: default
 
 
-def test_cl_agg_is_the_mean_of_unit_rows():
-    a, v = np.array([[3.0, 0.0], [0.0, 0.0]]), np.array([[0.0, 2.0], [0.0, 5.0]])
-    np.testing.assert_allclose(probes.cl_agg(a, v), [[0.5, 0.5], [0.0, 0.5]])
-    with pytest.raises(ValueError, match="one shape"):
-        probes.cl_agg(a, v[:, :1])
-
-
-def test_cl_embeddings_are_read_from_a_run_folder_and_mismatches_refused(tmp_path):
+def test_cl_embeddings_are_read_from_a_run_folder_through_the_one_definition(tmp_path):
     run = run_dir(tmp_path, "corrected", 2)
     run.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -164,133 +161,261 @@ def test_cl_embeddings_are_read_from_a_run_folder_and_mismatches_refused(tmp_pat
     np.savez(run / "embeddings.npz", audio=audio, video=video, segment_index=np.arange(5))
     got = probes.cl_embeddings(run, 5)
     np.testing.assert_allclose(got["CL_a"], audio, rtol=1e-6)
-    np.testing.assert_allclose(got["CL_agg"], probes.cl_agg(audio, video))
+    np.testing.assert_allclose(got["CL_agg"], embeddings.cl_agg(audio, video))
     with pytest.raises(ValueError, match="not the manifest's 6"):
         probes.cl_embeddings(run, 6)
     with pytest.raises(FileNotFoundError, match="notebook 03"):
         probes.cl_embeddings(tmp_path / "nowhere", 5)
 
 
-# --- Table 2 --------------------------------------------------------------------------------
+# --- reference rows: closed forms on a hand-made split ----------------------------------------
+
+
+def hand_made() -> pd.DataFrame:
+    """Training videos tagged A;B, A, A;C, B (priors A 3/4, B 1/2, C 1/4) with genres rock, rock, pop, jazz (majority
+    rock); validation A, B; test v6 A;B rock (2 segments), v7 C pop (1), v8 A pop (3). Jazz has no test video."""
+    videos = [("v0", "train", "A;B", "rock", 1), ("v1", "train", "A", "rock", 1), ("v2", "train", "A;C", "pop", 1),
+              ("v3", "train", "B", "jazz", 1), ("v4", "val", "A", "rock", 1), ("v5", "val", "B", "pop", 1),
+              ("v6", "test", "A;B", "rock", 2), ("v7", "test", "C", "pop", 1), ("v8", "test", "A", "pop", 3)]
+    rows = [{"video_id": v, "split": s, "tags": t, "genre": g, "k": k} for v, s, t, g, n in videos for k in range(n)]
+    return pd.DataFrame(rows)
+
+
+def all_positive_f1(positives: int, negatives: int) -> float:
+    """F1 of predicting every item positive: TP = P, FP = N, FN = 0."""
+    return 2 * positives / (2 * positives + negatives)
+
+
+@pytest.fixture(scope="module")
+def references():
+    man = hand_made()
+    tasks, _ = probes.probe_tasks(man)
+    scores, results, notes = probes.run_references(tasks, man["split"], man["video_id"])
+    assert not notes
+    return man, tasks, scores.set_index(["embedding", "task"]), results
+
+
+def test_reference_outputs_are_the_training_priors_all_positive_and_the_majority(references):
+    man, tasks, _, _ = references
+    assert tasks["tags"].labels == ("A", "B", "C") and tasks["genre"].labels == ("jazz", "pop", "rock")
+    np.testing.assert_allclose(probes.reference_probs("prior", tasks["tags"], man["split"], man["video_id"]), [3 / 4, 1 / 2, 1 / 4])
+    np.testing.assert_allclose(probes.reference_probs("prior", tasks["genre"], man["split"], man["video_id"]), [1 / 4, 1 / 4, 1 / 2])
+    np.testing.assert_array_equal(probes.reference_probs("majority genre", tasks["genre"], man["split"], man["video_id"]), [0, 0, 1])
+    with pytest.raises(ValueError, match="scores tags, not genre"):
+        probes.reference_probs("all tags positive", tasks["genre"], man["split"], man["video_id"])
+
+
+def test_reference_rows_equal_their_closed_forms(references):
+    _, _, scores, _ = references
+    # test segments: A positive in 5 of 6 (v6 x2, v8 x3), B in 2, C in 1; test videos: A in 2 of 3, B in 1, C in 1
+    segment = {"A": (5, 1), "B": (2, 4), "C": (1, 5)}
+    video = {"A": (2, 1), "B": (1, 2), "C": (1, 2)}
+    for level, counts in (("segment", segment), ("video", video)):
+        everything = np.mean([all_positive_f1(*counts[t]) for t in "ABC"])
+        for name in ("prior", "all tags positive"):
+            assert scores.loc[(name, "tags"), f"auc_{level}"] == 0.5  # a constant score ranks nothing
+        assert scores.loc[("all tags positive", "tags"), f"f1@0.5_{level}"] == pytest.approx(everything)
+        # the prior at 0.5 predicts A (3/4) and B (1/2) everywhere and C nowhere: C scores 0
+        assert scores.loc[("prior", "tags"), f"f1@0.5_{level}"] == pytest.approx(
+            (all_positive_f1(*counts["A"]) + all_positive_f1(*counts["B"]) + 0) / 3)
+        # majority genre rock: its F1 is 2 P / (P + n), pop scores 0, jazz (no test video) is left out
+        n, rock = (6, 2) if level == "segment" else (3, 1)
+        for name in ("majority genre", "prior"):
+            assert scores.loc[(name, "genre"), f"f1_{level}"] == pytest.approx(2 * rock / (rock + n) / 2)
+            assert scores.loc[(name, "genre"), f"auc_{level}"] == 0.5
+
+
+def test_table2_names_what_it_scored_and_intervals_of_references_are_closed_forms_too(references):
+    man, tasks, scores, results = references
+    table, draws = probes.table2(scores.reset_index(), results, tasks, man["split"], man["video_id"], n_draws=300)
+    genre_f1 = table[(table["row"] == "majority genre") & (table["metric"] == "f1")].set_index("level")
+    assert genre_f1.loc["segment", "test_videos"] == 3 and genre_f1.loc["segment", "test_segments"] == 6
+    assert genre_f1.loc["segment", "labels_scored"] == 2 and genre_f1.loc["segment", "unscored"] == "jazz"
+    auc = table[(table["row"] == "prior") & (table["metric"] == "auc")]
+    assert (auc["low"] == 0.5).all() and (auc["high"] == 0.5).all()
+    # per resample, the majority genre's F1 is the closed form on the resampled counts
+    videos, weights = probes.resample_test_videos(tasks["genre"], man["split"], man["video_id"], n_draws=300)
+    rock = weights[:, list(videos).index("v6")]
+    segments = weights @ np.array([2, 1, 3])  # segments of v6, v7, v8
+    pop_present = weights[:, 1:].sum(1) > 0
+    closed = np.where(rock > 0, 2 * 2 * rock / (2 * rock + segments), 0.0) / np.where(pop_present & (rock > 0), 2, 1)
+    np.testing.assert_allclose(draws[("majority genre", "genre", "segment", "f1")], closed)
+    markdown = probes.table2_markdown(table, Weights("R(2+1)D-18: random init (seed 0), not Kinetics-400", "musicnn: MSD_musicnn"))
+    assert markdown.startswith("Weights: R(2+1)D-18: random init (seed 0), not Kinetics-400 · musicnn: MSD_musicnn")
+    assert "2 of 3 genres have a test video and are scored (none carries jazz); 3 test videos (6 segments)." in markdown
+    assert "| all tags positive | — | 0.500 [0.500, 0.500] |" in markdown
+
+
+# --- intervals: pooled seeds, resampled videos ------------------------------------------------
+
+
+def fake_result(task: probes.ProbeTask, man: pd.DataFrame, seed: int) -> probes.ProbeResult:
+    """A `ProbeResult` of random probabilities (seeded), scored by `score_predictions` like a probe."""
+    rows = probes.task_rows(task, man["split"])
+    rng = np.random.default_rng(seed)
+    probs = {s: rng.dirichlet(np.ones(len(task.labels)), len(rows[s])) if not task.multilabel
+             else rng.random((len(rows[s]), len(task.labels))) for s in ("val", "test")}
+    return probes.score_predictions(task, rows, probs, man["video_id"])
+
+
+@pytest.mark.parametrize("task_name", ["tags", "genre"])
+@pytest.mark.parametrize("level", probes.LEVELS)
+def test_row_draws_equal_scores_recomputed_on_explicitly_resampled_videos(task_name, level):
+    """Two seeds pooled: a resampled video brings its predictions from both, as many times as it was drawn."""
+    man = manifest(40, segments=3, seed=4)
+    task = probes.probe_tasks(man)[0][task_name]
+    seeds = [fake_result(task, man, s) for s in (1, 2)]
+    item_videos, targets, outputs = probes.pooled_outputs(seeds, task, man["video_id"], level)
+    videos, weights = probes.resample_test_videos(task, man["split"], man["video_id"], n_draws=25, seed=3)
+    found = probes.row_draws(targets, outputs, item_videos, videos, weights)
+    per_video = {v: i for i, v in enumerate(videos)}
+    for metric, (estimate, values) in found.items():
+        score = macro_roc_auc if metric == "auc" else macro_f1
+        assert estimate == pytest.approx(score(targets, outputs[metric]))
+        for d, w in enumerate(weights):
+            times = w[[per_video[v] for v in item_videos]]
+            expected = score(np.repeat(targets, times, 0), np.repeat(outputs[metric], times, 0))
+            assert values[d] == pytest.approx(expected, nan_ok=True), (metric, d)
+
+
+def test_draws_keep_each_stratum_whole():
+    """With strata (fold rotations), each resample draws as many videos from a stratum as it holds, and only from it."""
+    man = manifest(40, seed=5)
+    task = probes.genre_task(man)
+    test_videos = man.loc[man["split"] == "test", "video_id"].unique()
+    strata = {v: i % 2 for i, v in enumerate(sorted(test_videos))}
+    videos, weights = probes.resample_test_videos(task, man["split"], man["video_id"], n_draws=200, strata=strata)
+    for stratum in (0, 1):
+        members = np.array([strata[v] == stratum for v in videos])
+        assert (weights[:, members].sum(1) == members.sum()).all()
+
+
+def test_table2_pools_healthy_seeds_and_flags_collapsed_ones():
+    man = manifest(40, seed=6)
+    task = probes.genre_task(man)
+    rows, results = [], {}
+    for seed, collapsed in enumerate([True, False, False]):
+        rows.append({"embedding": "CL_a", "config": "one", "seed": seed, "task": "genre", "collapsed": collapsed})
+        rows.append({"embedding": "CL_a", "config": "two", "seed": seed, "task": "genre", "collapsed": seed < 2})
+        for config in ("one", "two"):
+            if not rows[-1 if config == "two" else -2]["collapsed"]:
+                results[("CL_a", config, "genre", seed)] = fake_result(task, man, seed)
+    table, draws = probes.table2(pd.DataFrame(rows), results, {"genre": task}, man["split"], man["video_id"], n_draws=50)
+    one = table[(table["config"] == "one") & (table["metric"] == "auc") & (table["level"] == "segment")].iloc[0]
+    pooled = probes.pooled_outputs([results[("CL_a", "one", "genre", s)] for s in (1, 2)], task, man["video_id"], "segment")
+    assert one["estimate"] == pytest.approx(macro_roc_auc(pooled[1], pooled[2]["auc"]))
+    assert one["low"] <= one["estimate"] <= one["high"] and one["collapsed"] == "1 of 3 seeds collapsed"
+    two = table[table["config"] == "two"]
+    assert two["estimate"].isna().all() and (two["collapsed"] == "2 of 3 seeds collapsed").all()
+    assert not any(key[0] == "CL_a · two" for key in draws)
+    assert "| CL_a · two | — | collapsed | collapsed |" in probes.table2_markdown(table, Weights("v", "a"))
+
+
+# --- claims: decided by paired intervals -------------------------------------------------------
+
+
+def claim_table(cells: dict[str, tuple[float, np.ndarray]], task: str = "genre", metric: str = "auc"):
+    """A Table 2 of rows `name: (estimate, draws)` at segment level, and its draws."""
+    table = pd.DataFrame([{"row": name, "embedding": name.split(" · ")[0],
+                           "config": "reference" if name in probes.REFERENCES else "c" if " · " in name else "frozen",
+                           "task": task, "level": "segment", "metric": metric, "estimate": est}
+                          for name, (est, _) in cells.items()])
+    return table, {(name, task, "segment", metric): values for name, (_, values) in cells.items()}
+
+
+NOISE = np.linspace(-0.1, 0.1, 1001)  # its 95 % interval is ±0.095
+
+
+@pytest.mark.parametrize("shift, verdict", [(0.15, "reproduced"), (0.05, "not resolved"), (-0.15, "contradicted")])
+def test_a_greater_than_claim_is_decided_by_the_interval_of_the_difference(shift, verdict):
+    # paper genre AUC: musicnn 0.79 > R(2+1)D 0.68; R(2+1)D fixed at 0.6, musicnn at 0.6 + shift with noise
+    table, draws = claim_table({"musicnn": (0.6 + shift, 0.6 + shift + NOISE), "R(2+1)D": (0.6, np.full(1001, 0.6))})
+    found = probes.paper_findings(table, draws).set_index("finding").loc["musicnn > R(2+1)D"]
+    assert found["verdict"] == verdict and found["difference"] == pytest.approx(shift)
+    assert found["low"] == pytest.approx(shift - 0.095) and found["high"] == pytest.approx(shift + 0.095)
+
+
+def test_the_comparison_is_paired_over_the_same_resampled_videos():
+    """Each row's own interval is wide, but both move together: the difference is resolved."""
+    shared = np.random.default_rng(0).normal(0, 0.1, 2000)
+    table, draws = claim_table({"musicnn": (0.62, 0.62 + shared), "R(2+1)D": (0.60, 0.60 + shared)})
+    assert probes.paper_findings(table, draws).set_index("finding").loc["musicnn > R(2+1)D", "verdict"] == "reproduced"
+
+
+@pytest.mark.parametrize("offset, spread, verdict", [
+    (0.005, 0.01, "reproduced"),  # the whole interval of the difference is within ±0.02
+    (0.0, 0.5, "not resolved"),  # centred on equality, but the interval is wide: no proof of it
+    (0.10, 0.01, "contradicted"),  # wholly outside the margin
+])
+def test_an_equality_claim_needs_the_whole_interval_within_the_margin(offset, spread, verdict):
+    # paper tags AUC: concat 0.78 ≈ musicnn 0.78
+    table, draws = claim_table({"musicnn": (0.8, np.full(1001, 0.8)),
+                                "concat": (0.8 + offset, 0.8 + offset + spread * NOISE)}, task="tags")
+    assert probes.paper_findings(table, draws).set_index("finding").loc["concat ≈ musicnn", "verdict"] == verdict
+
+
+def test_pairs_at_the_ceiling_are_flagged_and_missing_rows_not_measured():
+    table, draws = claim_table({"musicnn": (1.0, np.full(10, 1.0)), "R(2+1)D": (0.995, np.full(10, 0.995))})
+    findings = probes.paper_findings(table, draws).set_index("finding")
+    assert findings.loc["musicnn > R(2+1)D", "at_ceiling"] and findings.loc["concat > musicnn", "verdict"] == "not measured"
+    assert "ceiling" in probes.findings_summary(findings.reset_index())
+
+
+def test_rows_are_compared_with_the_best_reference_paired():
+    table, draws = claim_table({"prior": (0.2, np.full(1001, 0.2)), "all tags positive": (0.6, 0.6 + NOISE),
+                                "musicnn": (0.8, 0.8 + NOISE), "R(2+1)D": (0.62, 0.62 - NOISE),  # noise against the reference's: a wide difference
+                                "CL_v · c": (0.3, 0.3 + NOISE)}, task="tags", metric="f1@0.5")
+    versus = probes.versus_references(table, draws).set_index("row")
+    assert (versus["reference"] == "all tags positive").all()
+    assert versus["verdict"].to_dict() == {"musicnn": "above", "R(2+1)D": "indistinguishable", "CL_v · c": "below"}
+    summary = probes.references_summary(versus.reset_index())
+    assert "above it: `musicnn`" in summary and "below it: `CL_v · c`" in summary
+
+
+# --- Table 2 end to end ------------------------------------------------------------------------
 
 
 def test_table2_end_to_end_with_a_missing_run(tmp_path):
-    """Frozen rows and one CL configuration; the other configuration's run is missing: a note, not a crash."""
+    """References, frozen rows and one CL configuration; the other configuration's run is missing: a note, not a crash."""
     man = manifest(60)
     rng = np.random.default_rng(0)
     x = genre_features(man, 1.0)
-    frozen = probes.frozen_embeddings(x[:, None, :8], x[:, None, 8:])
+    frozen = embeddings.frozen_embeddings(x[:, :8], x[:, 8:])
     run = run_dir(tmp_path, "paper_baseline", 0)
     run.mkdir(parents=True)
     np.savez(run / "embeddings.npz", audio=rng.random((len(man), 4)), video=rng.random((len(man), 4)),
              segment_index=np.arange(len(man)))
-    embeddings, notes = probes.embeddings_for_seed(frozen, tmp_path, ["paper_baseline", "corrected"], 0, len(man))
-    assert len(embeddings) == 6 and len(notes) == 1 and "corrected seed 0 skipped" in notes[0]
     tasks, _ = probes.probe_tasks(man)
-    scores, results, failed = probes.run_probes(embeddings, tasks, man["split"], man["video_id"], 0,
-                                                probes.ProbeConfig(max_epochs=3, patience=1), progress=False)
-    assert len(scores) == 12 and not failed
-    table = probes.table2(scores)
-    assert list(table["row"].unique()) == ["musicnn", "R(2+1)D", "musicnn+R(2+1)D", "CL_a · paper_baseline",
-                                           "CL_v · paper_baseline", "CL_agg · paper_baseline"]
-    paths = probes.write_table2(table, tmp_path / "figures")
+    scores, results, notes = probes.run_table2_probes(frozen, tmp_path, ["paper_baseline", "corrected"], [0], tasks,
+                                                      man["split"], man["video_id"], probes.ProbeConfig(max_epochs=3, patience=1))
+    assert len(notes) == 1 and "corrected seed 0 skipped" in notes[0]
+    assert len(scores) == 4 + 12  # prior on both tasks, one task each for the other two references; 6 embeddings x 2 tasks
+    table, draws = probes.table2(scores, results, tasks, man["split"], man["video_id"], n_draws=100)
+    assert list(table["row"].unique()) == ["prior", "all tags positive", "majority genre", "musicnn", "R(2+1)D", "concat",
+                                           "CL_a · paper_baseline", "CL_v · paper_baseline", "CL_agg · paper_baseline"]
+    weights = Weights("R(2+1)D-18: Kinetics-400", "musicnn: MSD_musicnn", "ab" * 8, "cd" * 8)
+    paths = probes.write_table2(table, tmp_path / "figures", weights, n_draws=100)
     assert [p.name for p in paths] == ["table2.md", "table2.csv"]
-    assert len(paths[0].read_text().splitlines()) == 2 + 6
-    pd.testing.assert_frame_equal(pd.read_csv(paths[1]), table, check_dtype=False)
+    text = paths[0].read_text()
+    assert text.count("| prior |") == 2 and "100 bootstrap resamples" in text
+    on_disk = pd.read_csv(paths[1], keep_default_na=False, na_values=[""])
+    assert list(on_disk.columns) == probes.TABLE2_COLUMNS + ["video_weights", "video_weights_sha256", "audio_weights",
+                                                             "audio_weights_sha256"]
+    assert (on_disk["video_weights"] == "R(2+1)D-18: Kinetics-400").all()
     counts = probes.genre_confusion(results, "musicnn", "frozen", tasks["genre"])
     assert counts.to_numpy().sum() == (man["split"] == "test").sum()
     assert probes.per_label_auc(results, "musicnn", "frozen", "tags")["label"].tolist() == list(tasks["tags"].labels)
+    assert probes.best_row(table, "genre")[1] != probes.REFERENCE_CONFIG
 
 
-def fake_scores(values: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
-    """A `run_probes`-like table: genre AUC per (embedding, config) and seed, the same at both levels, F1 = AUC / 2;
-    a None value is a seed whose embedding collapsed (no scores)."""
-    rows = [{"embedding": e, "config": c, "seed": s, "task": "genre", "collapsed": v is None}
-            | ({} if v is None else {"auc_segment": v, "auc_video": v, "f1_segment": v / 2, "f1_video": v / 2})
-            for (e, c), vs in values.items() for s, v in enumerate(vs)]
-    return pd.DataFrame(rows)
-
-
-def test_table2_leaves_collapsed_seeds_out_and_says_so():
-    table = probes.table2(fake_scores({("CL_a", "one"): [None, 0.6, 0.8], ("CL_a", "two"): [None, None, 0.9]}))
-    auc = table[table["metric"] == "auc"].set_index("row")
-    assert auc.loc["CL_a · one", "segment_mean"] == pytest.approx(0.7) and auc.loc["CL_a · one", "seeds"] == 3
-    assert auc.loc["CL_a · one", "collapsed"] == "1 of 3 seeds collapsed"
-    assert np.isnan(auc.loc["CL_a · two", "segment_mean"]) and auc.loc["CL_a · two", "collapsed"] == "2 of 3 seeds collapsed"
-    markdown = probes.table2_markdown(table)
-    assert "| — | collapsed | collapsed | — | collapsed | collapsed | 2 of 3 seeds collapsed |" in markdown
-    assert "0.700 ± 0.141" in markdown
-
-
-def test_a_collapsed_embedding_is_flagged_not_probed():
-    manifest = pd.DataFrame({"video_id": np.repeat([f"v{i}" for i in range(12)], 2),
-                             "split": np.repeat(["train"] * 8 + ["val"] * 2 + ["test"] * 2, 2),
-                             "genre": np.repeat(["a", "b"] * 6, 2)})
-    task = probes.genre_task(manifest)
-    constant = np.ones((24, 4), dtype=np.float32)
-    table, results, notes = probes.run_probes({("CL_a", "x"): constant}, {"genre": task}, manifest["split"],
-                                              manifest["video_id"], seed=0, progress=False)
-    assert table["collapsed"].tolist() == [True] and "auc_segment" not in table and not results and not notes
-
-
-def test_table2_statistics_and_paper_values():
-    table = probes.table2(fake_scores({("musicnn", "frozen"): [0.7, 0.8, 0.9], ("CL_a", "corrected"): [0.5, 0.6, 0.7],
-                                       ("CL_a", "paper_baseline"): [0.6, 0.6, 0.6]}))
-    auc = table[table["metric"] == "auc"].set_index("row")
-    assert auc.loc["musicnn", "segment_mean"] == pytest.approx(0.8)
-    assert auc.loc["musicnn", "segment_sd"] == pytest.approx(0.1)  # sample sd over seeds
-    assert auc.loc["musicnn", "paper"] == 0.79 and auc.loc["CL_a · paper_baseline", "paper"] == 0.69
-    assert np.isnan(auc.loc["CL_a · corrected", "paper"])  # the paper had no corrected configuration
-    assert list(auc.index) == ["musicnn", "CL_a · corrected", "CL_a · paper_baseline"]  # frozen first
-    assert "0.800 ± 0.100" in probes.table2_markdown(table)
-
-
-def test_findings_verdicts_follow_the_stated_rule():
-    # paper genre AUC: musicnn 0.79 > R(2+1)D 0.68; CL_agg 0.68 ≈ CL_a 0.69 (within its printed resolution)
-    scores = fake_scores({("musicnn", "frozen"): [0.80, 0.82, 0.84], ("R(2+1)D", "frozen"): [0.60, 0.62, 0.64],
-                          ("musicnn+R(2+1)D", "frozen"): [0.70, 0.80, 0.90],
-                          ("CL_a", "c"): [0.9, 0.9, 0.9], ("CL_v", "c"): [0.5, 0.5, 0.5], ("CL_agg", "c"): [0.6, 0.6, 0.6]})
-    findings = probes.paper_findings(probes.table2(scores)).set_index("finding")["verdict"]
-    assert findings["musicnn > R(2+1)D"] == "reproduced"
-    assert findings["musicnn+R(2+1)D > musicnn"] == "not resolved"  # 0.80 vs 0.82, sd 0.1
-    assert findings["musicnn > CL_a · c"] == "contradicted"
-    assert findings["CL_a · c ≈ CL_agg · c"] == "contradicted"  # 0.9 vs 0.6 with no spread
-    assert "Contradicted" in probes.findings_summary(probes.paper_findings(probes.table2(scores)))
-
-
-@pytest.mark.parametrize("values, verdict", [
-    ([0.800, 0.802, 0.804], "reproduced"),  # |0.802 - 0.8| + noise 0.002 is within the 0.02 margin
-    ([0.80, 0.85, 0.90], "not resolved"),  # centred near musicnn, but sd 0.05: no proof of equality
-    ([0.90, 0.90, 0.90], "contradicted"),  # 0.1 apart without noise
-])
-def test_an_equality_claim_needs_the_difference_and_its_noise_within_the_margin(values, verdict):
-    # paper tags AUC: musicnn+R(2+1)D 0.78 ≈ musicnn 0.78
-    scores = fake_scores({("musicnn", "frozen"): [0.8, 0.8, 0.8], ("musicnn+R(2+1)D", "frozen"): values})
-    findings = probes.paper_findings(probes.table2(scores.assign(task="tags"))).set_index("finding")
-    assert findings.loc["musicnn+R(2+1)D ≈ musicnn", "verdict"] == verdict
-
-
-def test_pairs_at_the_ceiling_are_flagged():
-    scores = fake_scores({("musicnn", "frozen"): [1.0, 1.0, 0.995], ("R(2+1)D", "frozen"): [0.99, 0.995, 0.999]})
-    findings = probes.paper_findings(probes.table2(scores))
-    assert findings.set_index("finding").loc["musicnn > R(2+1)D", "at_ceiling"]
-    assert "ceiling" in probes.findings_summary(findings)
-
-
-def test_with_one_seed_nothing_is_called():
-    scores = fake_scores({("musicnn", "frozen"): [0.9], ("R(2+1)D", "frozen"): [0.5]})
-    findings = probes.paper_findings(probes.table2(scores)).set_index("finding")
-    assert findings.loc["musicnn > R(2+1)D", "verdict"] == "not resolved"
-    assert findings.loc["musicnn > R(2+1)D", "difference"] == pytest.approx(0.4)
-
-
-def test_quick_report_writes_table2_with_every_frozen_row(quick_report):
-    """Notebook 04 in the shared quick report: Table 2 on disk, frozen rows present, tagging scored."""
+def test_quick_report_writes_table2_with_references_and_every_frozen_row(quick_report):
+    """Notebook 04 in the shared quick report: Table 2 on disk with its reference and frozen rows, and what it scored."""
     path = quick_report.root / "figures" / "table2.csv"
     assert path.exists(), quick_report.log[-3000:]
     table = pd.read_csv(path)
-    assert list(table.columns) == probes.TABLE2_COLUMNS
-    assert set(probes.FROZEN) <= set(table["embedding"])
+    assert list(table.columns[:len(probes.TABLE2_COLUMNS)]) == probes.TABLE2_COLUMNS
+    assert set(embeddings.FROZEN) | set(probes.REFERENCES) <= set(table["embedding"])
     tags_auc = table[(table["task"] == "tags") & (table["metric"] == "auc")]
-    assert np.isfinite(tags_auc["segment_mean"]).any()
-    assert (quick_report.root / "figures" / "table2.md").exists()
+    assert np.isfinite(tags_auc["estimate"]).any() and (tags_auc["test_videos"] > 0).all()
+    assert (table.loc[table["embedding"] == "prior", "estimate"].where(table["metric"] == "auc").dropna() == 0.5).all()
+    assert "test videos" in (quick_report.root / "figures" / "table2.md").read_text()
