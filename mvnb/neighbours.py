@@ -5,15 +5,8 @@ The paper judged its embeddings by looking at neighbours. At **video level**, ea
 segment embeddings are averaged per modality, then the two modalities are averaged; 25 seed
 videos get their 3 nearest videos. At **segment level**, 20 seed segments get 3 neighbours.
 
-Embeddings (`EMBEDDINGS`), each `(n_segments, dim)` on view 0, in manifest order:
-
-- `musicnn`: the frozen audio feature (1506-d, max ‖ mean pool);
-- `r2plus1d`: the frozen video feature (512-d);
-- `concat`: both, each scaled to unit length first, so that its cosine is the mean of the two
-  cosines (raw, the larger musicnn vector would decide alone);
-- `CL_a`, `CL_v`: a contrastive run's audio and video embeddings;
-- `CL_agg`: the mean of the two modalities, each at unit length first (`mvnb.probes.cl_agg`, the
-  one definition the probes share).
+Embeddings: the six of `mvnb.embeddings` (`EMBEDDINGS`), under its names, each `(n_segments, dim)`
+on view 0, in manifest order.
 
 Similarity is cosine. A seed's neighbours never include the seed itself, nor, at segment
 level, any segment of its own video. Cross-modal queries (`CL_a` seeds against a `CL_v`
@@ -21,7 +14,11 @@ gallery) follow the same rule, so an audio query never finds its own video.
 
 **Metadata agreement** puts a number on "do the neighbours make sense": the fraction of a
 seed's k neighbours that share its genre, and their mean tag Jaccard, each next to its exact
-chance level (the same quantity averaged over every item the seed could have retrieved).
+chance level (the same quantity averaged over every item the seed could have retrieved). The
+agreement table's seeds are the **test** items, and the gallery is every other video of the
+corpus, so a learned embedding is judged on videos its heads never saw; training seeds are
+scored beside them, labelled, since there a learned embedding may only have fitted. Means come
+with 95 % intervals from a bootstrap over the seeds' videos, pooled over healthy training runs.
 
 **Cold start** (`similar_videos`, `python -m mvnb similar`): a new video is cut into segments
 exactly as the catalogue was (`mvnb.segments`), encoded with the same frozen encoders
@@ -42,15 +39,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from mvnb.metrics import is_collapsed, unit_rows
-from mvnb.probes import cl_agg, cl_embeddings, video_means
-from mvnb.results import run_dir, usable_seeds
+from mvnb.embeddings import FROZEN, LEARNED, cl_embeddings, frozen_embeddings, learned_embeddings
+from mvnb.embeddings import NAMES as EMBEDDINGS
+from mvnb.metrics import BOOTSTRAP_DRAWS, bootstrap_interval, is_collapsed, unit_rows
+from mvnb.probes import video_means
+from mvnb.results import format_interval, run_dir, usable_seeds, versus_chance
 
 log = logging.getLogger(__name__)
 
-FROZEN = ("musicnn", "r2plus1d", "concat")
-LEARNED = ("CL_a", "CL_v", "CL_agg")
-EMBEDDINGS = FROZEN + LEARNED
 CROSS_MODAL = (("CL_a", "CL_v"), ("CL_v", "CL_a"))  # (query embedding, gallery embedding)
 LEVELS = ("segment", "video")
 AGGREGATES = ("mean", "unit_mean")
@@ -58,19 +54,7 @@ CONFIGS = ("paper_baseline", "corrected")
 _CHUNK_ELEMENTS = 1 << 22
 
 
-# --------------------------------------------------------------------------- embeddings
-
-
-def frozen_embeddings(audio, video) -> dict[str, np.ndarray]:
-    """`musicnn`, `r2plus1d` and `concat` from frozen features `(n, audio_dim)`, `(n, video_dim)`."""
-    audio, video = np.asarray(audio, dtype=np.float32), np.asarray(video, dtype=np.float32)
-    return {"musicnn": audio, "r2plus1d": video, "concat": np.hstack([unit_rows(audio), unit_rows(video)])}
-
-
-def learned_embeddings(cl_audio, cl_video) -> dict[str, np.ndarray]:
-    """`CL_a`, `CL_v` and `CL_agg` (`mvnb.probes.cl_agg`) from a run's `(n, dim)` embeddings."""
-    cl_audio, cl_video = np.asarray(cl_audio, dtype=np.float32), np.asarray(cl_video, dtype=np.float32)
-    return {"CL_a": cl_audio, "CL_v": cl_video, "CL_agg": cl_agg(cl_audio, cl_video)}
+# --------------------------------------------------------------------------- video level
 
 
 def video_embeddings(segment_embeddings, video_ids, aggregate: str = "mean") -> tuple[np.ndarray, np.ndarray]:
@@ -363,67 +347,142 @@ def neighbour_table(catalogue: Catalogue, name: str, level: str = "video", k: in
     return pd.concat([table, labels], axis=1)
 
 
-def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LEVELS, aggregate: str = "mean") -> pd.DataFrame:
-    """Metadata agreement of every embedding, every item a seed, at each level.
+AGREEMENT_SPLITS = ("test", "train")  # the seeds of the agreement table: test items, and training items beside them
 
-    One row per level and embedding (frozen ones; then per loaded config the learned ones and
-    the cross-modal searches `CL_a→CL_v`, `CL_v→CL_a`): `level, embedding, config`, `genre`
-    and `tags` (mean over seeds, then mean over training seeds), `genre_sd`, `tags_sd` (sd
-    over training seeds; NaN for one), `genre_chance`, `tags_chance`, `runs` (training seeds),
-    `collapsed` ("k of n seeds collapsed", or "none") and `items` (seeds per run: every item).
-    A training seed whose embedding (or, for a cross-modal search, either one) has collapsed
-    (`metrics.is_collapsed`) is left out; with too few healthy seeds left (`results.usable_seeds`)
-    the row has no numbers.
+
+def agreement_rows(catalogue: Catalogue, name: str, level: str, k: int, gallery: str | None, config: str | None,
+                   seed: int | None, aggregate: str = "mean") -> pd.DataFrame:
+    """Every item as a seed once, against every other video's items: `metadata_agreement`'s columns plus
+    `split` and `video_id` of the seed, one row per item at `level`."""
+    items = catalogue.items(level)
+    genres = items["genre"] if "genre" in items else pd.Series([np.nan] * len(items))
+    tags = items["tags"] if "tags" in items else pd.Series([""] * len(items))
+    seeds, indices, _ = search(catalogue, name, level, k, gallery, config, seed, aggregate=aggregate)
+    table = metadata_agreement(seeds, indices, genres, tags, catalogue.groups(level))
+    return table.assign(split=items["split"].to_numpy()[seeds], video_id=catalogue.groups(level)[seeds])
+
+
+def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LEVELS, aggregate: str = "mean",
+                    n_draws: int = BOOTSTRAP_DRAWS, draw_seed: int = 0) -> pd.DataFrame:
+    """Metadata agreement of every embedding at each level, test items as seeds, training items beside.
+
+    One row per level and search (frozen embeddings; then per loaded config the learned ones and
+    the cross-modal searches `CL_a→CL_v`, `CL_v→CL_a`). Each item is a seed once, its gallery
+    every item of the other videos of the corpus. For each of `AGREEMENT_SPLITS` (`test`, `train`),
+    pooled over the config's healthy training runs: `<split>_genre`, `<split>_tags` (mean over the
+    split's seeds) with `_low`, `_high` (95 % interval from a bootstrap over the seeds' videos,
+    `metrics.bootstrap_interval`), `_chance` (the mean chance level) and `_versus_chance` ("above
+    chance", "at chance", "below chance": the interval of agreement − chance, paired per seed,
+    against 0); `<split>_seeds`, `<split>_videos` (seed items and their videos). Also
+    `level, embedding, config, runs` (training seeds), `collapsed` ("k of n seeds collapsed" or "none"). A run whose
+    embedding (either one, for a cross-modal search) has collapsed (`metrics.is_collapsed`) is left
+    out; with too few healthy runs left (`results.usable_seeds`) the row has no numbers.
     """
     rows = []
     searches = [(name, None, None) for name in FROZEN]
     for config in catalogue.configs:
         searches += [(name, None, config) for name in LEARNED] + [(q, g, config) for q, g in CROSS_MODAL]
     for level in levels:
-        items = catalogue.items(level)
-        genres = items["genre"] if "genre" in items else pd.Series([np.nan] * len(items))
-        tags = items["tags"] if "tags" in items else pd.Series([""] * len(items))
         for name, gallery, config in searches:
             run_seeds = catalogue.run_seeds(config) if config else [None]
             collapsed = pd.Series([any(is_collapsed(catalogue.embedding(e, level, config, seed, aggregate))
                                        for e in {name, gallery or name}) for seed in run_seeds])
             usable, note = usable_seeds(collapsed)
-            per_run = []
-            for seed in np.array(run_seeds, dtype=object)[usable.to_numpy()]:
-                seeds, indices, _ = search(catalogue, name, level, k, gallery, config, seed, aggregate=aggregate)
-                per_run.append(metadata_agreement(seeds, indices, genres, tags, catalogue.groups(level)).mean())
-            runs = pd.DataFrame(per_run, columns=["genre", "genre_chance", "tags", "tags_chance"])
-            rows.append({
-                "level": level, "embedding": name if gallery is None else f"{name}→{gallery}", "config": config or "frozen",
-                "genre": runs["genre"].mean(), "genre_sd": runs["genre"].std(ddof=1) if len(runs) > 1 else np.nan,
-                "genre_chance": runs["genre_chance"].mean(),
-                "tags": runs["tags"].mean(), "tags_sd": runs["tags"].std(ddof=1) if len(runs) > 1 else np.nan,
-                "tags_chance": runs["tags_chance"].mean(), "runs": len(run_seeds), "collapsed": note or "none",
-                "items": len(items),
-            })
+            healthy = np.array(run_seeds, dtype=object)[usable.to_numpy()]
+            per_seed = pd.concat([agreement_rows(catalogue, name, level, k, gallery, config, seed, aggregate)
+                                  for seed in healthy], ignore_index=True) if len(healthy) else None
+            row = {"level": level, "embedding": name if gallery is None else f"{name}→{gallery}",
+                   "config": config or "frozen", "runs": len(run_seeds), "collapsed": note or "none"}
+            for split in AGREEMENT_SPLITS:
+                part = None if per_seed is None else per_seed[per_seed["split"] == split]
+                row |= {f"{split}_seeds": 0 if part is None else len(part) // max(len(healthy), 1),
+                        f"{split}_videos": 0 if part is None else part["video_id"].nunique()}
+                for metric in ("genre", "tags"):
+                    row |= _agreement_cells(part, metric, f"{split}_{metric}", n_draws, draw_seed)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
-def format_agreement(table: pd.DataFrame) -> pd.DataFrame:
-    """`agreement_table` for reading: `0.41 ± 0.03` cells, chance beside, one row per embedding."""
-    def cell(mean, sd):
-        if np.isnan(mean):
-            return "collapsed"
-        return f"{mean:.3f}" if np.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+def _agreement_cells(part: pd.DataFrame | None, metric: str, prefix: str, n_draws: int, seed: int) -> dict:
+    """`prefix`, `_low`, `_high`, `_chance`, `_versus_chance` of one metric over the seeds in `part` (NaN when there are none)."""
+    cells = {prefix: np.nan, f"{prefix}_low": np.nan, f"{prefix}_high": np.nan, f"{prefix}_chance": np.nan,
+             f"{prefix}_versus_chance": "—"}
+    if part is None:
+        return cells | {f"{prefix}_versus_chance": "collapsed"}
+    part = part[part[metric].notna()]
+    if part.empty:
+        return cells
+    estimate, low, high = bootstrap_interval(part[metric], part["video_id"], "mean", n_draws=n_draws, seed=seed)
+    _, above_low, above_high = bootstrap_interval(part[metric] - part[f"{metric}_chance"], part["video_id"], "mean",
+                                                  n_draws=n_draws, seed=seed)
+    return {prefix: estimate, f"{prefix}_low": low, f"{prefix}_high": high, f"{prefix}_chance": part[f"{metric}_chance"].mean(),
+            f"{prefix}_versus_chance": versus_chance(above_low, above_high, 0.0)}
 
-    out = pd.DataFrame({
-        "level": table["level"], "embedding": table["embedding"], "config": table["config"],
-        "genre@k": [cell(m, s) for m, s in zip(table["genre"], table["genre_sd"])],
-        "genre chance": table["genre_chance"].map("{:.3f}".format),
-        "tag Jaccard@k": [cell(m, s) for m, s in zip(table["tags"], table["tags_sd"])],
-        "tag chance": table["tags_chance"].map("{:.3f}".format),
-        "runs": table["runs"], "collapsed": table["collapsed"], "seed items": table["items"],
-    })
-    return out
+
+def format_agreement(table: pd.DataFrame) -> pd.DataFrame:
+    """`agreement_table` for reading: test-split seeds first (mean [95 % interval], chance, verdict), then the
+    train-split seeds' means with their intervals."""
+    def cell(prefix: str) -> list[str]:
+        return ["collapsed" if verdict == "collapsed" else "—" if not np.isfinite(m) else format_interval(m, lo, hi, 3)
+                for m, lo, hi, verdict in zip(table[prefix], table[f"{prefix}_low"], table[f"{prefix}_high"],
+                                              table[f"{prefix}_versus_chance"])]
+
+    out = {"level": table["level"], "embedding": table["embedding"], "config": table["config"]}
+    for split in AGREEMENT_SPLITS:
+        label = f"{split}-split seeds"
+        for metric, words in (("genre", "genre@k"), ("tags", "tag Jaccard@k")):
+            prefix = f"{split}_{metric}"
+            out[f"{words}, {label}"] = cell(prefix)
+            if split == "test":  # the result; the training seeds stand beside it, as means only
+                out[f"{words} chance"] = table[f"{prefix}_chance"].map(lambda x: "—" if not np.isfinite(x) else f"{x:.3f}")
+                out[f"{words} vs chance"] = table[f"{prefix}_versus_chance"]
+        out[f"{label} (videos)"] = [f"{n} ({v})" for n, v in zip(table[f"{split}_seeds"], table[f"{split}_videos"])]
+    out |= {"runs": table["runs"], "collapsed": table["collapsed"]}
+    return pd.DataFrame(out)
+
+
+def agreement_note(table: pd.DataFrame, k: int) -> str:
+    """One markdown line on what the agreement table measured: its seeds, gallery and intervals."""
+    counts = table.drop_duplicates("level").set_index("level")
+    seeds = "; ".join(f"{level} level: {r['test_seeds']} test seeds of {r['test_videos']} videos "
+                      f"({r['train_seeds']} training seeds of {r['train_videos']} videos beside)"
+                      for level, r in counts.iterrows())
+    return (f"k = {k} neighbours per seed; the gallery is every item of the other videos of the corpus. {seeds}. "
+            f"Means with 95 % intervals from a bootstrap over the seeds' videos, pooled over healthy training runs; "
+            f"'vs chance' reads the interval of agreement − chance.")
+
+
+def agreement_findings(table: pd.DataFrame, split: str = "test") -> str:
+    """Markdown, generated from `agreement_table`: per level and metric, which searches agree with the
+    metadata above chance, at chance or below it on `split`'s seeds (the paired interval of agreement − chance)."""
+    lines = []
+    for level, part in table.groupby("level", sort=False):
+        for metric, words in (("genre", "genre@k"), ("tags", "tag Jaccard@k")):
+            verdicts = part[f"{split}_{metric}_versus_chance"]
+            named = [f"{v}: " + ", ".join(f"`{e}`" + ("" if c == "frozen" else f" ({c})")
+                                          for e, c in zip(part.loc[verdicts == v, "embedding"], part.loc[verdicts == v, "config"]))
+                     for v in ("above chance", "at chance", "below chance", "collapsed", "—") if (verdicts == v).any()]
+            lines.append(f"- **{level} level, {words}, {split}-split seeds**: " + "; ".join(named) + ".")
+    return "\n".join(lines)
+
+
+def similarity_note(catalogue: Catalogue, name: str, level: str, configs: Sequence[str], seed: int | None = None) -> str:
+    """Markdown: the range of cosine similarity between items of different videos in embedding `name` at
+    `level`, per training config in `configs`, so that a grid's similarities can be read against it."""
+    parts = []
+    for config in configs:
+        x, groups = unit_rows(catalogue.embedding(name, level, config, seed)), catalogue.groups(level)
+        i, j = np.triu_indices(len(x), k=1)
+        cosine = (x @ x.T)[i, j][groups[i] != groups[j]]  # n × n: meant for video level
+        parts.append(f"{config}: {cosine.min():.4f} to {cosine.max():.4f} (median {np.median(cosine):.4f})")
+    pair = "two different videos" if level == "video" else "two segments of different videos"
+    return (f"Cosine similarity of `{name}` between {pair}, over all {len(catalogue.items(level))} {level}s: "
+            + "; ".join(parts) + ".")
 
 
 def plot_agreement(table: pd.DataFrame):
-    """Bar charts of genre agreement and tag Jaccard per embedding and level, chance as a tick, sd as error bars."""
+    """Bar charts of genre agreement and tag Jaccard of the test seeds per embedding and level, with their
+    95 % intervals; chance as a tick, the training seeds' means as hollow circles."""
     import matplotlib.pyplot as plt
 
     levels = list(dict.fromkeys(table["level"]))
@@ -432,11 +491,15 @@ def plot_agreement(table: pd.DataFrame):
         part = table[table["level"] == level].reset_index(drop=True)
         labels = [e if c == "frozen" else f"{e}\n{c}" for e, c in zip(part["embedding"], part["config"])]
         x = np.arange(len(part))
-        colours = ["tab:gray" if c == "frozen" else f"C{i}" for c in part["config"] for i in [list(dict.fromkeys(part["config"])).index(c)]]
+        configs = list(dict.fromkeys(part["config"]))
+        colours = ["tab:gray" if c == "frozen" else f"C{configs.index(c)}" for c in part["config"]]
         for ax, metric, title in ((row[0], "genre", "same genre among k neighbours"), (row[1], "tags", "mean tag Jaccard")):
-            spread = part[f"{metric}_sd"]
-            ax.bar(x, part[metric], yerr=spread.to_numpy() if spread.notna().any() else None, color=colours, capsize=2)
-            ax.scatter(x, part[f"{metric}_chance"], marker="_", s=300, color="black", zorder=3, label="chance")
+            mean = part[f"test_{metric}"].to_numpy(dtype=float)
+            spread = np.vstack([mean - part[f"test_{metric}_low"], part[f"test_{metric}_high"] - mean])
+            ax.bar(x, np.nan_to_num(mean), yerr=np.nan_to_num(spread), color=colours, capsize=2, label="test-split seeds")
+            ax.scatter(x, part[f"test_{metric}_chance"], marker="_", s=300, color="black", zorder=3, label="chance")
+            ax.scatter(x, part[f"train_{metric}"], marker="o", facecolors="none", edgecolors="black", zorder=3,
+                       label="train-split seeds")
             ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
             ax.set_title(f"{level} level: {title}", fontsize=10)
             ax.set_ylim(0, 1)

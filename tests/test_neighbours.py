@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mvnb import neighbours as nb
+from mvnb.embeddings import frozen_embeddings, learned_embeddings
 
 
 def reference_neighbours(queries, gallery, k, query_groups, gallery_groups):
@@ -84,18 +85,6 @@ def test_video_embeddings_are_per_video_means_in_sorted_id_order():
         nb.video_embeddings(emb, ids, "median")
 
 
-def test_concat_cosine_is_the_mean_of_the_two_cosines_and_cl_agg_the_mean_of_the_unit_modalities():
-    rng = np.random.default_rng(1)
-    audio, video = rng.normal(size=(5, 7)) * 40, rng.normal(size=(5, 3))
-    concat = nb.frozen_embeddings(audio, video)["concat"]
-    u = nb.unit_rows
-    np.testing.assert_allclose(u(concat) @ u(concat).T, (u(audio) @ u(audio).T + u(video) @ u(video).T) / 2, atol=1e-5)
-    learned = nb.learned_embeddings(audio[:, :3], video)
-    a = audio[:, :3] / np.linalg.norm(audio[:, :3], axis=1, keepdims=True)
-    v = video / np.linalg.norm(video, axis=1, keepdims=True)
-    np.testing.assert_allclose(learned["CL_agg"], (a + v) / 2, rtol=1e-5)  # scale never lets one modality decide
-
-
 def slow_agreement(seeds, neighbours, genres, tags, groups):
     def jac(a, b):
         a, b = set(filter(None, a.split(";"))), set(filter(None, b.split(";")))
@@ -146,37 +135,69 @@ def test_missing_genres_are_nan_and_two_empty_tag_sets_count_zero():
 
 
 def fake_catalogue(n_videos=8, per_video=3, dim=6, seeds=(0,)):
-    """A Catalogue in memory: genre decides the audio direction, so audio-based embeddings agree with genre."""
+    """A Catalogue in memory: genre decides the audio direction, so audio-based embeddings agree with genre.
+    Videos v0 and v5 are the test split, v1 validation, the rest training."""
     rng = np.random.default_rng(0)
     genres = np.array(["pop", "rock", "jazz", "folk"])[np.arange(n_videos) % 4]
+    split = {0: "test", 5: "test", 1: "val"}
     rows = []
     for v in range(n_videos):
         for k in range(per_video):
             rows.append(dict(segment_id=f"v{v}_{k:02d}", video_id=f"v{v}", k=k, video_path=f"segments/v{v}/{k:02d}.mp4",
-                             audio_path=f"segments/v{v}/{k:02d}.wav", split="train", genre=genres[v],
+                             audio_path=f"segments/v{v}/{k:02d}.wav", split=split.get(v, "train"), genre=genres[v],
                              tags="fast;drums" if genres[v] in ("pop", "rock") else "slow"))
     segments = pd.DataFrame(rows)
     directions = {g: rng.normal(size=dim) for g in np.unique(genres)}
     audio = np.stack([directions[g] for g in segments["genre"]]) + 0.05 * rng.normal(size=(len(segments), dim))
     video = rng.normal(size=(len(segments), 4))
-    runs = {(c, s): nb.learned_embeddings(audio + 0.01 * s, rng.normal(size=audio.shape)) for c in ("paper_baseline", "corrected") for s in seeds}
-    return nb.Catalogue(None, segments, nb.frozen_embeddings(audio, video), runs, {key: None for key in runs})
+    runs = {(c, s): learned_embeddings(audio + 0.01 * s, rng.normal(size=audio.shape)) for c in ("paper_baseline", "corrected") for s in seeds}
+    return nb.Catalogue(None, segments, frozen_embeddings(audio, video), runs, {key: None for key in runs})
 
 
 def test_agreement_table_covers_every_embedding_level_and_run():
     catalogue = fake_catalogue(seeds=(0, 1))
-    table = nb.agreement_table(catalogue, k=2)
+    table = nb.agreement_table(catalogue, k=2, n_draws=200)
     per_level = 3 + 2 * (3 + 2)
     assert len(table) == 2 * per_level
-    assert set(table["embedding"]) == {"musicnn", "r2plus1d", "concat", "CL_a", "CL_v", "CL_agg", "CL_a→CL_v", "CL_v→CL_a"}
+    assert set(table["embedding"]) == {"musicnn", "R(2+1)D", "concat", "CL_a", "CL_v", "CL_agg", "CL_a→CL_v", "CL_v→CL_a"}
     musicnn = table.set_index(["level", "embedding", "config"]).loc[("segment", "musicnn", "frozen")]
-    assert musicnn["genre"] == 1.0 and musicnn["genre_chance"] == pytest.approx(3 / 21)  # 1 other video of 7 shares the genre
-    assert np.isnan(musicnn["genre_sd"]) and musicnn["runs"] == 1
+    # every test seed finds its genre; 3 of the 21 segments of the other videos share it
+    assert musicnn["test_genre"] == 1.0 and musicnn["test_genre_chance"] == pytest.approx(3 / 21)
+    assert musicnn["test_genre_versus_chance"] == "above chance" and musicnn["runs"] == 1
+    segment = (table["level"] == "segment").to_numpy()
+    np.testing.assert_array_equal(table["test_seeds"], np.where(segment, 6, 2))  # v0 and v5
+    np.testing.assert_array_equal(table["train_seeds"], np.where(segment, 15, 5))  # v2, v3, v4, v6, v7
+    assert (table["test_videos"] == 2).all() and (table["train_videos"] == 5).all()
     cl = table[(table["config"] == "corrected") & (table["embedding"] == "CL_a")]
-    assert (cl["runs"] == 2).all() and cl["genre_sd"].notna().all()
-    assert table.groupby("level")["items"].first().to_dict() == {"segment": 24, "video": 8}
+    assert (cl["runs"] == 2).all() and (cl["test_genre_low"] <= cl["test_genre"]).all()
     readable = nb.format_agreement(table)
-    assert "±" in readable.loc[readable["config"] == "corrected", "genre@k"].iloc[0]
+    assert readable.loc[0, "genre@k, test-split seeds"] == "1.000 [1.000, 1.000]"
+    assert readable.loc[0, "test-split seeds (videos)"] == "6 (2)" and "genre@k, train-split seeds" in readable
+    assert readable.loc[0, "genre@k vs chance"] == "above chance"
+    assert "6 test seeds of 2 videos" in nb.agreement_note(table, 2)
+
+
+def test_agreement_on_test_seeds_is_the_mean_over_test_items_against_the_whole_corpus():
+    """The slow way: search from every test item over every item of the other videos, then average; the
+    interval is the bootstrap over the test seeds' videos, and training seeds are scored apart."""
+    from mvnb.metrics import bootstrap_interval
+
+    catalogue = fake_catalogue(seeds=(0, 1))
+    items, groups = catalogue.items("segment"), catalogue.groups("segment")
+    rows = []
+    for seed in (0, 1):
+        x = catalogue.embedding("CL_v", "segment", "corrected", seed)
+        for i in np.flatnonzero(items["split"] == "test"):
+            others = np.flatnonzero(groups != groups[i])
+            sims = [x[i] @ x[j] / np.linalg.norm(x[i]) / np.linalg.norm(x[j]) for j in others]
+            near = others[np.argsort(-np.array(sims), kind="stable")[:2]]
+            rows.append((items["genre"][near] == items["genre"][i]).mean())
+    test_ids = np.tile(groups[items["split"] == "test"], 2)
+    expected = bootstrap_interval(np.array(rows), test_ids, "mean", n_draws=300)
+    table = nb.agreement_table(catalogue, k=2, levels=["segment"], n_draws=300).set_index(["embedding", "config"])
+    got = table.loc[("CL_v", "corrected")]
+    assert (got["test_genre"], got["test_genre_low"], got["test_genre_high"]) == pytest.approx(expected)
+    assert got["train_genre"] != got["test_genre"] or got["train_seeds"] != got["test_seeds"]
 
 
 def test_video_level_follows_the_papers_recipe():
