@@ -29,6 +29,12 @@ _COMMON = dict(
     workers=2,
     video_weights="kinetics400",
     precision="auto",
+    # what runs: the contrastive configurations (03), those probed (04) and mapped (05b), the tags probed (04)
+    configs=["paper_baseline", "emb512", "four_layers", "single_head", "tau_0.3", "ae_init", "no_sigmoid", "learnable_tau",
+             "paper_std", "corrected"],
+    cl_configs=["paper_baseline", "corrected"],
+    map_configs=["corrected", "paper_baseline"],
+    top_tags=10,
 )
 
 PROFILES: dict[str, dict] = {

@@ -1,9 +1,11 @@
-"""Notebooks are committed clean, declare literal-only parameters, and run in order at the quick profile."""
+"""Notebooks are committed clean, declare literal-only parameters that agree with the default profile, and run in
+order at the quick profile."""
 import ast
 import json
 
 import pytest
 
+from mvnb.config import PROFILES
 from mvnb.report import report_notebooks
 
 NOTEBOOKS = report_notebooks()
@@ -36,3 +38,34 @@ def test_runs_in_order_at_quick_profile(path, quick_report):
     assert path.name in rows.index, f"{path.name} did not run; report log:\n{quick_report.log[-3000:]}"
     assert rows.loc[path.name, "status"] == "ok", quick_report.log[-3000:]
     assert (quick_report.root / "runs" / path.name).exists()
+
+
+def declared_parameters(path) -> dict:
+    """The literal values of a notebook's parameters cell, by name."""
+    cells = parameters_cells(json.loads(path.read_text()))
+    return {stmt.targets[0].id: ast.literal_eval(stmt.value) for stmt in ast.parse("".join(cells[0]["source"])).body}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_holds_the_default_profile_values(path):
+    """Run All in JupyterLab is the same experiment as `make report`: every key a notebook shares with the
+    default profile has the profile's value."""
+    default = PROFILES["default"]
+    declared = declared_parameters(path)
+    differ = {k: (v, default[k]) for k, v in declared.items() if k in default and v != default[k]}
+    assert not differ, f"{path.name}: (notebook, default profile) values differ: {differ}"
+
+
+def test_what_runs_is_a_profile_entry_naming_known_configurations():
+    """03's configs, 04's cl_configs and top_tags and 05b's map_configs reach the notebooks through `-p`."""
+    from mvnb.train import CONFIGS
+
+    declared = {p.name: declared_parameters(p) for p in NOTEBOOKS}
+    for notebook, key in (("03_contrastive_training.ipynb", "configs"), ("04_probes.ipynb", "cl_configs"),
+                          ("04_probes.ipynb", "top_tags"), ("05b_embedding_map.ipynb", "map_configs")):
+        assert key in declared[notebook]
+        for profile in PROFILES.values():
+            assert key in profile, f"{key} is not an entry of profile {profile['profile']}"
+    for profile in PROFILES.values():
+        assert set(profile["configs"]) <= set(CONFIGS), profile["configs"]
+        assert set(profile["cl_configs"]) | set(profile["map_configs"]) <= set(profile["configs"])
