@@ -57,6 +57,26 @@ def label_distribution(metadata: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def split_summary(split_table: pd.DataFrame) -> str:
+    """Markdown read off a table of videos per genre (rows, with an "All" row) and split (`train`, `val`, `test`,
+    `All` columns): the split over all videos, and the genres with no validation or test video."""
+    def counts(row) -> str:
+        return "/".join(str(int(row[s])) for s in ("train", "val", "test"))
+
+    total = split_table.loc["All"]
+    shares = " / ".join(f"{total[s] / total['All']:.0%}" for s in ("train", "val", "test"))
+    lines = [f"All {int(total['All'])} videos: {counts(total)} in train/val/test ({shares})."]
+    genres = split_table.drop(index="All")
+    for split in ("test", "val"):
+        missing = genres[genres[split] == 0]
+        if len(missing):
+            lines.append(f"No {split} video: " + ", ".join(f"{g} ({counts(r)})" for g, r in missing.iterrows()) + ".")
+    test_share = genres["test"] / genres["All"]
+    lines.append(f"The test share per {genres.index.name or 'group'} ranges from {test_share.min():.0%} "
+                 f"({test_share.idxmin()}) to {test_share.max():.0%} ({test_share.idxmax()}).")
+    return " ".join(lines)
+
+
 def corpus_gallery(corpus_dir: str | Path, metadata: pd.DataFrame, n_frames: int = 4,
                    seconds: float = 8.0) -> plt.Figure:
     """One row per genre: the spectrogram of a video's first seconds, then frames from them."""
@@ -275,10 +295,12 @@ def neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, n_rows: int = 5, 
     return fig
 
 
-def save_neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, path: str | Path, n_rows: int = 5, title: str = "") -> Path:
-    """Write `neighbour_sheet` to `path` (PNG) without showing it (the grid shows the same); returns `path`."""
+def save_neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, path: str | Path, weights, n_rows: int = 5,
+                         title: str = "") -> Path:
+    """Write `neighbour_sheet` to `path` (PNG) without showing it (the grid shows the same), with the
+    footnote of `weights` (`mvnb.provenance.Weights`); returns `path`."""
     fig = neighbour_sheet(table, data_dir, n_rows, title)
-    fig.savefig(path, dpi=110)
+    weights.save_figure(fig, path, dpi=110)
     plt.close(fig)
     return Path(path)
 
