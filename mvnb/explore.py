@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .media import SegmentReader, atomic_write, open_media
+from .workers import exit_with_parent
 
 
 def preview_clip(src: str | Path, dst: str | Path, start_s: float = 0.0, seconds: float = 8.0,
@@ -128,7 +129,7 @@ def make_previews(data_dir: str | Path, table: pd.DataFrame, cache_dir: str | Pa
             for store, v, a in triples]
     bar = dict(total=len(jobs), desc="previews", unit="clip", disable=len(jobs) < 2)
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent) as pool:
             paths = list(tqdm(pool.map(_preview_job, jobs), **bar))
     else:
         paths = [_preview_job(job) for job in tqdm(jobs, **bar)]

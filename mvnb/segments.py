@@ -47,6 +47,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .media import MediaError, SegmentReader, atomic_write, read_video_frames, read_wav, write_mp4, write_wav
+from .workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -403,7 +404,7 @@ def _pool_round(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, w
     """Process `jobs` in a pool of `workers` processes, calling `done(record)` for each; returns
     the jobs lost because a worker process died (e.g. FFmpeg crashed on a file)."""
     lost = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent) as pool:
         futures = {pool.submit(process_video, job, params, out_dir, 0 if workers == 1 else 1): job for job in jobs}
         for future in as_completed(futures):
             try:
