@@ -110,6 +110,17 @@ def split_of(video_id: str) -> str:
     return next(name for name, upper in SPLITS if u < upper)
 
 
+def split_counts(video_ids) -> dict[str, int]:
+    """How many of the distinct `video_ids` fall in each split: `{"train": n, "val": n, "test": n}`.
+
+    The one place that counts a corpus's split; a video's split comes from `split_of`.
+    """
+    counts = {name: 0 for name, _ in SPLITS}
+    for video_id in dict.fromkeys(video_ids):
+        counts[split_of(video_id)] += 1
+    return counts
+
+
 def shard_of(video_id: str, n_shards: int) -> int:
     """The shard in `range(n_shards)` that preprocesses a video (hash of its id, independent of the split)."""
     return int(_hash_unit(f"shard:{video_id}") * n_shards)
