@@ -387,11 +387,11 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _read_record(out_dir: Path, job: VideoJob) -> dict | None:
+def read_record(out_dir: Path, job: VideoJob) -> dict | None:
     """The finished record of a video, or None when it must be (re)processed: no record yet, the
     source file changed size, one of its segment files is gone, or it failed for a reason other
     than the file itself."""
-    record = _read_json(_record_file(out_dir, job.video_id))
+    record = _read_json(_record_file(Path(out_dir), job.video_id))
     if record is None or record.get("video_id") != job.video_id or record.get("source_bytes") != Path(job.path).stat().st_size:
         return None
     if record["status"] != "ok" and not record.get("final"):  # running when killed, or a passing failure
@@ -559,7 +559,7 @@ def preprocess(
         jobs = [j for j in jobs if shard_of(j.video_id, shard[1]) == shard[0]]
         mine = np.array([shard_of(v, shard[1]) == shard[0] for v in listing_skips["video_id"]], dtype=bool)
         listing_skips = listing_skips.loc[mine]
-    records = {j.video_id: _read_record(out_dir, j) for j in jobs}
+    records = {j.video_id: read_record(out_dir, j) for j in jobs}
     todo = [j for j in jobs if records[j.video_id] is None]
     if todo:
         log.info("preprocessing %d of %d videos into %s", len(todo), len(jobs), out_dir)
