@@ -74,8 +74,11 @@ def store_settings(data_dir: str | Path) -> EncodeSettings:
     missing = [m for m, meta in metas.items() if meta is None]
     if missing:
         raise FileNotFoundError(f"the store {data_dir} has no {' or '.join(missing)} features; run `python -m mvnb features` first")
-    video = metas["video"]
-    weights = {"kinetics400": "kinetics400", "file": video["provenance"]["source"]}.get(video["provenance"]["weights"], "random")
+    video, weights = metas["video"], metas["video"]["provenance"]["weights"]
+    if weights not in ("kinetics400", "file"):
+        weights = "random"  # asked for so, or what a missing Kinetics download fell back to
+    elif weights == "file":
+        weights = video["provenance"]["source"]
     return EncodeSettings(segments.load_params(data_dir), video["settings"]["views"]["frames"], video["settings"]["views"]["seed"],
                           weights, weights == "kinetics400", video["settings"]["precision"], metas["audio"]["settings"]["model"])
 
