@@ -16,6 +16,7 @@ COMMANDS = {
     "features": ("mvnb.features", "encode every segment with frozen musicnn and R(2+1)D-18 into the feature store"),
     "train": ("mvnb.train", "train the projection heads contrastively on cached features"),
     "similar": ("mvnb.neighbours", "the catalogue videos nearest to a new video (cold start)"),
+    "embed": ("mvnb.embed", "embeddings of your own videos as parquet: frozen features, and CL_a, CL_v, CL_agg with --run"),
     "report": ("mvnb.report", "run the notebooks in order with papermill"),
 }
 

@@ -132,6 +132,14 @@ def store_dir(params: dict) -> Path:
     return corpus_dir(params) / "store"
 
 
+def is_synthetic(params: dict) -> bool:
+    """Whether the corpus named by `params` is mvnb's synthetic one: its folder holds synth.json,
+    or holds neither a metadata.csv nor a videos/ folder yet (notebook 00 then renders it there).
+    Any other corpus is one's own videos, described by its metadata.csv or its videos/ folder."""
+    folder = corpus_dir(params)
+    return (folder / "synth.json").is_file() or not ((folder / "metadata.csv").is_file() or (folder / "videos").is_dir())
+
+
 def check_full_size(params: dict) -> None:
     """For a `full_size` profile, refuse a corpus too small for its sizes, with the reason.
 
@@ -144,7 +152,7 @@ def check_full_size(params: dict) -> None:
     """
     import pandas as pd
 
-    from .segments import split_of
+    from .segments import split_counts
     from .synth import synth_video_id
 
     def synthetic_ids(n: int) -> pd.Series:
@@ -163,11 +171,11 @@ def check_full_size(params: dict) -> None:
         ids = synthetic_ids(params["n_videos"])
         durations, source = pd.Series([params["min_seconds"]]), f"a synthetic corpus of n_videos = {params['n_videos']}"
     problems = []
-    n_train = int((ids.map(split_of) == "train").sum())
+    n_train = split_counts(ids)["train"]
     if n_train < params["batch_size"]:
         problems.append(f"{source} has {len(ids)} videos, {n_train} of them in the training split, fewer than "
                         f"batch_size = {params['batch_size']} (a batch takes one segment per video)")
-    gap_train = int((synthetic_ids(params["gap_videos"]).map(split_of) == "train").sum())
+    gap_train = split_counts(synthetic_ids(params["gap_videos"]))["train"]
     if gap_train < params["batch_size"]:
         problems.append(f"the gap study's sweep corpus (gap_videos = {params['gap_videos']}) has {gap_train} "
                         f"training videos, fewer than batch_size = {params['batch_size']}")

@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .media import SegmentReader, atomic_write, open_media
+from .media import MediaError, SegmentReader, atomic_write, open_media
+from .workers import exit_with_parent
 
 
 def preview_clip(src: str | Path, dst: str | Path, start_s: float = 0.0, seconds: float = 8.0,
@@ -46,14 +47,53 @@ def video_player(path: str | Path, caption: str = "", width: int = 320, autoplay
             f"{label}</figure>")
 
 
-def label_distribution(metadata: pd.DataFrame) -> plt.Figure:
-    """Bar charts of videos per genre and per tag (tags are `;`-separated)."""
-    tags = metadata["tags"].fillna("").str.split(";").explode()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), constrained_layout=True)
-    metadata["genre"].value_counts().sort_index().plot.bar(ax=axes[0], color="tab:blue")
-    tags[tags != ""].value_counts().plot.bar(ax=axes[1], color="tab:orange")
-    axes[0].set(title="videos per genre", ylabel="videos")
-    axes[1].set(title="videos per tag", ylabel="videos")
+PROBE_COLUMNS = ["video_id", "file", "duration_s", "width", "height", "fps", "audio_rate", "audio_channels", "megabytes"]
+
+
+def probe_corpus(corpus_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every video of a corpus folder, probed from its file, and the ones left out.
+
+    The videos are those preprocessing takes (`mvnb.segments.list_videos` of `corpus_dir`'s
+    metadata.csv and videos/, whichever exist). Returns `(videos, skipped)`: `videos` one row per
+    readable file, `PROBE_COLUMNS` (duration in s, display width and height, frame rate, audio
+    sample rate and channels, size on disk) then the metadata's other columns (where one has a
+    probed column's name, such as the synthetic corpus's `duration_s`, the file's value wins); `skipped`
+    `video_id, path, reason` for rows without a file and files that cannot be read.
+    """
+    from tqdm.auto import tqdm
+
+    from .segments import SKIPPED_COLUMNS, list_videos
+
+    corpus_dir = Path(corpus_dir)
+    metadata, folder = corpus_dir / "metadata.csv", corpus_dir / "videos"
+    jobs, skipped, labels = list_videos(folder if folder.is_dir() else None, metadata if metadata.is_file() else None)
+    rows, unreadable = [], []
+    for job in tqdm(jobs, desc="probe", unit="video", disable=len(jobs) < 2):
+        try:
+            with SegmentReader(Path(job.path)) as reader:
+                info = reader.info
+        except MediaError as error:
+            unreadable.append((job.video_id, job.path, str(error)))
+            continue
+        rows.append((job.video_id, job.path, info.duration_s, *info.display_size, info.fps, info.audio_rate,
+                     info.audio_channels, Path(job.path).stat().st_size / 1e6))
+    probed = pd.DataFrame(rows, columns=PROBE_COLUMNS)
+    videos = probed.join(labels.drop(columns=[c for c in labels if c in PROBE_COLUMNS]), on="video_id")  # the file says
+    skipped = pd.concat([skipped, pd.DataFrame(unreadable, columns=SKIPPED_COLUMNS)], ignore_index=True)
+    return videos, skipped
+
+
+def media_overview(videos: pd.DataFrame) -> plt.Figure:
+    """Histogram of durations and bar charts of resolutions and frame rates of `probe_corpus` videos."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), constrained_layout=True)
+    axes[0].hist(videos["duration_s"], bins=min(30, max(5, len(videos))), color="tab:blue")
+    axes[0].set(title="durations", xlabel="seconds", ylabel="videos")
+    sizes = (videos["width"].astype(str) + "×" + videos["height"].astype(str)).value_counts()
+    sizes.head(12).plot.barh(ax=axes[1], color="tab:green")
+    axes[1].set(title="resolutions (as displayed)", xlabel="videos")
+    axes[1].invert_yaxis()
+    videos["fps"].round(2).value_counts().sort_index().plot.bar(ax=axes[2], color="tab:orange")
+    axes[2].set(title="frame rates", xlabel="frames per second", ylabel="videos")
     return fig
 
 
@@ -77,18 +117,41 @@ def split_summary(split_table: pd.DataFrame) -> str:
     return " ".join(lines)
 
 
-def corpus_gallery(corpus_dir: str | Path, metadata: pd.DataFrame, n_frames: int = 4,
-                   seconds: float = 8.0) -> plt.Figure:
-    """One row per genre: the spectrogram of a video's first seconds, then frames from them."""
-    first = metadata.groupby("genre", sort=True).head(1)
+def label_columns(videos: pd.DataFrame) -> list[str]:
+    """The label columns the corpus has values in: `genre` (one per video) and `tags` (`;`-separated)."""
+    return [c for c in ("genre", "tags") if c in videos and videos[c].notna().any()]
+
+
+def label_distribution(videos: pd.DataFrame) -> plt.Figure:
+    """Bar charts of videos per genre and per tag (tags are `;`-separated), for the columns of `label_columns`."""
+    columns = label_columns(videos)
+    if not columns:
+        raise ValueError("the corpus has no genre or tags to count")
+    fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 3.2), constrained_layout=True, squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        values = videos[column].dropna().astype(str)
+        if column == "tags":
+            values = values.str.split(";").explode().str.strip()
+        values[values != ""].value_counts().head(40).plot.bar(ax=ax, color="tab:blue" if column == "genre" else "tab:orange")
+        ax.set(title=f"videos per {'tag' if column == 'tags' else column}", ylabel="videos")
+    return fig
+
+
+def corpus_gallery(videos: pd.DataFrame, n_rows: int = 6, n_frames: int = 4, seconds: float = 8.0) -> plt.Figure:
+    """The spectrogram of a video's first seconds, then frames from them: one video per genre
+    where `videos` (a `probe_corpus` table) has genres, else its first `n_rows` videos."""
+    first = videos.groupby("genre", sort=True).head(1) if "genre" in label_columns(videos) else videos
+    first = first.head(n_rows)
     fig, axes = plt.subplots(len(first), n_frames + 1, figsize=(2.2 * (n_frames + 2), 1.5 * len(first)),
                              gridspec_kw=dict(width_ratios=[2] + [1] * n_frames), constrained_layout=True, squeeze=False)
     for row, (_, video) in zip(axes, first.iterrows()):
-        with SegmentReader(Path(corpus_dir) / video["path"]) as reader:
-            audio = reader.waveform(0.0, int(seconds * 16000), 16000)
-            frames = reader.frames(0.5, n_frames, n_frames / (seconds - 1.0), (256, 144))
+        span = min(seconds, float(video["duration_s"]))
+        with SegmentReader(Path(video["file"])) as reader:
+            audio = reader.waveform(0.0, int(span * 16000), 16000)
+            frames = reader.frames(0.05 * span, n_frames, n_frames / (0.9 * span), (256, 144))
         row[0].specgram(audio, NFFT=512, Fs=16000, noverlap=256, cmap="magma")
-        row[0].set_ylabel(video["genre"], rotation=0, ha="right", fontsize=9)
+        name = video["genre"] if "genre" in label_columns(videos) else video["video_id"]
+        row[0].set_ylabel(str(name), rotation=0, ha="right", fontsize=9)
         row[0].set(xticks=[], yticks=[])
         for ax, frame in zip(row[1:], frames):
             ax.imshow(frame)
@@ -148,7 +211,7 @@ def make_previews(data_dir: str | Path, table: pd.DataFrame, cache_dir: str | Pa
             for store, v, a in triples]
     bar = dict(total=len(jobs), desc="previews", unit="clip", disable=len(jobs) < 2)
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent) as pool:
             paths = list(tqdm(pool.map(_preview_job, jobs), **bar))
     else:
         paths = [_preview_job(job) for job in tqdm(jobs, **bar)]

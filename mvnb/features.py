@@ -59,6 +59,7 @@ from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import atomic_write, open_media, read_wav
 from mvnb.metrics import unit_rows
 from mvnb.segments import load_manifest, load_params, parse_shard, shard_of
+from mvnb.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -541,8 +542,9 @@ class SegmentInputs(Dataset):
 
 
 def _worker_init(_: int) -> None:
-    """One thread per decoding worker: the cores belong to the encoders."""
+    """One thread per decoding worker (the cores belong to the encoders), gone with its parent."""
     torch.set_num_threads(1)
+    exit_with_parent()
 
 
 def _write_rows(features: np.ndarray, status: np.ndarray, rows: list[int], values: np.ndarray) -> list[int]:

@@ -528,59 +528,40 @@ def run_data_dir(run: str | Path) -> Path:
     raise ValueError(f"the run {run} does not record a segment store that exists here; pass it with --data DATA_DIR")
 
 
-def _encoder_weights(video_meta: dict) -> tuple[str, bool]:
-    """`(video_weights, strict)` that rebuild the video encoder a feature store was made with."""
-    prov = video_meta["provenance"]
-    if prov["weights"] == "kinetics400":
-        return "kinetics400", True
-    if prov["weights"] == "file":
-        return prov["source"], False
-    return "random", False
-
-
 def encode_video(video: str | Path, data_dir: str | Path, work_dir: str | Path, device: str | None = None,
                  video_id: str | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Segment and encode a new video exactly as the catalogue at `data_dir` was.
 
     The video is preprocessed with the catalogue's parameters into `work_dir/store` and its
-    view 0 encoded with the catalogue's frozen encoders (same weights, seed, frames and
-    precision; the sha256 of both encoders' weights is checked against the catalogue's).
+    view 0 encoded with the catalogue's frozen encoders (`mvnb.embed.encode_store` with the
+    catalogue's `store_settings`: same weights, seed, frames and precision; the sha256 of both
+    encoders' weights is checked against the catalogue's).
     Returns `(segments, audio (s, 1, audio_dim), video (s, 1, video_dim))`: the manifest rows of
     its s segments that encoded, and their features. Raises ValueError with the reason when
     the video gives no usable segment.
     """
     from mvnb import features, segments
+    from mvnb.embed import encode_store, store_settings
 
     data_dir, work_dir = Path(data_dir), Path(work_dir)
     video = Path(video).expanduser().resolve()
     if not video.is_file():
         raise FileNotFoundError(f"video {video} not found")
-    params = segments.load_params(data_dir)
-    metas = {m: features.read_meta(features.store_dir(data_dir, m)) for m in features.KEYS}
-    missing = [m for m, meta in metas.items() if meta is None]
-    if missing:
-        raise FileNotFoundError(f"the catalogue {data_dir} has no {' or '.join(missing)} features; run `python -m mvnb features` first")
+    settings = store_settings(data_dir)
     video_id = video_id or video.stem
     metadata = work_dir / "metadata.csv"
     work_dir.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"video_id": [video_id], "path": [str(video)]}).to_csv(metadata, index=False)
     store = work_dir / "store"
-    manifest = segments.preprocess(None, metadata, store, segments=params.segments, seconds=params.seconds, fps=params.fps,
-                                   size=params.size, seed=params.seed, sample_rate=params.sample_rate, progress=False)
-    if manifest.empty:
+    if encode_store(metadata, store, settings, device, progress=False) is None:
         reason = pd.read_csv(segments.table_path(store, "skipped"))["reason"].iloc[0]
         raise ValueError(f"{video.name}: {reason}")
-    weights, strict = _encoder_weights(metas["video"])
-    spec = metas["video"]["settings"]["views"]
-    features.extract_features(store, views=1, frames=spec["frames"], video_weights=weights,
-                              precision=metas["video"]["settings"]["precision"], device=device, workers=0,
-                              seed=spec["seed"], audio_model=metas["audio"]["settings"]["model"],
-                              strict_weights=strict, progress=False)
     manifest, audio, video_features, audio_meta, video_meta = features.load_feature_pair(store)
     for modality, meta in (("audio", audio_meta), ("video", video_meta)):
-        if meta["provenance"]["sha256"] != metas[modality]["provenance"]["sha256"]:
+        theirs = features.read_meta(features.store_dir(data_dir, modality))["provenance"]["sha256"]
+        if meta["provenance"]["sha256"] != theirs:
             raise ValueError(f"the {modality} encoder here ({meta['provenance']['sha256'][:12]}…) is not the one the catalogue "
-                             f"used ({metas[modality]['provenance']['sha256'][:12]}…); its features would not be comparable")
+                             f"used ({theirs[:12]}…); its features would not be comparable")
     keep = np.flatnonzero(audio_meta["valid"] & video_meta["valid"])
     if not len(keep):
         raise ValueError(f"{video.name}: none of its {len(manifest)} segments could be encoded ({audio_meta['failed'] or video_meta['failed']})")
@@ -595,8 +576,8 @@ def query_embeddings(run: str | Path, audio, video, device: str | None = None) -
     from mvnb.train import embed_segments, load_heads
 
     device = device or default_device()
-    heads, _, _ = load_heads(run, device)
-    cl_audio, cl_video = embed_segments(heads, audio, video, device=device)
+    heads, _, train_config = load_heads(run, device)
+    cl_audio, cl_video = embed_segments(heads, audio, video, device=device, precision=train_config.precision)
     return {**frozen_embeddings(audio[:, 0], video[:, 0]), **learned_embeddings(cl_audio, cl_video)}
 
 
@@ -617,7 +598,7 @@ def similar_videos(run: str | Path, video: str | Path, k: int = 10, data_dir: st
     data_dir = Path(data_dir) if data_dir is not None else run_data_dir(run)
     if embedding not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
-    _check_run_store(run, data_dir)
+    check_run_store(run, data_dir)
     catalogue = load_catalogue(data_dir, {("run", 0): run})
     with tempfile.TemporaryDirectory(prefix="mvnb-similar-") as scratch:
         segs, audio, video_features = encode_video(video, data_dir, work_dir or scratch, device)
@@ -639,7 +620,7 @@ def similar_videos(run: str | Path, video: str | Path, k: int = 10, data_dir: st
     return table
 
 
-def _check_run_store(run: Path, data_dir: Path) -> None:
+def check_run_store(run: Path, data_dir: Path) -> None:
     """Raise ValueError when the features a run was trained on came from other encoders than the store's."""
     from mvnb.features import read_meta, store_dir
 

@@ -18,7 +18,7 @@ The store (`DATA_DIR`) also holds
   start_s, end_s, video_path, audio_path, split` and the label columns of the metadata;
   paths are relative to DATA_DIR;
 - `videos.csv`: one row per stored video with its probed duration and number of segments;
-- `skipped.csv`: `video_id, path, reason` for every video left out;
+- `skipped.csv`: `video_id, path, reason` for every video, or extra metadata row, left out;
 - `preprocess.json`: the parameters; a run with other parameters is refused, not mixed;
 - `videos/<video>.json`: one record per video, "running" while it is cut and final once all its
   segments are written, which is what makes reruns resumable (a kill -9 anywhere loses at most
@@ -47,6 +47,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .media import MediaError, SegmentReader, atomic_write, read_video_frames, read_wav, write_mp4, write_wav
+from .workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,17 @@ def split_of(video_id: str) -> str:
     """'train', 'val' or 'test' for a video, 80/10/10 by a hash of its id (corpus property)."""
     u = _hash_unit(video_id)
     return next(name for name, upper in SPLITS if u < upper)
+
+
+def split_counts(video_ids) -> dict[str, int]:
+    """How many of the distinct `video_ids` fall in each split: `{"train": n, "val": n, "test": n}`.
+
+    The one place that counts a corpus's split; a video's split comes from `split_of`.
+    """
+    counts = {name: 0 for name, _ in SPLITS}
+    for video_id in dict.fromkeys(video_ids):
+        counts[split_of(video_id)] += 1
+    return counts
 
 
 def shard_of(video_id: str, n_shards: int) -> int:
@@ -205,15 +217,18 @@ def list_videos(videos_dir: Path | None, metadata_csv: Path | None) -> tuple[lis
     """The videos to preprocess, the ones left out, and the label columns.
 
     Returns `(jobs, skipped, labels)`: `jobs` sorted by video_id; `skipped` with
-    `video_id, path, reason` (missing files, duplicate ids, files without a metadata row);
+    `video_id, path, reason` (missing files, files without a metadata row, duplicate rows);
     `labels` indexed by video_id with the metadata's other columns (empty without metadata).
     Without `metadata_csv`, every video file directly in `videos_dir` is taken, its stem as id.
+    An id on several rows is kept once when the rows agree (same file, same labels), the
+    extra rows being reported as duplicates; rows that disagree leave the id out, naming the
+    files or labels they disagree on.
     """
     if metadata_csv is None:
         files = sorted(p for p in Path(videos_dir).iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
                        and not p.name.startswith("."))
         table = pd.DataFrame({"video_id": [p.stem for p in files], "path": [str(p) for p in files]})
-        csv_dir, labels = None, pd.DataFrame(index=pd.Index([], name="video_id"))
+        csv_dir, label_columns = None, []
     else:
         table = pd.read_csv(metadata_csv, dtype={"video_id": str, "path": str}, keep_default_na=False, na_values=[""])
         missing = {"video_id", "path"} - set(table.columns)
@@ -223,23 +238,30 @@ def list_videos(videos_dir: Path | None, metadata_csv: Path | None) -> tuple[lis
         clashes = [c for c in table.columns if c in MANIFEST_COLUMNS and c != "video_id"]
         if clashes:
             log.warning("metadata columns %s are computed by preprocess; the metadata's values are ignored", clashes)
-        labels = table.drop(columns=["path", *clashes]).drop_duplicates("video_id", keep=False).set_index("video_id")
-    jobs, skipped, used = [], [], set()
-    counts = table["video_id"].value_counts()
+        label_columns = [c for c in table.columns if c not in ("video_id", "path", *clashes)]
+    skipped, used, rows_of = [], set(), {}
     for row_number, (video_id, path_text) in enumerate(zip(table["video_id"], table["path"]), start=2):
         if not isinstance(video_id, str) or not video_id.strip():
             skipped.append((str(path_text), str(path_text), f"metadata row {row_number} has no video_id; fill it in"))
-            continue
-        if not isinstance(path_text, str) or not path_text.strip():
+        elif not isinstance(path_text, str) or not path_text.strip():
             skipped.append((video_id, "", f"metadata row {row_number} has no path; fill it in"))
+        else:
+            found = _resolve(path_text, csv_dir, videos_dir)
+            if found is not None:
+                used.add(found.resolve())
+            rows_of.setdefault(video_id, []).append((row_number, path_text, found))
+    jobs = []
+    for video_id, rows in rows_of.items():
+        (first, path_text, found), extra = rows[0], rows[1:]
+        conflict = _disagreement(table, rows, label_columns) if extra else None
+        if conflict:
+            numbers = ", ".join(str(number) for number, _, _ in rows)
+            skipped += [(video_id, text, f"video_id appears on {len(rows)} metadata rows ({numbers}) with {conflict}; "
+                                          f"ids must be unique: keep one row") for _, text, _ in rows]
             continue
-        found = _resolve(path_text, csv_dir, videos_dir)
-        if found is not None:
-            used.add(found.resolve())
-        if counts[video_id] > 1:
-            rows = ", ".join(str(i + 2) for i in np.flatnonzero(table["video_id"].to_numpy() == video_id))
-            skipped.append((video_id, path_text, f"video_id appears on {counts[video_id]} metadata rows ({rows}); ids must be unique"))
-        elif found is None:
+        skipped += [(video_id, text, f"duplicate of metadata row {first} (same id, file and labels): kept once")
+                    for number, text, _ in extra]
+        if found is None:
             where = "relative to the metadata folder or --videos" if not Path(path_text).is_absolute() else "absolute"
             skipped.append((video_id, path_text, f"file not found ({where}); fix the path or remove the row"))
         else:
@@ -248,8 +270,27 @@ def list_videos(videos_dir: Path | None, metadata_csv: Path | None) -> tuple[lis
         for p in sorted(Path(videos_dir).iterdir()):
             if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and p.resolve() not in used and not p.name.startswith("."):
                 skipped.append((p.stem, str(p), f"no row in {Path(metadata_csv).name}; add one or move the file out of {videos_dir}"))
+    labels = table[["video_id", *label_columns]].drop_duplicates("video_id").set_index("video_id")
     skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
     return sorted(jobs, key=lambda j: j.video_id), skipped_table, labels
+
+
+def _disagreement(table: pd.DataFrame, rows: list[tuple[int, str, Path | None]], label_columns: list[str]) -> str | None:
+    """What the metadata rows of one id disagree on ("different files (…)" or "different
+    labels (…)", naming each row's value), or None when they are the same video.
+
+    rows: `(row number, path text, resolved file or None)`; row n is `table.iloc[n - 2]`.
+    """
+    files = [str(found.resolve()) if found is not None else text for _, text, found in rows]
+    if len(set(files)) > 1:
+        return "different files (" + "; ".join(f"row {n}: {text}" for (n, text, _), f in zip(rows, files)) + ")"
+    values = table.iloc[[n - 2 for n, _, _ in rows]][label_columns].astype(object)
+    values = values.where(values.notna(), "")
+    differ = [c for c in label_columns if values[c].nunique() > 1]
+    if differ:
+        return "different labels (" + "; ".join(f"row {n}: " + ", ".join(f"{c}={values.iloc[i][c]}" for c in differ)
+                                                 for i, (n, _, _) in enumerate(rows)) + ")"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,11 +387,11 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _read_record(out_dir: Path, job: VideoJob) -> dict | None:
+def read_record(out_dir: Path, job: VideoJob) -> dict | None:
     """The finished record of a video, or None when it must be (re)processed: no record yet, the
     source file changed size, one of its segment files is gone, or it failed for a reason other
     than the file itself."""
-    record = _read_json(_record_file(out_dir, job.video_id))
+    record = _read_json(_record_file(Path(out_dir), job.video_id))
     if record is None or record.get("video_id") != job.video_id or record.get("source_bytes") != Path(job.path).stat().st_size:
         return None
     if record["status"] != "ok" and not record.get("final"):  # running when killed, or a passing failure
@@ -403,7 +444,7 @@ def _pool_round(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, w
     """Process `jobs` in a pool of `workers` processes, calling `done(record)` for each; returns
     the jobs lost because a worker process died (e.g. FFmpeg crashed on a file)."""
     lost = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent) as pool:
         futures = {pool.submit(process_video, job, params, out_dir, 0 if workers == 1 else 1): job for job in jobs}
         for future in as_completed(futures):
             try:
@@ -518,7 +559,7 @@ def preprocess(
         jobs = [j for j in jobs if shard_of(j.video_id, shard[1]) == shard[0]]
         mine = np.array([shard_of(v, shard[1]) == shard[0] for v in listing_skips["video_id"]], dtype=bool)
         listing_skips = listing_skips.loc[mine]
-    records = {j.video_id: _read_record(out_dir, j) for j in jobs}
+    records = {j.video_id: read_record(out_dir, j) for j in jobs}
     todo = [j for j in jobs if records[j.video_id] is None]
     if todo:
         log.info("preprocessing %d of %d videos into %s", len(todo), len(jobs), out_dir)

@@ -41,6 +41,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .media import atomic_write, write_mp4
+from .workers import exit_with_parent
 
 MUSIC, PHANTOM, VISUAL, STYLE, FORMAT = range(5)  # random streams per video
 TAGS = ("fast", "slow", "distorted", "acoustic", "electronic", "minor", "major", "drums", "ambient", "vocal")
@@ -476,7 +477,7 @@ def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int
     rows = [video_plan(spec, i)["row"] for i in range(spec.n_videos)]
     todo = [i for i, row in enumerate(rows) if not (out_dir / row["path"]).exists()]
     if todo:
-        with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        with ProcessPoolExecutor(max_workers=max(1, workers), initializer=exit_with_parent) as pool:
             jobs = pool.map(render_video, [spec] * len(todo), todo, [out_dir] * len(todo), [audio_from] * len(todo))
             for _ in tqdm(jobs, total=len(todo), desc="synth videos", unit="video"):
                 pass

@@ -64,6 +64,8 @@ EMBED_BATCH = 4096
 SMALL_BATCH = 256
 RUN_FILES = ("config.json", "metrics.csv", "heads.pt", "embeddings.npz", "test_ranks.csv", "summary.json")
 TEST_RANK_COLUMNS = ["row", "video_id", "pool", "rank_a2v", "rank_v2a", "r10_a2v", "r10_v2a"]
+# Videos a run needs in each split: two to contrast (training, early stopping), one test pool.
+MIN_SPLIT_VIDEOS = {"train": 2, "val": 2, "test": 1}
 
 
 @dataclass(frozen=True)
@@ -313,11 +315,22 @@ def _split_rows(audio, video, video_ids: np.ndarray, split: np.ndarray, valid: n
         raise ValueError(f"need one valid flag per segment: {valid.shape[0]} flags, {len(split)} segments")
     index_type = np.int32 if len(split) < 2**31 else np.int64
     rows = {s: np.flatnonzero(in_split[s] & valid).astype(index_type) for s in SPLITS}
-    for s, need in (("train", 2), ("val", 2), ("test", 1)):
-        if len(np.unique(video_ids[rows[s]])) < need:
-            raise ValueError(f"the {s} split has {len(np.unique(video_ids[rows[s]]))} video(s); "
-                             f"training needs at least {need} (use a bigger corpus)")
+    shortfall = split_shortfall({s: len(np.unique(video_ids[rows[s]])) for s in SPLITS})
+    if shortfall:
+        raise ValueError(f"{shortfall} (use a bigger corpus)")
     return rows
+
+
+def split_shortfall(counts: dict[str, int]) -> str | None:
+    """Why videos split as `counts` (`{"train": n, "val": n, "test": n}`) are too few to train
+    on, in one line naming the counts and `MIN_SPLIT_VIDEOS`; None when they are enough."""
+    if all(counts[s] >= need for s, need in MIN_SPLIT_VIDEOS.items()):
+        return None
+    total = sum(counts.values())
+    return (f"{total} video{'' if total == 1 else 's'}: the split gives {counts['train']} training, {counts['val']} "
+            f"validation and {counts['test']} test video{'' if counts['test'] == 1 else 's'}; training needs "
+            f"≥ {MIN_SPLIT_VIDEOS['train']} training, ≥ {MIN_SPLIT_VIDEOS['val']} validation and "
+            f"≥ {MIN_SPLIT_VIDEOS['test']} test video")
 
 
 def _batch_cap(config: TrainConfig, video_ids: np.ndarray) -> int:

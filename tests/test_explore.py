@@ -186,3 +186,53 @@ def test_video_player_and_preview_clip_for_notebook_00(store, tmp_path):
     assert probe(clip)["duration"] == pytest.approx(2.0, abs=0.15)
     page = explore.video_player(clip, "a <caption>")
     assert "muted" in page and "preload='metadata'" in page and "a &lt;caption&gt;" in page
+
+
+# --------------------------------------------------------------------------- describing any corpus
+
+@pytest.fixture(scope="module")
+def own_corpus(tmp_path_factory):
+    """A corpus of one's own: three real videos of other sizes and frame rates, a damaged one and
+    a row without a file, described by a CSV of only `video_id, path`."""
+    from test_media import write_test_media
+
+    root = tmp_path_factory.mktemp("data")
+    folder = root / "mine"
+    write_test_media(folder / "videos" / "wide.mp4", seconds=6.0, fps=25, size=(128, 72))
+    write_test_media(folder / "videos" / "tall.mp4", seconds=7.5, fps=30, size=(72, 128))
+    write_test_media(folder / "videos" / "turned.mp4", seconds=5.0, fps=15, size=(128, 72), rotation=90)
+    (folder / "videos" / "broken.mp4").write_text("not a video\n")
+    rows = [("wide", "videos/wide.mp4"), ("tall", "videos/tall.mp4"), ("turned", "videos/turned.mp4"),
+            ("broken", "videos/broken.mp4"), ("gone", "videos/gone.mp4")]
+    pd.DataFrame(rows, columns=["video_id", "path"]).to_csv(folder / "metadata.csv", index=False)
+    return root
+
+
+def test_probe_corpus_reads_durations_sizes_and_rates_from_the_files(own_corpus):
+    videos, skipped = explore.probe_corpus(own_corpus / "mine")
+    videos = videos.set_index("video_id")
+    assert sorted(videos.index) == ["tall", "turned", "wide"]
+    assert videos.loc["wide", ["width", "height"]].tolist() == [128, 72] and videos.loc["wide", "fps"] == pytest.approx(25, abs=0.01)
+    assert videos.loc["tall", ["width", "height"]].tolist() == [72, 128] and videos.loc["tall", "fps"] == pytest.approx(30, abs=0.01)
+    assert videos.loc["turned", ["width", "height"]].tolist() == [72, 128]  # as displayed, upright
+    assert videos.loc["wide", "duration_s"] == pytest.approx(6.0, abs=0.1)
+    assert videos.loc["tall", "duration_s"] == pytest.approx(7.5, abs=0.1)
+    assert (videos["audio_rate"] == 48000).all() and (videos["megabytes"] > 0).all()
+    assert explore.label_columns(videos.reset_index()) == []
+    reasons = skipped.set_index("video_id")["reason"]
+    assert sorted(reasons.index) == ["broken", "gone"]
+    assert "not a readable media file" in reasons["broken"] and "file not found" in reasons["gone"]
+
+
+def test_notebook_00_describes_a_corpus_of_ones_own_without_labels(own_corpus, tmp_path):
+    import json
+
+    from mvnb.report import run_report
+
+    table = run_report("quick", ["00"], {"data_root": str(own_corpus), "corpus": "mine"}, tmp_path / "runs", tmp_path / "figures")
+    assert list(table["status"]) == ["ok"], table["status"][0]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["corpus_gallery.png", "corpus_media.png"]
+    text = json.dumps(json.loads((tmp_path / "runs" / "00_corpus.ipynb").read_text())["cells"])
+    assert "3 videos" in text and "2 left out" in text
+    assert "no genre or tags" in text and "not a synthetic corpus" in text
+    assert not (own_corpus / "mine" / "synth.json").exists()  # described, not overwritten by a synthetic corpus

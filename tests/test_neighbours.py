@@ -292,7 +292,9 @@ def test_a_video_that_gives_no_segment_is_refused_with_its_reason(tmp_path):
     for modality in features.KEYS:
         folder = features.store_dir(store, modality)
         folder.mkdir(parents=True)
-        (folder / "meta.json").write_text("{}")
+        (folder / "meta.json").write_text(json.dumps({  # what the encoding reads before it cuts the video
+            "settings": {"views": {"frames": 8, "seed": 0}, "precision": "fp32", "model": "MSD_musicnn"},
+            "provenance": {"weights": "random"}}))
     empty = tmp_path / "new.mp4"
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match=r"^new\.mp4: empty file"):

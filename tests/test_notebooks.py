@@ -69,3 +69,20 @@ def test_what_runs_is_a_profile_entry_naming_known_configurations():
     for profile in PROFILES.values():
         assert set(profile["configs"]) <= set(CONFIGS), profile["configs"]
         assert set(profile["cl_configs"]) | set(profile["map_configs"]) <= set(profile["configs"])
+
+
+def test_no_progress_bar_of_an_executed_copy_ends_at_zero_of_a_loop_that_ran(quick_report):
+    """Read as files, without a kernel, the executed copies show every loop's final count and time."""
+    import re
+
+    bars = []
+    for path in sorted((quick_report.root / "runs").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                text = "".join(output.get("data", {}).get("text/plain", "") or output.get("text", ""))
+                found = re.findall(r"(\d+)/(\d+) \[(\d\d:\d\d)", text.split("\r")[-1])
+                bars += [(path.name, int(n), int(total), elapsed) for n, total, elapsed in found]
+    assert len(bars) >= 10, bars  # preprocess, features, contrastive runs, probes, previews, UMAP, ...
+    stuck = [bar for bar in bars if bar[1] == 0 < bar[2]]
+    assert not stuck, f"progress bars frozen at 0: {stuck}"
+    assert {name for name, *_ in bars} >= {"01_preprocess.ipynb", "02_features.ipynb", "03_contrastive_training.ipynb"}

@@ -93,3 +93,96 @@ def test_full_size_check_counts_the_training_split_and_accepts_explicit_sizes(tm
     with pytest.raises(SystemExit, match="shorter than"):
         check_full_size(profile_params("paper", {"data_root": str(tmp_path), "min_seconds": 20.0}))
     check_full_size(profile_params("default", mine))  # only full_size profiles refuse
+
+
+def test_executed_copies_show_each_progress_bar_as_it_ended(tmp_path, monkeypatch):
+    """A copy read without a kernel shows the text fallback of each widget: it must be the bar's
+    last state, not its first (0/N); bars that tqdm hid at the end are gone, other widgets kept."""
+    import json
+
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    write_notebook(books / "00_bars.ipynb", "profile = 'x'", "\n".join([
+        "from tqdm.auto import tqdm",
+        "import ipywidgets",
+        "for i in tqdm(range(7), desc='whole'):",
+        "    pass",
+        "for i in tqdm(range(5), desc='hidden', leave=False):",
+        "    pass",
+        "for i in tqdm(range(10), desc='broken off'):",
+        "    if i == 3:",
+        "        break",
+        "display(ipywidgets.IntSlider(value=4))",
+    ]))
+    monkeypatch.setattr(report, "NOTEBOOK_DIR", books)
+    table = report.run_report("quick", out=tmp_path / "runs", figures=tmp_path / "figures",
+                              overrides={"data_root": str(tmp_path / "data")})
+    assert list(table["status"]) == ["ok"]
+    outputs = json.loads((tmp_path / "runs" / "00_bars.ipynb").read_text())["cells"][-1]["outputs"]
+    texts = ["".join(o["data"]["text/plain"]) for o in outputs]
+    assert len(texts) == 3, texts
+    assert texts[0].startswith("whole: 100%|██████████| 7/7 [")
+    assert texts[1].startswith("broken off:  30%|███       | 3/10 [")
+    assert texts[2].startswith("IntSlider(value=4")
+
+
+def user_corpus_files(root, video_ids):
+    """A corpus of one's own: `videos/<id>.mp4` (empty: listing does not decode) and a minimal metadata.csv."""
+    import pandas as pd
+
+    folder = root / "mine"
+    (folder / "videos").mkdir(parents=True)
+    for video_id in video_ids:
+        (folder / "videos" / f"{video_id}.mp4").touch()
+    pd.DataFrame({"video_id": video_ids, "path": [f"videos/{v}.mp4" for v in video_ids]}).to_csv(folder / "metadata.csv", index=False)
+    return folder
+
+
+def test_a_corpus_too_small_to_train_on_is_refused_before_any_notebook_runs(tmp_path):
+    import subprocess
+    import sys
+
+    from mvnb.segments import split_of
+
+    candidates = [f"clip{i}" for i in range(200)]
+    ids = [v for v in candidates if split_of(v) == "train"][:2] + [v for v in candidates if split_of(v) == "test"][:1]
+    user_corpus_files(tmp_path, ids)
+    proc = subprocess.run([sys.executable, "-m", "mvnb", "report", "--profile", "quick", "--out", str(tmp_path / "runs"),
+                           "-p", f"data_root={tmp_path}", "-p", "corpus=mine"], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert ("3 videos: the split gives 2 training, 0 validation and 1 test video; training needs ≥ 2 training, "
+            "≥ 2 validation and ≥ 1 test video") in proc.stderr
+    assert "--only 00,01,02" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_split_is_checked_only_when_a_chosen_notebook_trains(tmp_path, monkeypatch):
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    write_notebook(books / "01_reads.ipynb", "corpus = 'x'", "pass")
+    write_notebook(books / "03_trains.ipynb", "corpus = 'x'\nruns_dir = 'runs'", "pass")
+    monkeypatch.setattr(report, "NOTEBOOK_DIR", books)
+    user_corpus_files(tmp_path, ["a", "b"])
+    mine = {"data_root": str(tmp_path), "corpus": "mine"}
+    assert list(report.run_report("quick", ["01"], mine, tmp_path / "runs")["status"]) == ["ok"]
+    with pytest.raises(SystemExit, match="2 videos: the split gives"):
+        report.run_report("quick", None, mine, tmp_path / "runs")
+    report.check_split(profile_params("quick", {"data_root": str(tmp_path / "fresh")}))  # the quick corpus, still to be made
+
+
+def test_the_gap_study_is_skipped_on_a_corpus_of_ones_own(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    books = tmp_path / "notebooks"
+    books.mkdir()
+    write_notebook(books / "00_corpus.ipynb", "corpus = 'x'", "pass")
+    write_notebook(books / "06_gap.ipynb", "profile = 'x'", "pass")
+    monkeypatch.setattr(report, "NOTEBOOK_DIR", books)
+    user_corpus_files(tmp_path, ["a", "b"])
+    table = report.run_report("quick", None, {"data_root": str(tmp_path), "corpus": "mine"}, tmp_path / "runs", tmp_path / "figures")
+    assert list(table["status"]) == ["ok", "skipped"]
+    assert "06_gap.ipynb" in capsys.readouterr().out.split("skipped: ")[0].splitlines()[-1]
+    assert list(pd.read_csv(tmp_path / "runs" / "timings.csv")["status"]) == ["ok", "skipped"]
+    assert not (tmp_path / "runs" / "06_gap.ipynb").exists()
+    synthetic = report.run_report("quick", None, {"data_root": str(tmp_path)}, tmp_path / "runs2", tmp_path / "figures")
+    assert list(synthetic["status"]) == ["ok", "ok"]

@@ -199,6 +199,29 @@ def test_bad_inputs_are_skipped_with_reasons_and_good_ones_kept(tmp_path):
     assert frames.shape == (20, 72, 128, 3) and waveform.shape == (32000,)
 
 
+def test_duplicate_rows_are_kept_once_and_disagreeing_rows_skipped_naming_both(tmp_path):
+    videos = tmp_path / "videos"
+    for name in ("a", "b1", "b2", "c", "d"):
+        write_test_media(videos / f"{name}.mp4", seconds=4.5)
+    rows = [("a", "videos/a.mp4", "pop", "fast"), ("a", "videos/a.mp4", "pop", "fast"),  # identical rows
+            ("a", str((videos / "a.mp4").resolve()), "pop", "fast"),  # the same file, named another way
+            ("b", "videos/b1.mp4", "rock", ""), ("b", "videos/b2.mp4", "rock", ""),  # one id, two files
+            ("c", "videos/c.mp4", "pop", "slow"), ("c", "videos/c.mp4", "jazz", "slow"),  # one id, two genres
+            ("d", "videos/d.mp4", "pop", ""), ("d", "videos/d.mp4", "pop", "")]  # identical, without tags
+    pd.DataFrame(rows, columns=["video_id", "path", "genre", "tags"]).to_csv(tmp_path / "metadata.csv", index=False)
+    manifest = preprocess(videos, tmp_path / "metadata.csv", tmp_path / "store", progress=False, **SMALL)
+    assert sorted(set(manifest.video_id)) == ["a", "d"]
+    assert (manifest.set_index("video_id").loc["a", "genre"] == "pop").all()
+    skipped = pd.read_csv(tmp_path / "store" / "skipped.csv", keep_default_na=False)
+    reasons = skipped.groupby("video_id")["reason"].apply(list).to_dict()
+    assert reasons["a"] == ["duplicate of metadata row 2 (same id, file and labels): kept once"] * 2
+    assert reasons["d"] == ["duplicate of metadata row 9 (same id, file and labels): kept once"]
+    assert len(reasons["b"]) == 2 and all("different files (row 5: videos/b1.mp4; row 6: videos/b2.mp4)" in r
+                                          for r in reasons["b"])
+    assert len(reasons["c"]) == 2 and all("different labels (row 7: genre=pop; row 8: genre=jazz)" in r for r in reasons["c"])
+    assert sorted(skipped.video_id.unique()) == ["a", "b", "c", "d"]  # no orphan warnings: every file has a row
+
+
 # ---------------------------------------------------------------------------------------------
 # Resumable, atomic, parameter-safe, incremental
 # ---------------------------------------------------------------------------------------------
