@@ -24,8 +24,12 @@ The store (`DATA_DIR`) also holds
   segments are written, which is what makes reruns resumable (a kill -9 anywhere loses at most
   the unfinished files) and lets a crashing decoder be traced to its file.
 
-The split (80/10/10 train/val/test) hashes the video id, so it belongs to the corpus: it is the
-same in every run, and adding videos never moves another one.
+The split hashes the video id, so it belongs to the corpus: it is the same in every run, and
+adding videos never moves another one. Each video's *fold* is `floor(10 u)`, u the hash of its
+id in [0, 1); a *rotation* r tests fold (9 − r) mod 10, validates on (8 − r) mod 10 and trains
+on the other eight (`rotation_split`). The manifest's `split` column is rotation 0: 80/10/10,
+test u ≥ 0.9, validation 0.8 ≤ u < 0.9. A throwaway corpus may give each split several folds
+(`folds_per_split`, e.g. 2 for 60/20/20).
 """
 from __future__ import annotations
 
@@ -51,9 +55,9 @@ from .workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ["segment_id", "video_id", "k", "start_s", "end_s", "video_path", "audio_path", "split"]
+MANIFEST_COLUMNS = ["segment_id", "video_id", "k", "start_s", "end_s", "video_path", "audio_path", "split", "fold"]
 SKIPPED_COLUMNS = ["video_id", "path", "reason"]
-SPLITS = (("train", 0.8), ("val", 0.9), ("test", 1.0))  # cumulative upper bounds of the hash
+FOLDS = 10
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp", ".ogv"}
 FORMAT_VERSION = 1  # bump when the bytes written for the same parameters change
 X264_PRESET = "ultrafast"  # 3.5x faster than veryfast for about 3x the bytes (~300 kB per segment)
@@ -104,20 +108,38 @@ def _hash_unit(text: str) -> float:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") / 2**64
 
 
-def split_of(video_id: str) -> str:
-    """'train', 'val' or 'test' for a video, 80/10/10 by a hash of its id (corpus property)."""
-    u = _hash_unit(video_id)
-    return next(name for name, upper in SPLITS if u < upper)
+def fold_of(video_id: str) -> int:
+    """The fold in `range(FOLDS)` of a video: `floor(FOLDS * u)`, u the hash of its id (a corpus property)."""
+    return min(FOLDS - 1, int(FOLDS * _hash_unit(video_id)))
 
 
-def split_counts(video_ids) -> dict[str, int]:
+def rotation_split(folds, rotation: int = 0, folds_per_split: int = 1) -> np.ndarray:
+    """'train', 'val' or 'test' for each fold in `folds` `(n,)` under `rotation`.
+
+    With k = `folds_per_split`, rotation r tests the k folds (FOLDS − k(r + 1) + i) mod FOLDS,
+    i < k, validates on the k folds below them, and trains on the rest. k = 1, r = 0 is the
+    80/10/10 split (test fold 9, validation fold 8).
+    """
+    k = int(folds_per_split)
+    if not 1 <= k <= FOLDS // 3:
+        raise ValueError(f"folds_per_split must be 1..{FOLDS // 3}, not {folds_per_split}")
+    offset = (np.asarray(folds, dtype=int) - (FOLDS - k * (rotation + 1))) % FOLDS  # 0..k-1: test, then val
+    return np.where(offset < k, "test", np.where(offset >= FOLDS - k, "val", "train"))
+
+
+def split_of(video_id: str, rotation: int = 0, folds_per_split: int = 1) -> str:
+    """'train', 'val' or 'test' for a video under `rotation` (see `rotation_split`); rotation 0 is 80/10/10."""
+    return str(rotation_split([fold_of(video_id)], rotation, folds_per_split)[0])
+
+
+def split_counts(video_ids, rotation: int = 0, folds_per_split: int = 1) -> dict[str, int]:
     """How many of the distinct `video_ids` fall in each split: `{"train": n, "val": n, "test": n}`.
 
     The one place that counts a corpus's split; a video's split comes from `split_of`.
     """
-    counts = {name: 0 for name, _ in SPLITS}
+    counts = {"train": 0, "val": 0, "test": 0}
     for video_id in dict.fromkeys(video_ids):
-        counts[split_of(video_id)] += 1
+        counts[split_of(video_id, rotation, folds_per_split)] += 1
     return counts
 
 
@@ -495,13 +517,13 @@ def build_tables(out_dir: Path, params: PreprocessParams, jobs: list[VideoJob], 
         if record["status"] != "ok":
             skipped.append(pd.DataFrame([(job.video_id, job.path, record["reason"])], columns=SKIPPED_COLUMNS))
             continue
-        split = split_of(job.video_id)
+        split, fold = split_of(job.video_id), fold_of(job.video_id)
         starts = record["starts"]
         videos.append((job.video_id, record["duration_s"], len(starts), split))
         for k, start in enumerate(starts):
             mp4, wav = _segment_files(out_dir, job.video_id, k)
             rows.append((segment_id(job.video_id, k), job.video_id, k, start, start + params.seconds,
-                         mp4.relative_to(out_dir).as_posix(), wav.relative_to(out_dir).as_posix(), split))
+                         mp4.relative_to(out_dir).as_posix(), wav.relative_to(out_dir).as_posix(), split, fold))
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     video_table = pd.DataFrame(videos, columns=["video_id", "media_duration_s", "n_segments", "split"])
     if len(labels.columns):

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mvnb.segments import (MANIFEST_COLUMNS, StoreParamsError, add_arguments, load_manifest, preprocess, read_segment,
-                           run, sample_segment_starts, shard_of, split_of)
+                           rotation_split, run, sample_segment_starts, shard_of, split_of, fold_of, FOLDS)
 from test_media import read_index, tone, write_test_media
 
 SMALL = dict(segments=3, seconds=2.0, fps=10, size=(128, 72))  # fast settings for store mechanics
@@ -134,10 +134,11 @@ def test_default_segments_are_50_frames_768x432_at_10_fps_with_80000_samples_at_
 
 def test_manifest_order_paths_labels_and_split(reference, corpus):
     manifest = load_manifest(reference)
-    assert list(manifest.columns[:8]) == MANIFEST_COLUMNS and {"genre", "tags"} <= set(manifest.columns)
+    assert list(manifest.columns[:len(MANIFEST_COLUMNS)]) == MANIFEST_COLUMNS and {"genre", "tags"} <= set(manifest.columns)
     assert manifest[["video_id", "k"]].equals(manifest.sort_values(["video_id", "k"])[["video_id", "k"]].reset_index(drop=True))
     assert manifest.groupby("video_id").size().to_dict() == {"v0": 3, "v1": 3, "v2": 3, "v3": 3}
     assert (manifest.split == manifest.video_id.map(split_of)).all()
+    assert (manifest.fold == manifest.video_id.map(fold_of)).all()
     assert manifest.segment_id.is_unique and not any(Path(p).is_absolute() for p in manifest.video_path)
     absolute = load_manifest(reference, absolute_paths=True)
     assert all(Path(p).is_file() for p in list(absolute.video_path) + list(absolute.audio_path))
@@ -387,3 +388,27 @@ def test_shard_auto_comes_from_torchrun_or_a_slurm_array(monkeypatch):
     monkeypatch.setenv("RANK", "4")
     with pytest.raises(ValueError, match="out of range"):
         parse_shard("auto")
+
+
+@settings(max_examples=50, deadline=None)
+@given(video_id=st.text(min_size=1, max_size=20))
+def test_a_videos_fold_is_a_pure_function_of_its_id(video_id):
+    assert fold_of(video_id) == fold_of(str(video_id)) and 0 <= fold_of(video_id) < FOLDS
+    assert split_of(video_id) == ("test" if fold_of(video_id) == 9 else "val" if fold_of(video_id) == 8 else "train")
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_a_full_cycle_of_rotations_tests_every_fold_once_with_disjoint_splits(k):
+    folds = np.arange(FOLDS)
+    cycle = [rotation_split(folds, r, k) for r in range(FOLDS // k)]
+    tested = np.concatenate([folds[s == "test"] for s in cycle])
+    assert len(set(tested)) == len(tested) == FOLDS // k * k  # each fold tested at most once, every fold when k divides 10
+    for s in cycle:
+        assert (s == "test").sum() == (s == "val").sum() == k and (s == "train").sum() == FOLDS - 2 * k
+    assert list(rotation_split(folds, 0, 1)) == ["train"] * 8 + ["val", "test"]  # rotation 0: today's 80/10/10
+    assert list(rotation_split(folds, 0, 2)) == ["train"] * 6 + ["val"] * 2 + ["test"] * 2
+
+
+def test_the_fold_split_of_ids_is_about_a_tenth_each():
+    counts = np.bincount([fold_of(f"video{i}") for i in range(5000)], minlength=FOLDS)
+    assert (np.abs(counts - 500) < 4 * np.sqrt(500)).all(), counts
