@@ -6,19 +6,39 @@ composed and rendered here, and whose picture is drawn in the visual style of a 
 Music. A song is a *score*: tempo, key, mode, instruments, sections of varying energy and a
 list of note and drum events. Genres differ the way genres do (tempo range, drum pattern,
 bass, major/minor, clean vs distorted, acoustic-like vs synthetic, density), and tags are
-read off the score actually rendered (`song_tags`), so a probe can learn them.
+read off the score actually rendered (`song_tags`), so a probe can learn them. Loud sections
+are arranged more densely (a hat on every sixteenth, the lead doubled an octave up). The
+ground truth of every song, second by second, is written beside the corpus (`factor_table`).
 
-Picture. Every frame is drawn from a *driver*: a loudness envelope, an onset envelope,
-bar starts, a tempo and a key. Two knobs decide whose driver it is:
+Picture. Every frame is drawn from a *driver* (`Driver`): what a listener hears, sampled at the
+frame rate. The picture may carry only what the music makes audible: nothing in it is derived
+from a video's id, seed or index (no digits, codes or per-song colours), so at coupling 0 the
+pixels say nothing about the song on the soundtrack (a test reads this out of the features).
+Each choice below was made with the read-out panel of notebook 06 (`mvnb.readouts`), so that
+frozen encoders at the sweep's sizes (4 frames of a 3 s window, 192x108) can see it:
+
+- whole-frame brightness follows the section energy (background 0.08-0.68, shapes 0.5-0.95);
+- sparkles, up to `MAX_SPARKLES` bright dots a frame, count the beats of the last
+  `BEAT_WINDOW_S`: the pulse a listener taps along to, so their number follows the tempo;
+- drum hits (kick, snare) flash the frame and swell the shapes, decaying over `PULSE_DECAY_S`,
+  long enough for a clip of a few frames to catch them (50 ms flashes were missed);
+- shapes travel at `SHAPE_SPEED` x (tempo / 120)^1.5 picture heights per second, whatever their
+  kind of motion, and leave a motion streak of `BLUR_STEPS` positions: with 4 frames in 3 s,
+  motion alone is aliased, the streak's length shows the speed in every frame;
+- the shapes' colour is the lead instrument's (`LEAD_HUES`: timbre, which musicnn hears, rather
+  than the key, which it does not), their saturation falls in minor keys, and grain of sd up
+  to `GRIT` follows the guitar's distortion;
+- each bar start may cut to a new scene (the style's cut rate).
+
+The style (`Genre`: background hue, shape, kind of motion, cut rate, black-and-white
+background) is a genre's look. Two knobs decide whose driver and whose style a video has:
 
 - `coupling` c in [0, 1]. The video is driven by a mix of this song's driver and the driver of
   an independent *phantom* song, composed like the music of the genre whose style the video
-  wears. Envelopes mix linearly, c * own + (1 - c) * phantom (brightness follows loudness;
-  flashes and shape scale follow onsets); motion speed follows the log-mixed tempo; hue
-  follows the circularly mixed key, saturation the mixed mode; and each bar start of the own
-  song cuts to a new scene with probability c * cut_rate, each of the phantom's with
-  probability (1 - c) * cut_rate. At c = 1 the video follows its audio exactly, at c = 0 it
-  follows a song nobody hears.
+  wears. Envelopes, grain and mode mix linearly, c * own + (1 - c) * phantom; the speed follows
+  the log-mixed tempo, the colour the lead's hue mixed the short way round the colour circle;
+  each bar start of the own song cuts with probability c * cut_rate, each of the phantom's with
+  (1 - c) * cut_rate. At c = 1 the video follows its audio exactly, at c = 0 a song nobody hears.
 - `style_coupling` p in [0, 1]: with probability p the visual style is the video's own genre;
   otherwise it is drawn uniformly from all genres (possibly its own). At p = 0 the style is
   independent of the genre.
@@ -44,6 +64,8 @@ from .media import atomic_write, write_mp4
 from .workers import exit_with_parent
 
 MUSIC, PHANTOM, VISUAL, STYLE, FORMAT = range(5)  # random streams per video
+FACTORS_FILE = "factors.csv"
+DENSE_ENERGY = 0.7  # sections at least this loud are arranged more densely
 TAGS = ("fast", "slow", "distorted", "acoustic", "electronic", "minor", "major", "drums", "ambient", "vocal")
 
 
@@ -161,7 +183,8 @@ def _hz(semitones_above_a2: float) -> float:
 
 
 def _harmony_events(score: Score, g: Genre, rng: np.random.Generator) -> list:
-    """Bass, lead and vocal notes over a four-chord loop (I-V-vi-IV or i-VI-III-VII)."""
+    """Bass, lead and vocal notes over a four-chord loop (I-V-vi-IV or i-VI-III-VII); in loud sections
+    (energy ≥ `DENSE_ENERGY`) the lead is doubled an octave up, as arrangements thicken when songs get louder."""
     scale, beat = _scale(score), score.beat_s
     degrees = [0, 5, 2, 6] if score.minor else [0, 4, 5, 3]
     events = []
@@ -169,8 +192,10 @@ def _harmony_events(score: Score, g: Genre, rng: np.random.Generator) -> list:
         energy = score.section_energy[min(bar // 4, len(score.section_energy) - 1)]
         root = score.key + scale[degrees[bar % 4]]
         chord = [root, root + (3 if score.minor and degrees[bar % 4] in (0, 3, 4) else 4), root + 7]
+        dense = energy >= DENSE_ENERGY
         if score.lead == "pad":
-            events += [(t0, "pad", _hz(n + 12), 4 * beat, 0.5 * energy) for n in chord]
+            events += [(t0, "pad", _hz(n + 12 * octave), 4 * beat, 0.5 * energy / octave) for n in chord
+                       for octave in ((1, 2) if dense else (1,))]
         for b in range(4):
             events.append((t0 + b * beat, "bass", _hz(root - 12), 0.9 * beat, 0.8 * energy))
             for s in range(g.density if score.lead != "pad" else 0):
@@ -178,7 +203,10 @@ def _harmony_events(score: Score, g: Genre, rng: np.random.Generator) -> list:
                 note = chord[int(rng.integers(3))] + 12 * int(rng.integers(1, 3))
                 if score.lead == "guitar":
                     note = root + 12  # power chords on the root
-                events.append((t, score.lead, _hz(note), beat / g.density, energy * rng.uniform(0.7, 1.0)))
+                velocity = energy * rng.uniform(0.7, 1.0)
+                events.append((t, score.lead, _hz(note), beat / g.density, velocity))
+                if dense:
+                    events.append((t, score.lead, _hz(note + 12), beat / g.density, 0.6 * velocity))
             if score.vocal and rng.random() < 0.7:
                 degree = int(rng.integers(7))
                 events.append((t0 + b * beat, "vocal", _hz(score.key + scale[degree] + 24), beat, 0.6 * energy))
@@ -186,7 +214,8 @@ def _harmony_events(score: Score, g: Genre, rng: np.random.Generator) -> list:
 
 
 def _drum_events(score: Score, pattern: str, rng: np.random.Generator) -> list:
-    """Kick, snare and hat hits of the genre's pattern, in sixteenths with swing for boombap."""
+    """Kick, snare and hat hits of the genre's pattern, in sixteenths with swing for boombap; loud sections
+    (energy ≥ `DENSE_ENERGY`) put a hat on every sixteenth."""
     grids = {  # 16 steps per bar: which steps hit
         "backbeat": {"kick": [0, 8, 10], "snare": [4, 12], "hat": list(range(0, 16, 2))},
         "four": {"kick": [0, 4, 8, 12], "snare": [4, 12], "hat": [2, 6, 10, 14]},
@@ -199,8 +228,9 @@ def _drum_events(score: Score, pattern: str, rng: np.random.Generator) -> list:
     events = []
     for bar, t0 in enumerate(score.bar_starts):
         energy = score.section_energy[min(bar // 4, len(score.section_energy) - 1)]
+        dense = energy >= DENSE_ENERGY
         for drum, steps in grids.items():
-            for s in steps:
+            for s in (range(16) if dense and drum == "hat" else steps):
                 t = t0 + s * step + (swing if s % 2 else 0.0)
                 events.append((t, drum, 0.0, 0.2, energy * rng.uniform(0.8, 1.0)))
     return events
@@ -264,54 +294,115 @@ def _render_event(kind: str, hz: float, dur: float, vel: float, distortion: floa
     return (vel * 0.3 * wave * env).astype(np.float32)
 
 
+FACTOR_STEP_S = 1.0  # the factor table's time resolution
+LEADS = ("guitar", "synth", "pluck", "pad")
+
+
+def song_factors(score: Score) -> pd.DataFrame:
+    """What a listener hears in a song, second by second: one row per `FACTOR_STEP_S` step.
+
+    Columns: `t_s` (start of the step), `energy` (the mean section energy over the step, the
+    score's loudness), `onset_density` (note and drum onsets per second in the step), and the
+    song's constants `tempo_bpm`, `key_sin` and `key_cos` (the key on the circle of fifths),
+    `minor` (0/1), `distortion` and `lead` (one of `LEADS`).
+    """
+    steps = np.arange(0.0, score.duration_s, FACTOR_STEP_S)
+    section_s = 16 * score.beat_s
+    grid = np.linspace(0.0, FACTOR_STEP_S, 33)[:-1]  # 32 samples per step, for the mean section energy
+    times = np.minimum(steps[:, None] + grid, score.duration_s - 1e-9)
+    energy = np.asarray(score.section_energy)[np.minimum((times / section_s).astype(int), len(score.section_energy) - 1)]
+    onsets = np.histogram([e[0] for e in score.events], bins=np.append(steps, steps[-1] + FACTOR_STEP_S))[0]
+    angle = 2 * np.pi * ((7 * score.key) % 12) / 12
+    return pd.DataFrame({"t_s": steps, "energy": energy.mean(1), "onset_density": onsets / FACTOR_STEP_S,
+                         "tempo_bpm": score.tempo, "key_sin": np.sin(angle), "key_cos": np.cos(angle),
+                         "minor": float(score.minor), "distortion": score.distortion, "lead": score.lead})
+
+
+def factor_table(spec: SynthSpec) -> pd.DataFrame:
+    """The ground truth of every video's music, keyed by `video_id`, `source` and `t_s`.
+
+    source "heard" is the song on the soundtrack; "phantom" the unheard song the picture follows
+    where the coupling is below 1 (absent at coupling 1). Other columns as in `song_factors`.
+    """
+    frames = []
+    for index in range(spec.n_videos):
+        plan = video_plan(spec, index)
+        for source, score in (("heard", plan["score"]), ("phantom", plan["phantom"])):
+            if source == "heard" or spec.coupling < 1:
+                frames.append(song_factors(score).assign(video_id=plan["row"]["video_id"], source=source))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["video_id", "source", *[c for c in table.columns if c not in ("video_id", "source")]]]
+
+
+LEAD_HUES = {"guitar": 0.02, "synth": 0.5, "pluck": 0.14, "pad": 0.68}  # what each lead sounds like, as a colour
+DISTORTION_MAX = 30.0  # the largest guitar gain of any genre
+PULSE_DECAY_S = 0.2  # long enough for a clip of a few frames to catch a drum hit
+BEAT_WINDOW_S = 3.0  # sparkles count the beats of the last three seconds
+BEATS_FULL = 10  # beats in that window (200 bpm) that light every sparkle
+MAX_SPARKLES = 30
+GRIT = 0.5  # sd of the grain at full distortion, in units of full brightness
+SHAPE_SPEED = 0.5  # picture heights per second that a shape travels at 120 bpm
+BLUR_STEPS = 3  # positions averaged per shape and frame: a motion streak whose length follows the speed
+BLUR_S = 0.06  # time between those positions
+
+
 @dataclass
 class Driver:
-    """What a picture follows, sampled at the video frame rate.
+    """What a picture follows, sampled at the video frame rate: only what the music makes audible.
 
-    loudness, onset: `(n_frames,)` in [0, 1]; bars: bar start times in seconds;
-    tempo in bpm; hue in [0, 1); minor in [0, 1].
+    loudness, pulse, beats: `(n_frames,)` in [0, 1] (section energy rescaled from its range
+    [0.35, 1]; decaying drum hits; beats in the last `BEAT_WINDOW_S`, as a share of
+    `BEATS_FULL`); bars: bar start times in seconds; tempo in bpm; lead_hue in [0, 1) (the lead
+    instrument's colour, `LEAD_HUES`); grit in [0, 1] (distortion / `DISTORTION_MAX`); minor in [0, 1].
     """
 
     loudness: np.ndarray
-    onset: np.ndarray
+    pulse: np.ndarray
+    beats: np.ndarray
     bars: np.ndarray
     tempo: float
-    hue: float
+    lead_hue: float
+    grit: float
     minor: float
 
 
 def score_driver(score: Score, fps: int, n_frames: int) -> Driver:
-    """The driver a song gives a picture: section loudness and decaying onset impulses."""
+    """The driver a song gives a picture (see `Driver`)."""
     times = np.arange(n_frames) / fps
     energy = np.array(score.section_energy)
     section = np.minimum((times / (16 * score.beat_s)).astype(int), len(energy) - 1)
-    onset = np.zeros(n_frames)
-    weights = {"kick": 1.0, "snare": 0.8, "hat": 0.15}
+    beat_times = np.arange(-BEAT_WINDOW_S, score.duration_s, score.beat_s)  # counted in: no warm-up that dates a frame
+    pulse = np.zeros(n_frames)
     for t, kind, _, _, vel in score.events:
-        w = weights.get(kind, 0.25)
-        i = int(np.ceil(t * fps))
-        if i < n_frames:
-            onset[i:] += w * vel * np.exp(-(times[i:] - t) / 0.05)
-    onset = onset / max(1e-6, onset.max())
-    return Driver(energy[section], onset, score.bar_starts, score.tempo, score.key / 12, float(score.minor))
+        if kind in ("kick", "snare"):
+            i = int(np.ceil(t * fps))
+            pulse[i:] = np.maximum(pulse[i:], vel * np.exp(-(times[i:] - t) / PULSE_DECAY_S))
+    recent = np.searchsorted(beat_times, times, side="right") - np.searchsorted(beat_times, times - BEAT_WINDOW_S, side="right")
+    return Driver(loudness=np.clip((energy[section] - 0.35) / 0.65, 0, 1), pulse=np.clip(pulse, 0, 1),
+                  beats=np.clip(recent / BEATS_FULL, 0, 1), bars=score.bar_starts, tempo=score.tempo,
+                  lead_hue=LEAD_HUES[score.lead], grit=min(1.0, score.distortion / DISTORTION_MAX),
+                  minor=float(score.minor))
 
 
 def mix_drivers(own: Driver, phantom: Driver, c: float) -> tuple[Driver, np.ndarray]:
     """The driver at coupling `c`, and the weight (c or 1 - c) attached to each bar start.
 
-    Returns the mixed driver (bars: own and phantom bar starts together, sorted) and
-    `(n_bars,)` the cut-probability factor for each of those bars.
+    Envelopes, grit and mode mix linearly, the tempo log-linearly, the lead's hue the short way
+    round the colour circle. Returns the mixed driver (bars: own and phantom bar starts
+    together, sorted) and `(n_bars,)` the cut-probability factor for each of those bars.
     """
-    dh = ((phantom.hue - own.hue + 0.5) % 1.0) - 0.5  # shortest way round the hue circle
+    dh = ((phantom.lead_hue - own.lead_hue + 0.5) % 1.0) - 0.5  # shortest way round the hue circle
     bars = np.concatenate([own.bars, phantom.bars])
     weight = np.concatenate([np.full(len(own.bars), c), np.full(len(phantom.bars), 1 - c)])
     order = np.argsort(bars, kind="stable")
     mixed = Driver(
         loudness=c * own.loudness + (1 - c) * phantom.loudness,
-        onset=c * own.onset + (1 - c) * phantom.onset,
+        pulse=c * own.pulse + (1 - c) * phantom.pulse,
+        beats=c * own.beats + (1 - c) * phantom.beats,
         bars=bars[order],
         tempo=float(np.exp(c * np.log(own.tempo) + (1 - c) * np.log(phantom.tempo))),
-        hue=float((own.hue + (1 - c) * dh) % 1.0),
+        lead_hue=float((own.lead_hue + (1 - c) * dh) % 1.0),
+        grit=c * own.grit + (1 - c) * phantom.grit,
         minor=c * own.minor + (1 - c) * phantom.minor,
     )
     return mixed, weight[order]
@@ -319,7 +410,12 @@ def mix_drivers(own: Driver, phantom: Driver, c: float) -> tuple[Driver, np.ndar
 
 def render_frames(style: Genre, driver: Driver, cut_weight: np.ndarray, fps: int, n_frames: int,
                   size: tuple[int, int], rng: np.random.Generator):
-    """Draw the picture: yields `(height, width, 3)` uint8 frames at `size` = (width, height)."""
+    """Draw the picture: yields `(height, width, 3)` uint8 frames at `size` = (width, height).
+
+    The style (the visual genre) sets the background hue, the shapes, their kind of motion,
+    the cut rate and black-and-white backgrounds; the driver sets everything that moves with
+    the music (see the module docstring).
+    """
     width, height = size
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     xx, yy = xx / height, yy / height  # units of picture height
@@ -328,15 +424,14 @@ def render_frames(style: Genre, driver: Driver, cut_weight: np.ndarray, fps: int
     cuts = driver.bars[rng.random(len(driver.bars)) < cut_weight * style.cut_rate]
     cut_frames = set((cuts * fps).astype(int))
     n_shapes = int(rng.integers(3, 8))
-    hue_jitter = float(rng.uniform(-0.06, 0.06))
-    speed = driver.tempo / 120.0
-    saturation = style.saturation * (1.0 - 0.45 * driver.minor)
+    speed = (driver.tempo / 120.0) ** 1.5
+    colourfulness = 1.0 - 0.45 * driver.minor
 
     def new_scene():
         return dict(pos=rng.uniform([0, 0], [aspect, 1], (n_shapes, 2)),
                     vel=rng.normal(0, 0.12, (n_shapes, 2)),
                     radius=rng.uniform(0.05, 0.16, n_shapes),
-                    hue=(style.hue + driver.hue * 0.35 + hue_jitter + rng.uniform(-0.05, 0.05, n_shapes)) % 1.0,
+                    hue=(driver.lead_hue + rng.uniform(-0.04, 0.04, n_shapes)) % 1.0,
                     phase=rng.uniform(0, 2 * np.pi, n_shapes))
 
     scene = new_scene()
@@ -344,39 +439,43 @@ def render_frames(style: Genre, driver: Driver, cut_weight: np.ndarray, fps: int
         if i in cut_frames:
             scene = new_scene()
         t = i / fps
-        loud, onset = driver.loudness[i], driver.onset[i]
-        bg = _hsv(np.float32(style.hue + driver.hue * 0.35 + hue_jitter), saturation * 0.6, 0.12 + 0.45 * loud)
-        frame = shade * bg
-        for k in range(n_shapes):
-            mask = _shape_mask(style, scene, k, t, speed, onset, xx, yy, aspect)
-            color = _hsv(np.float32(scene["hue"][k]), saturation, 0.45 + 0.5 * loud)
-            np.copyto(frame, color, where=mask[..., None])
-        frame += 0.4 * onset  # a flash on every onset
+        loud, pulse = driver.loudness[i], driver.pulse[i]
+        frame = shade * _hsv(np.float32(style.hue), style.saturation * 0.6 * colourfulness, 0.08 + 0.6 * loud)
         if style.black_and_white:
             frame[:] = frame.mean(axis=2, keepdims=True)
+        for k in range(n_shapes):
+            cover = np.mean([_shape_mask(style, scene, k, t - j * BLUR_S, speed, pulse, xx, yy, aspect)
+                             for j in range(BLUR_STEPS)], axis=0)[..., None]
+            color = _hsv(np.float32(scene["hue"][k]), 0.9 * colourfulness, 0.5 + 0.45 * loud)
+            frame = frame * (1 - cover) + color * cover
+        sparkles = rng.uniform([0, 0], [width, height], (int(round(MAX_SPARKLES * driver.beats[i])), 2)).astype(int)
+        frame[sparkles[:, 1], sparkles[:, 0]] = 1.0
+        frame += 0.35 * pulse + GRIT * driver.grit * rng.standard_normal(frame.shape[:2])[..., None]
         yield np.clip(frame * 255, 0, 255).astype(np.uint8)
 
 
-def _shape_mask(style: Genre, scene: dict, k: int, t: float, speed: float, onset: float,
+def _shape_mask(style: Genre, scene: dict, k: int, t: float, speed: float, pulse: float,
                 xx: np.ndarray, yy: np.ndarray, aspect: float) -> np.ndarray:
     """Boolean `(height, width)` mask of shape k of the scene at time t."""
+    travel = SHAPE_SPEED * speed * t  # picture heights travelled by time t, whatever the kind of motion
     if style.motion == "orbit":
-        angle = scene["phase"][k] + 0.6 * speed * t
-        cx = aspect / 2 + 0.3 * np.cos(angle) * (1 + k % 3) / 2
-        cy = 0.5 + 0.3 * np.sin(angle) * (1 + k % 3) / 2
+        radius = 0.15 * (1 + k % 3)
+        angle = scene["phase"][k] + travel / radius
+        cx, cy = aspect / 2 + radius * np.cos(angle), 0.5 + radius * np.sin(angle)
     else:
-        cx, cy = (scene["pos"][k] + scene["vel"][k] * speed * t) % [aspect, 1]
+        heading = scene["vel"][k] / max(1e-9, float(np.hypot(*scene["vel"][k])))
+        cx, cy = (scene["pos"][k] + heading * travel) % [aspect, 1]
         if style.motion == "bounce":
             cy = 0.5 + 0.35 * abs(math.sin(math.pi * speed * 2 * t + scene["phase"][k])) - 0.17
-    r = scene["radius"][k] * (1 + 0.8 * onset)
+    r = scene["radius"][k] * (1 + 0.8 * pulse)
     if style.shape == "circles":
         return (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
     if style.shape == "rings":
         d = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
-        return np.abs(d - 2 * r) < 0.015 + 0.02 * onset
+        return np.abs(d - 2 * r) < 0.015 + 0.02 * pulse
     if style.shape == "bars":
         x0 = (k + 0.5) * aspect / len(scene["radius"])
-        return (np.abs(xx - x0) < 0.04) & (yy > 1 - 4 * r * (0.3 + 0.7 * onset) - 0.1 * np.sin(cy * 6))
+        return (np.abs(xx - x0) < 0.04) & (yy > 1 - 4 * r * (0.3 + 0.7 * pulse) - 0.1 * np.sin(cy * 6))
     if style.shape == "stripes":
         return np.abs(((yy + xx * 0.3 - cy) % 0.5) - 0.25) < r * 0.4
     return (np.abs(xx - cx) < 1.6 * r) & (np.abs(yy - cy) < r)  # rects
@@ -454,7 +553,8 @@ def render_video(spec: SynthSpec, index: int, out_dir: Path, audio_from: Path | 
 
 def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int = 1,
                 audio_from: str | Path | None = None) -> Path:
-    """Write (or complete) a synthetic corpus: `out_dir/videos/*.mp4` and `out_dir/metadata.csv`.
+    """Write (or complete) a synthetic corpus: `out_dir/videos/*.mp4`, `out_dir/metadata.csv` and the
+    ground truth of its music, `out_dir/factors.csv` (`factor_table`).
 
     Resumable: videos already present are kept. A folder made with other settings is refused
     rather than mixed. Returns the path of metadata.csv.
@@ -484,6 +584,8 @@ def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int
     metadata = out_dir / "metadata.csv"
     with atomic_write(metadata) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
+    with atomic_write(out_dir / FACTORS_FILE) as tmp:
+        factor_table(spec).to_csv(tmp, index=False)
     return metadata
 
 

@@ -197,3 +197,30 @@ def test_coupling_changes_how_picture_follows_sound(corpora):
     corr = {c: np.mean([frame_audio_correlation(corpora[c] / p) for p in drummed["path"]]) for c in (1.0, 0.0)}
     assert corr[1.0] > 0.3, corr
     assert corr[0.0] < 0.1, corr
+
+
+def test_the_factor_table_is_the_score_heard(corpora):
+    """factors.csv beside the corpus: the tempo the metadata states, energy that rises where a louder
+    section starts, onsets counted from the score, and phantom rows only where the coupling is below 1."""
+    factors = pd.read_csv(corpora[0.0] / synth.FACTORS_FILE)
+    meta = pd.read_csv(corpora[0.0] / "metadata.csv").set_index("video_id")
+    heard = factors[factors["source"] == "heard"]
+    assert set(factors["source"]) == {"heard", "phantom"}
+    assert not (pd.read_csv(corpora[1.0] / synth.FACTORS_FILE)["source"] == "phantom").any()
+    for video_id, rows in heard.groupby("video_id"):
+        assert rows["tempo_bpm"].round(2).eq(meta.loc[video_id, "tempo_bpm"]).all()
+        assert (rows["minor"] == (meta.loc[video_id, "mode"] == "minor")).all()
+        assert len(rows) == int(np.ceil(meta.loc[video_id, "duration_s"]))
+    checked = 0
+    for index in range(SPEC.n_videos):
+        score = synth.video_plan(replace(SPEC, coupling=0.0), index)["score"]
+        rows = heard[heard["video_id"] == synth.synth_video_id(index)].set_index("t_s")
+        for k in range(1, len(score.section_energy)):
+            before, after, start = score.section_energy[k - 1], score.section_energy[k], k * 16 * score.beat_s
+            if start + 1 < score.duration_s and abs(after - before) > 0.1:
+                step_before, step_after = np.floor(start) - 1, np.ceil(start)
+                assert np.sign(rows.loc[step_after, "energy"] - rows.loc[step_before, "energy"]) == np.sign(after - before)
+                checked += 1
+        onsets = np.histogram([e[0] for e in score.events], bins=np.arange(0, len(rows) + 1))[0]
+        np.testing.assert_array_equal(rows["onset_density"].to_numpy(), onsets)
+    assert checked >= 3  # the 8-10 s songs of fast genres cross a section boundary
