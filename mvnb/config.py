@@ -35,7 +35,12 @@ _COMMON = dict(
     cl_configs=["paper_baseline", "corrected"],
     map_configs=["corrected", "paper_baseline"],
     top_tags=10,
+    gap_folds_per_split=2,  # the sweep's split: 60/20/20 by the hash of the id, for test galleries of 100+ segments
 )
+
+# The coupling sweep's points (coupling, style_coupling): the style-0 curve, whose first point has
+# independent modalities, and the style-1 curve, where the genre's look is added.
+GAP_POINTS = [[0.0, 0.0], [0.5, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
 
 PROFILES: dict[str, dict] = {
     "quick": {
@@ -52,7 +57,7 @@ PROFILES: dict[str, dict] = {
         "batch_size": 8,
         "seeds": [0],
         "max_epochs": 3,
-        "gap_points": [[0.0, 1.0], [1.0, 1.0], [0.0, 0.0]],
+        "gap_points": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]],
         "gap_videos": 40,
         "gap_segments": 2,
         "gap_size": "192x108",
@@ -71,8 +76,8 @@ PROFILES: dict[str, dict] = {
         "batch_size": 64,
         "seeds": [0, 1, 2],
         "max_epochs": 60,
-        "gap_points": [[0.0, 1.0], [0.25, 1.0], [0.5, 1.0], [0.75, 1.0], [1.0, 1.0], [0.0, 0.0]],
-        "gap_videos": 120,
+        "gap_points": GAP_POINTS,
+        "gap_videos": 180,
         "gap_segments": 3,
         "gap_size": "192x108",
         "gap_frames": 4,
@@ -91,8 +96,8 @@ PROFILES: dict[str, dict] = {
         "seeds": [0, 1, 2],
         "max_epochs": 200,
         "full_size": True,
-        "gap_points": [[0.0, 1.0], [0.25, 1.0], [0.5, 1.0], [0.75, 1.0], [1.0, 1.0], [0.0, 0.0]],
-        "gap_videos": 1400,
+        "gap_points": GAP_POINTS,
+        "gap_videos": 1800,
         "gap_segments": 6,
         "gap_size": "768x432",
         "gap_frames": 16,
@@ -175,7 +180,7 @@ def check_full_size(params: dict) -> None:
     if n_train < params["batch_size"]:
         problems.append(f"{source} has {len(ids)} videos, {n_train} of them in the training split, fewer than "
                         f"batch_size = {params['batch_size']} (a batch takes one segment per video)")
-    gap_train = split_counts(synthetic_ids(params["gap_videos"]))["train"]
+    gap_train = split_counts(synthetic_ids(params["gap_videos"]), folds_per_split=params["gap_folds_per_split"])["train"]
     if gap_train < params["batch_size"]:
         problems.append(f"the gap study's sweep corpus (gap_videos = {params['gap_videos']}) has {gap_train} "
                         f"training videos, fewer than batch_size = {params['batch_size']}")

@@ -22,10 +22,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import features, probes, synth, train
+from . import embeddings, features, probes, readouts, synth, train
 from .metrics import argsort_diagonal_rank, bootstrap_interval, median_rank
 from .results import format_interval, run_dir, usable_seeds, versus_chance
-from .segments import load_manifest, preprocess
+from .segments import load_manifest, preprocess, rotation_split
 
 CONFIGS = ("paper_baseline", "paper_std", "corrected")
 # The diagnosis: {sigmoid, none} x {tau = 1, learnable tau} x {raw, standardised inputs}, all in the
@@ -53,11 +53,17 @@ class SweepSettings:
     seed: int
     batch_size: int
     max_epochs: int
+    folds_per_split: int = 2  # 2: 60/20/20 by the hash of the id (a sweep corpus is throwaway; its test gallery must be large)
 
     @property
     def seconds(self) -> tuple[float, float]:
         """Video length range: just enough for `segments` non-overlapping 5 s segments."""
         return 5.0 * self.segments + 0.5, 5.0 * self.segments + 2.5
+
+
+def sweep_split(manifest: pd.DataFrame, s: SweepSettings) -> np.ndarray:
+    """The sweep's train/val/test split of the manifest's segments `(n,)`: rotation 0 of its folds."""
+    return rotation_split(manifest["fold"], 0, s.folds_per_split)
 
 
 def point_name(coupling: float, style_coupling: float) -> str:
@@ -112,15 +118,39 @@ def train_point(store: Path, audio_store: Path, runs: Path, name: str, overrides
     features.check_views_aligned(audio_meta, video_meta)
     config = train.make_config(name, {"batch_size": s.batch_size, "max_epochs": s.max_epochs, **overrides})
     provenance = {m: {k: v for k, v in meta.items() if k != "valid"} for m, meta in (("audio", audio_meta), ("video", video_meta))}
-    return train.train(audio, video, manifest["video_id"].to_numpy(), manifest["split"].to_numpy(), config, seed, runs,
+    return train.train(audio, video, manifest["video_id"].to_numpy(), sweep_split(manifest, s), config, seed, runs,
                        name=name, provenance=provenance, valid=audio_meta["valid"] & video_meta["valid"], progress=False)
 
 
-def genre_auc(x: np.ndarray, store: Path, seed: int) -> float:
-    """Test macro ROC-AUC (video level) of the genre probe on embeddings `x` `(n_segments, dim)`."""
-    manifest = load_manifest(store)
+def genre_auc(x: np.ndarray, store: Path, seed: int, s: SweepSettings) -> float:
+    """Test macro ROC-AUC (video level) of the genre probe on embeddings `x` `(n_segments, dim)`, on the sweep's split."""
+    manifest = load_manifest(store).assign(split=lambda m: sweep_split(m, s))
     task = probes.genre_task(manifest)
     return probes.run_probe(x, task, manifest["split"], manifest["video_id"], seed).scores["auc_video"]
+
+
+READOUT_POINTS = {"R(2+1)D at (0, style 0)": (0.0, 0.0), "R(2+1)D at (1, style 0)": (1.0, 0.0)}
+PHANTOM_INPUT = "R(2+1)D at (0, style 0), phantom song"
+
+
+def readout_panel(stores: dict[tuple[float, float], Path], audio_store: Path, seed: int = 0) -> pd.DataFrame:
+    """What each frozen encoder can see (`mvnb.readouts`): every factor of the heard song read out from
+    musicnn and from R(2+1)D at the style-0 points of `READOUT_POINTS` that the sweep has; and, as a
+    control that the video encoder sees a factor at all, the phantom song's factors from R(2+1)D at
+    (0, 0), whose picture follows the phantom. Features are view 0; folds and intervals keep videos whole."""
+    manifest = load_manifest(audio_store)
+    factors = readouts.load_factors(audio_store.parent)
+    heard = readouts.segment_factors(manifest, factors, "heard")  # the songs, hence these rows, are the same at every point
+    inputs = {"musicnn": (np.asarray(features.load_features(audio_store, "audio")[0][:, 0], dtype=np.float32), heard)}
+    for label, point in READOUT_POINTS.items():
+        if point in stores:
+            if not load_manifest(stores[point])["segment_id"].equals(manifest["segment_id"]):
+                raise ValueError(f"the segments of {stores[point]} differ from {audio_store}'s; rebuild the sweep")
+            inputs[label] = (np.asarray(features.load_features(stores[point], "video")[0][:, 0], dtype=np.float32), heard)
+    if (0.0, 0.0) in stores:
+        phantom = readouts.segment_factors(manifest, readouts.load_factors(stores[0.0, 0.0].parent), "phantom")
+        inputs[PHANTOM_INPUT] = (inputs["R(2+1)D at (0, style 0)"][0], phantom)
+    return readouts.readout_panel(inputs, manifest["video_id"].to_numpy(), seed=seed)
 
 
 def sweep_rows(store: Path, audio_store: Path, runs: Path, coupling: float, style_coupling: float,
@@ -131,19 +161,19 @@ def sweep_rows(store: Path, audio_store: Path, runs: Path, coupling: float, styl
     """
     audio = features.load_features(audio_store, "audio")[0]
     video = features.load_features(store, "video")[0]
-    concat = probes.frozen_embeddings(audio, video)["musicnn+R(2+1)D"]
+    concat = embeddings.frozen_embeddings(audio[:, 0], video[:, 0])["concat"]
     rows = []
     for seed in seeds:
-        auc_concat = genre_auc(concat, store, seed)
+        auc_concat = genre_auc(concat, store, seed, s)
         for name in CONFIGS:
             folder = run_dir(runs / point_name(coupling, style_coupling), name, seed)
             summary = train_point(store, audio_store, folder, name, {}, seed, s)
             main, collapsed = summary["test"]["main"], any(summary["collapsed"].values())
-            cl = probes.cl_embeddings(folder, len(audio))
+            cl = embeddings.cl_embeddings(folder, len(audio))
             rows.append(dict(coupling=coupling, style_coupling=style_coupling, config=name, seed=seed, collapsed=collapsed,
                              pool=main["pool"], test_videos=main["n_videos"], median_rank_a2v=main["median_rank_a2v"],
                              median_rank_v2a=main["median_rank_v2a"], r_at_10=(main["r10_a2v"] + main["r10_v2a"]) / 2,
-                             genre_auc_cl_agg=np.nan if collapsed else genre_auc(cl["CL_agg"], store, seed),
+                             genre_auc_cl_agg=np.nan if collapsed else genre_auc(cl["CL_agg"], store, seed, s),
                              genre_auc_concat=auc_concat))
     return rows
 
@@ -207,7 +237,7 @@ def gap_figure(summary: pd.DataFrame) -> plt.Figure:
     for style in styles:
         frozen = summary[summary["style_coupling"] == style].drop_duplicates("coupling").sort_values("coupling")
         axes[1].plot(frozen["coupling"], frozen["genre_auc_concat"], marker="s", color="k",
-                     ls="-" if style == styles[0] else "--", label=f"musicnn+R(2+1)D, style {style:g}")
+                     ls="-" if style == styles[0] else "--", label=f"concat (frozen), style {style:g}")
     axes[0].axhline(summary["chance"].median(), color="k", ls=":", lw=1, label="chance (P+1)/2P")
     axes[0].text(0.01, 0.625, "x: collapsed, not scored", transform=axes[0].get_yaxis_transform(), fontsize=7, va="bottom")
     axes[0].set(xlabel="coupling", ylabel="test median rank / pool", ylim=(0, 0.65),
@@ -217,6 +247,12 @@ def gap_figure(summary: pd.DataFrame) -> plt.Figure:
     for ax in axes:
         ax.legend(fontsize=7)
     return fig
+
+
+def diagnosis_point(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Where the diagnosis runs: the positive control (1, style 0), where only the music links picture and
+    sound; in a sweep without it, its most coupled point (style 0 first)."""
+    return (1.0, 0.0) if (1.0, 0.0) in points else max(points, key=lambda p: (p[0], -p[1]))
 
 
 def diagnosis_name(cell: tuple[str, str, str]) -> str:
@@ -230,13 +266,13 @@ def diagnosis_rows(store: Path, audio_store: Path, runs: Path, seeds: list[int],
     argsort-diagonal number, with the run's collapse mark and final τ."""
     rows = []
     manifest = load_manifest(store)
-    test = (manifest["split"] == "test").to_numpy()
+    test = sweep_split(manifest, s) == "test"
     for cell, overrides in DIAGNOSIS.items():
         for seed in seeds:
             folder = run_dir(runs / "diagnosis", diagnosis_name(cell), seed)
             summary = train_point(store, audio_store, folder, "paper_baseline", overrides, seed, s)
             main = summary["test"]["main"]
-            cl = probes.cl_embeddings(folder, len(manifest))
+            cl = embeddings.cl_embeddings(folder, len(manifest))
             rows.append(dict(output=cell[0], tau=cell[1], inputs=cell[2], seed=seed,
                              collapsed=any(summary["collapsed"].values()), pool=main["pool"], final_tau=summary["tau"],
                              median_rank=(main["median_rank_a2v"] + main["median_rank_v2a"]) / 2,
@@ -292,23 +328,50 @@ def metric_pitfall(diagnosis: pd.DataFrame, seed: int = 0) -> str:
             f"embedding would have printed the paper's Table 1 whether or not its model had learned anything.")
 
 
-def conclusion(summary: pd.DataFrame) -> str:
-    """RQ1 in plain words, from `sweep_summary` (Markdown): every claim is decided by an interval."""
+def _curve_text(rows: pd.DataFrame) -> str:
+    """'coupling 0: 0.47 [0.40, 0.55]; coupling 1: …' for one configuration's points, in coupling order."""
+    return "; ".join(f"coupling {r.coupling:g}: " + ("collapsed" if r.versus_chance == "collapsed" else
+                                                      format_interval(r.mr_pool, r.mr_pool_low, r.mr_pool_high, 2))
+                     + (f" ({r.collapsed})" if r.collapsed != "none" else "") for r in rows.sort_values("coupling").itertuples())
+
+
+def conclusion(summary: pd.DataFrame, panel: pd.DataFrame | None = None) -> str:
+    """RQ1 in plain words, from `sweep_summary` and the read-out `panel` (Markdown). Every claim is decided
+    by an interval: "below chance" means the 95 % interval of median rank / pool lies under it."""
     lines = [f"Chance is a median rank of {summary['chance'].median():.2f} of the pool; "
-             f"{int(summary['test_videos'].max())} test videos behind each number."]
-    independent = summary[(summary["coupling"] == 0) & (summary["style_coupling"] == 0)].set_index("config")
-    for name, rows in summary[summary["style_coupling"] > 0].groupby("config", sort=False):
-        rows = rows.sort_values("coupling")
-        curve = "; ".join(f"coupling {r.coupling:g}: " + ("collapsed" if r.versus_chance == "collapsed" else
-                                                        format_interval(r.mr_pool, r.mr_pool_low, r.mr_pool_high, 2))
-                          + (f" ({r.collapsed})" if r.collapsed != "none" else "") for r in rows.itertuples())
-        below = rows[rows["versus_chance"] == "below chance"]["coupling"]
-        line = f"- **{name}**: median rank / pool {curve}. "
-        line += (f"Clearly below chance (interval under it) from coupling {below.min():g} on."
-                 if len(below) else "Never clearly below chance.")
-        if name in independent.index:
-            r = independent.loc[name]
-            line += (f" Independent modalities: {format_interval(r.mr_pool, r.mr_pool_low, r.mr_pool_high, 2)}, "
-                     f"{r.versus_chance}.")
-        lines.append(line)
+             f"{int(summary['test_videos'].min())}–{int(summary['test_videos'].max())} test videos behind each number."]
+    independent = summary[(summary["coupling"] == 0) & (summary["style_coupling"] == 0)]
+    if len(independent):
+        cells = "; ".join(f"{r.config} " + ("collapsed" if r.versus_chance == "collapsed" else
+                                            f"{format_interval(r.mr_pool, r.mr_pool_low, r.mr_pool_high, 2)}, {r.versus_chance}")
+                          for r in independent.itertuples())
+        lines.append(f"- **Independent modalities (0, 0)**: {cells}.")
+    for style, words in ((0.0, "picture follows the music, style independent of the genre"),
+                         (1.0, "the genre's visual style as well")):
+        part = summary[summary["style_coupling"] == style]
+        for name, rows in part.groupby("config", sort=False):
+            below = rows[rows["versus_chance"] == "below chance"]["coupling"]
+            lines.append(f"- **{name}, style {style:g}** ({words}): {_curve_text(rows)}. "
+                         + (f"Clearly below chance from coupling {below.min():g} on." if len(below)
+                            else "Never clearly below chance."))
+    style1 = summary[(summary["style_coupling"] == 1) & (summary["coupling"] == 0)]
+    if len(style1):
+        leak = [r.config for r in style1.itertuples() if r.versus_chance == "below chance"]
+        lines.append("- **What style adds**: at coupling 0 with the genre's style, "
+                     + (f"{', '.join(leak)} retrieve below chance: the genre's look alone pairs audio with video."
+                        if leak else "no configuration retrieves below chance: the genre's look alone does not pair them."))
+    raw = summary[summary["config"] == "paper_baseline"]
+    if len(raw):
+        scored = raw[raw["versus_chance"] != "collapsed"]
+        fine = (scored["versus_chance"] == "at chance").all()
+        lines.append(f"- **The paper's configuration on raw features** (paper_baseline): collapsed at "
+                     f"{int((raw['versus_chance'] == 'collapsed').sum())} of {len(raw)} points, at chance at "
+                     f"{int((scored['versus_chance'] == 'at chance').sum())}, below chance at "
+                     f"{int((scored['versus_chance'] == 'below chance').sum())}. "
+                     + ("It never learns, wherever the picture follows the sound: the paper's result, reproduced under "
+                        "control." if fine else "It is not at chance everywhere."))
+    if panel is not None:
+        for name, rows in panel.groupby("input", sort=False):
+            seen = [f"{r.factor} ({r.metric} {r.score:.2f})" for r in rows.itertuples() if r.low > r.chance]
+            lines.append(f"- **{name} sees** (read-out interval above chance): {', '.join(seen) or 'nothing'}.")
     return "\n".join(lines)

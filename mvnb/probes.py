@@ -53,7 +53,6 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mvnb import embeddings as _embeddings
 from mvnb.embeddings import LEARNED, cl_embeddings
 from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.encoders.musicnn import default_device
@@ -232,14 +231,6 @@ def _left_out_note(manifest: pd.DataFrame, labelled: np.ndarray, why: str) -> st
 # ---------------------------------------------------------------------------------------------
 # Embeddings
 # ---------------------------------------------------------------------------------------------
-
-
-def frozen_embeddings(audio_features, video_features, view: int = 0) -> dict[str, np.ndarray]:
-    """Transitional, for `mvnb.gap` only, until it reads `mvnb.embeddings` itself (then delete this):
-    `mvnb.embeddings.frozen_embeddings` of view `view` of `(n_segments, views, dim)` features, with
-    `concat` also under the name gap asks for."""
-    frozen = _embeddings.frozen_embeddings(audio_features[:, view], video_features[:, view])
-    return frozen | {"musicnn+R(2+1)D": frozen["concat"]}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mvnb import gap
+from mvnb import gap, provenance, readouts
+from mvnb.config import PROFILES
 from mvnb.metrics import argsort_diagonal_rank, median_rank
 
 
@@ -35,18 +36,31 @@ def test_diagnosis_is_the_full_two_by_two_by_two_in_the_paper_form():
 def test_quick_sweep_writes_the_promised_csvs(quick_report):
     figures = quick_report.root / "figures"
     table = pd.read_csv(figures / "gap_study.csv")
-    assert list(table.columns) == gap.COLUMNS
-    assert set(map(tuple, table[["coupling", "style_coupling"]].drop_duplicates().to_numpy())) == {(0, 1), (1, 1), (0, 0)}
+    assert list(table.columns) == [*gap.COLUMNS, *provenance.COLUMNS]
+    points = set(map(tuple, table[["coupling", "style_coupling"]].drop_duplicates().to_numpy()))
+    assert points == {tuple(p) for p in PROFILES["quick"]["gap_points"]} == {(0, 0), (1, 0), (1, 1)}
     assert set(table["config"]) == set(gap.CONFIGS)
-    healthy = table[~table["collapsed"]]
+    healthy = table[~table["collapsed"]][gap.COLUMNS]
     numbers = healthy.drop(columns=["config", "collapsed"]).to_numpy(dtype=float)
     assert np.isfinite(numbers).all(), table
     assert ((table["median_rank_a2v"] >= 1) & (table["median_rank_a2v"] <= table["pool"])).all()
     summary = pd.read_csv(figures / "gap_summary.csv")
-    assert list(summary.columns) == gap.SUMMARY_COLUMNS and len(summary) == 3 * len(gap.CONFIGS)
+    assert list(summary.columns) == [*gap.SUMMARY_COLUMNS, *provenance.COLUMNS] and len(summary) == 3 * len(gap.CONFIGS)
     scored = summary[summary["versus_chance"] != "collapsed"]
     assert ((scored["mr_pool_low"] <= scored["mr_pool"]) & (scored["mr_pool"] <= scored["mr_pool_high"])).all()
     diagnosis = pd.read_csv(figures / "gap_diagnosis_summary.csv")
     assert len(diagnosis) == 8 and set(diagnosis["inputs"]) == {"raw", "standardised"}
-    for name in ("gap_study.png", "gap_diagnosis.png"):
+    panel = pd.read_csv(figures / "gap_readouts.csv")
+    assert set(panel["input"]) == {"musicnn", *gap.READOUT_POINTS, gap.PHANTOM_INPUT}
+    assert set(panel["factor"]) == set(readouts.FACTORS)
+    for name in ("gap_study.png", "gap_diagnosis.png", "gap_readouts.png"):
         assert (figures / name).stat().st_size > 10_000
+
+
+def test_no_read_out_from_independent_pictures_predicts_the_heard_song(quick_report):
+    """At (0, style 0) the picture follows only an unheard song in a random style: if any code derived
+    from the id, seed or index leaked into the pixels, some factor of the heard song would be readable."""
+    panel = pd.read_csv(quick_report.root / "figures" / "gap_readouts.csv")
+    independent = panel[(panel["input"] == "R(2+1)D at (0, style 0)") & (panel["metric"] == "R²")]
+    assert len(independent) == len(readouts.CONTINUOUS)
+    assert (independent["score"] <= 0.05).all(), independent[["factor", "score", "low", "high"]]
