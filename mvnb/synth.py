@@ -6,7 +6,9 @@ composed and rendered here, and whose picture is drawn in the visual style of a 
 Music. A song is a *score*: tempo, key, mode, instruments, sections of varying energy and a
 list of note and drum events. Genres differ the way genres do (tempo range, drum pattern,
 bass, major/minor, clean vs distorted, acoustic-like vs synthetic, density), and tags are
-read off the score actually rendered (`song_tags`), so a probe can learn them. Loud sections
+read off the score actually rendered (`song_tags`), so a probe can learn them. Genres also
+overlap as real ones do: shared tempo ranges, borrowed instruments and drum patterns, and a
+share of crossover songs (`compose`), so that genre is not free for any encoder. Loud sections
 are arranged more densely (a hat on every sixteenth, the lead doubled an octave up). The
 ground truth of every song, second by second, is written beside the corpus (`factor_table`).
 
@@ -91,21 +93,24 @@ class Genre:
 
 
 GENRES: dict[str, Genre] = {
-    "pop": Genre((100, 124), 0.2, {"synth": 0.5, "pluck": 0.5}, "backbeat", 1.0, (0, 0), 0.9, 2,
+    "pop": Genre((95, 130), 0.2, {"synth": 0.45, "pluck": 0.4, "guitar": 0.15}, "backbeat", 1.0, (0, 0), 0.9, 2,
                  0.92, 0.8, "circles", "bounce", 0.5),
-    "rock": Genre((108, 140), 0.4, {"guitar": 1.0}, "backbeat", 1.0, (4, 8), 0.6, 2,
+    "rock": Genre((100, 150), 0.4, {"guitar": 0.85, "synth": 0.15}, "backbeat", 1.0, (4, 8), 0.6, 2,
                   0.05, 0.7, "rects", "drift", 0.35),
-    "metal": Genre((150, 190), 0.9, {"guitar": 1.0}, "double", 1.0, (15, 30), 0.3, 4,
+    "metal": Genre((135, 200), 0.9, {"guitar": 1.0}, "double", 1.0, (15, 30), 0.3, 4,
                    0.0, 0.0, "stripes", "drift", 0.6, black_and_white=True),
-    "electronic": Genre((120, 132), 0.6, {"synth": 1.0}, "four", 1.0, (0, 0), 0.2, 4,
+    "electronic": Genre((110, 140), 0.6, {"synth": 0.8, "pad": 0.2}, "four", 1.0, (0, 0), 0.2, 4,
                         0.55, 1.0, "bars", "orbit", 0.7),
-    "hiphop": Genre((80, 98), 0.6, {"synth": 0.5, "pluck": 0.5}, "boombap", 1.0, (0, 0), 0.8, 1,
+    "hiphop": Genre((75, 105), 0.6, {"synth": 0.45, "pluck": 0.35, "pad": 0.2}, "boombap", 1.0, (0, 0), 0.8, 1,
                     0.12, 0.9, "rects", "bounce", 0.3),
-    "ambient": Genre((60, 82), 0.4, {"pad": 1.0}, None, 0.0, (0, 0), 0.15, 1,
+    "ambient": Genre((60, 95), 0.4, {"pad": 0.8, "pluck": 0.2}, None, 0.0, (0, 0), 0.15, 1,
                      0.45, 0.5, "rings", "orbit", 0.08),
-    "folk": Genre((84, 118), 0.25, {"pluck": 1.0}, "light", 0.35, (0, 0), 0.7, 2,
+    "folk": Genre((80, 125), 0.25, {"pluck": 0.8, "guitar": 0.2}, "light", 0.35, (0, 0), 0.7, 2,
                   0.1, 0.0, "circles", "drift", 0.15, black_and_white=True),
 }
+DRUM_PATTERNS = ("backbeat", "four", "double", "boombap", "light")
+CROSSOVER_P = 0.25  # share of songs that take their tempo, lead, drums and guitar sound from another genre
+BORROWED_DRUMS_P = 0.2  # probability that a song with drums plays another genre's pattern
 GENRE_NAMES = tuple(GENRES)
 
 
@@ -157,18 +162,26 @@ def song_tags(score: Score) -> list[str]:
 
 
 def compose(genre: str, duration_s: float, rng: np.random.Generator) -> Score:
-    """Compose a song of `genre` lasting `duration_s` seconds."""
+    """Compose a song of `genre` lasting `duration_s` seconds.
+
+    Genres overlap as real ones do: their tempo ranges and instruments are shared in part; with
+    probability `CROSSOVER_P` a song is a crossover, taking tempo, lead, drums and guitar sound from
+    a genre drawn at random (keeping its own mode, vocals, density and label); and with
+    probability `BORROWED_DRUMS_P` its drums play a pattern drawn from all of `DRUM_PATTERNS`.
+    """
     g = GENRES[genre]
-    tempo = float(rng.uniform(*g.tempo))
+    source = GENRES[GENRE_NAMES[int(rng.integers(len(GENRE_NAMES)))]] if rng.random() < CROSSOVER_P else g
+    tempo = float(rng.uniform(*source.tempo))
     minor = bool(rng.random() < g.minor_p)
-    lead = str(rng.choice(list(g.instruments), p=list(g.instruments.values())))
-    drums = g.drums is not None and bool(rng.random() < g.drums_p)
-    distortion = float(rng.uniform(*g.distortion)) if lead == "guitar" else 0.0
+    lead = str(rng.choice(list(source.instruments), p=list(source.instruments.values())))
+    pattern = str(rng.choice(DRUM_PATTERNS)) if rng.random() < BORROWED_DRUMS_P else source.drums
+    drums = pattern is not None and bool(rng.random() < source.drums_p)
+    distortion = float(rng.uniform(*source.distortion)) if lead == "guitar" else 0.0
     beat = 60.0 / tempo
     n_sections = int(math.ceil(duration_s / (16 * beat)))
     score = Score(genre, duration_s, tempo, int(rng.integers(12)), minor, lead, drums, distortion,
                   bool(rng.random() < g.vocal_p), list(rng.uniform(0.35, 1.0, n_sections)))
-    score.events = _harmony_events(score, g, rng) + (_drum_events(score, g.drums, rng) if drums else [])
+    score.events = _harmony_events(score, g, rng) + (_drum_events(score, pattern, rng) if drums else [])
     score.events.sort(key=lambda e: (e[0], e[1]))
     return score
 
@@ -496,7 +509,7 @@ class SynthSpec:
     n_videos: int = 120
     seed: int = 0
     coupling: float = 0.5
-    style_coupling: float = 1.0
+    style_coupling: float = 0.5
     min_seconds: float = 30.0
     max_seconds: float = 90.0
     size: tuple[int, int] = (768, 432)
