@@ -796,16 +796,17 @@ def taggram_from_pooled(model: musicnn.Musicnn, pooled: torch.Tensor | np.ndarra
 
 def genre_taggram(data_dir: str | Path, by: str = "genre", view: int = 0) -> pd.DataFrame:
     """The mean musicnn taggram of the segments of each `by` value (rows) over the model's tags
-    (columns), computed from the stored audio features of view `view`."""
+    (columns), computed from the stored audio features of view `view`. A corpus without `by`
+    labels (your own videos, say) gets one row, "all segments"; unlabelled segments are
+    grouped as "(none)"."""
     features, meta = load_features(data_dir, "audio")
     manifest = load_manifest(data_dir)
-    if by not in manifest.columns:
-        raise KeyError(f"the manifest has no {by!r} column (columns: {', '.join(manifest.columns)})")
+    groups = manifest[by].fillna("(none)") if by in manifest.columns else pd.Series("all segments", index=manifest.index)
     name = meta["settings"]["model"]
     model = musicnn.load_musicnn(name, "cpu")
     valid = meta["valid"]
     tags = taggram_from_pooled(model, features[valid, view]).numpy()
-    table = pd.DataFrame(tags, columns=musicnn.LABELS[name]).assign(**{by: manifest.loc[valid, by].to_numpy()})
+    table = pd.DataFrame(tags, columns=musicnn.LABELS[name]).assign(**{by: groups[valid].to_numpy()})
     return table.groupby(by).mean()
 
 

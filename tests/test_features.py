@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from mvnb import features as fs
 from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import read_video_frames, read_wav, write_mp4, write_wav
+from mvnb.segments import load_manifest
 from mvnb.segments import PreprocessParams, shard_of
 
 FPS, SECONDS, RATE = 10, 5.0, 16000
@@ -294,6 +295,10 @@ def test_notebook_tables(store):
     taggram = fs.genre_taggram(store)
     assert list(taggram.index) == ["g0", "g1"] and list(taggram.columns) == musicnn.MSD_LABELS
     assert ((taggram.to_numpy() > 0) & (taggram.to_numpy() < 1)).all()
+    overall = fs.genre_taggram(store, by="no_such_label")  # a corpus without genres: one row for all segments
+    assert list(overall.index) == ["all segments"]
+    counts = load_manifest(store)["genre"].value_counts()
+    np.testing.assert_allclose(overall.iloc[0], (taggram.T * counts[taggram.index]).sum(1) / counts.sum(), rtol=1e-5)
     stats = fs.feature_statistics(store).set_index("modality")
     assert stats.loc["video", "dim"] == 512 and -1 <= stats.loc["audio", "cos other view"] <= 1
     timing = fs.timing_table(store)
