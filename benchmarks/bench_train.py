@@ -1,13 +1,15 @@
-"""Paper-scale training on CPU: one epoch of the paper baseline over memory-mapped float16 features.
+"""Paper-scale training on CPU: one epoch of a configuration over memory-mapped float16 features.
 
-Run: `.venv/bin/python benchmarks/bench_train.py [--scales 1 4] [--batch 1000]`.
+Run: `.venv/bin/python benchmarks/bench_train.py [--scales 1 4] [--batch 1000] [--config paper_std]`.
 
 Builds once, under `data/bench_train/x<scale>/`, random features of the paper's shape: 91,667
 videos × 6 segments = 550,002 segments at scale 1, one view, musicnn 1506-d and R(2+1)D 512-d,
 float16 `.npy` memmaps (2.2 GB at scale 1, 8.9 GB at 4), plus video ids and an 80/10/10 split
 by video. Each scale is then measured in a fresh child process, which trains one epoch of
-`paper_baseline` over the train split as `mvnb.train.train` does (same sampler, views, heads,
-loss and optimiser); scales other than 1 run `--memory-steps` batches, as they measure memory.
+`--config` (default `paper_baseline`) over the train split as `mvnb.train.train` does (same
+sampler, views, heads, loss and optimiser; with `input_norm="standard"`, the training split's
+statistics computed first, block by block, and timed on their own); scales other than 1 run
+`--memory-steps` batches, as they measure memory.
 
 Prints per run: seconds for the epoch; seconds for reading its batches alone (a pass before it,
 which also warms the page cache); wall and CPU milliseconds per step (with `--threads 1` CPU
@@ -83,26 +85,30 @@ class PeakAnon:
         return max(self.peak, self.read())
 
 
-def child(folder: Path, batch: int, max_steps: int | None, precision: str, threads: int) -> dict:
+def child(folder: Path, config_name: str, batch: int, max_steps: int | None, precision: str, threads: int) -> dict:
     """One epoch (or its first `max_steps` batches) as `train` runs it; returns the measurements."""
     monitor = PeakAnon()
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    from mvnb.heads import build_heads
-    from mvnb.loss import ContrastiveLoss
+    from mvnb import standardise
     from mvnb.samplers import OneSegmentPerVideoBatchSampler
-    from mvnb.train import _split_rows, _to_tensor, make_config, train_epoch
+    from mvnb.train import _build, _loss, _split_rows, _to_tensor, make_config, train_epoch
 
     # Like the feature store, the per-segment inputs are memory-mapped files.
     audio, video, video_ids, split = (np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("audio", "video", "video_ids", "split"))
-    config = make_config("paper_baseline", {"batch_size": batch, "precision": precision})
+    config = make_config(config_name, {"batch_size": batch, "precision": precision})
     device = torch.device("cpu")
     torch.manual_seed(0)
     rows = _split_rows(audio, video, video_ids, split, None)
-    heads = build_heads(AUDIO_DIM, VIDEO_DIM, config.hidden, config.embedding_dim, config.dropout, config.output)
-    loss_fn = ContrastiveLoss(config.temperature, config.learnable_temperature, config.exclude_positive)
+    heads = _build(config, AUDIO_DIM, VIDEO_DIM)
+    tic = time.perf_counter()
+    if config.input_norm == "standard":
+        for norm, features in zip(heads.input_norms(), (audio, video)):
+            norm.set_stats(standardise.fit(features, rows["train"]))
+    stats_s = time.perf_counter() - tic
+    loss_fn = _loss(config)
     optimiser = torch.optim.Adam([*heads.parameters(), *loss_fn.parameters()], lr=config.lr, fused=True)
     sampler = OneSegmentPerVideoBatchSampler(video_ids[rows["train"]], config.batch_size, seed=0)
     steps = min(len(sampler), max_steps or len(sampler))
@@ -119,7 +125,8 @@ def child(folder: Path, batch: int, max_steps: int | None, precision: str, threa
                                 config.precision)
     epoch_s, epoch_cpu_s = time.perf_counter() - tic, time.process_time() - cpu
     return {"segments": len(split), "train_segments": len(rows["train"]), "steps": steps, "threads": torch.get_num_threads(),
-            "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu_s, "read_s": read_s, "loss": loss, "peak_anon_mib": monitor.stop()}
+            "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu_s, "read_s": read_s, "stats_s": stats_s, "loss": loss,
+            "peak_anon_mib": monitor.stop()}
 
 
 def main() -> None:
@@ -127,6 +134,7 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4], help="corpus sizes in units of the paper's 550k segments")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="timed at scale 1; other scales use the first")
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--config", default="paper_baseline", help="a configuration of mvnb.train.CONFIGS")
     parser.add_argument("--max-steps", type=int, help="stop each epoch after this many batches")
     parser.add_argument("--memory-steps", type=int, default=100,
                         help="batches run at scales other than 1, which measure memory only (it does not grow within an epoch)")
@@ -135,7 +143,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.batch, args.max_steps, args.precision, args.threads)))
+        print(json.dumps(child(args.child, args.config, args.batch, args.max_steps, args.precision, args.threads)))
         return
     runs = [(scale, precision) for scale in args.scales for precision in (args.precisions if scale == 1 else args.precisions[:1])]
     results = {}
@@ -143,17 +151,18 @@ def main() -> None:
         folder = build_corpus(ROOT / "data" / "bench_train" / f"x{scale}", scale)
         max_steps = args.max_steps if scale == 1 else min(args.max_steps or args.memory_steps, args.memory_steps)
         steps = ["--max-steps", str(max_steps)] if max_steps else []
-        out = subprocess.run([sys.executable, __file__, "--child", str(folder), "--batch", str(args.batch),
+        out = subprocess.run([sys.executable, __file__, "--child", str(folder), "--config", args.config, "--batch", str(args.batch),
                               "--precision", precision, "--threads", str(args.threads), *steps], check=True, capture_output=True, text=True).stdout
         r = results[scale, precision] = json.loads(out.strip().splitlines()[-1])
         print(f"scale {scale}, {precision}: {r['segments']:,} segments, {r['train_segments']:,} in train, {r['steps']} steps of "
               f"{args.batch}, {r['threads']} threads: {r['epoch_s']:.1f} s ({1000 * r['epoch_s'] / r['steps']:.0f} ms/step, "
               f"CPU {1000 * r['epoch_cpu_s'] / r['steps']:.0f} ms/step), "
-              f"reading batches alone {r['read_s']:.1f} s, peak RssAnon {r['peak_anon_mib']:.0f} MiB")
+              f"reading batches alone {r['read_s']:.1f} s, input statistics {r['stats_s']:.1f} s, "
+              f"peak RssAnon {r['peak_anon_mib']:.0f} MiB")
     first = args.precisions[0]
     if (1, first) in results:
         r = results[1, first]
-        print(f"{first} epoch at 1x, projected to the whole epoch: {r['epoch_s'] * r['train_segments'] / args.batch / r['steps']:.1f} s "
+        print(f"{args.config}, {first} epoch at 1x, projected to the whole epoch: {r['epoch_s'] * r['train_segments'] / args.batch / r['steps']:.1f} s "
               f"(goal ≤ 40 s on 2 CPU cores)")
         for precision in args.precisions[1:]:
             print(f"speed-up of {precision} over {first}: {r['epoch_s'] / results[1, precision]['epoch_s']:.2f}x")
