@@ -150,6 +150,16 @@ def rotation_tested(folds, rotations, folds_per_split: int = 1) -> np.ndarray:
     return tested
 
 
+def manifest_split(manifest: pd.DataFrame, rotation: int = 0) -> np.ndarray:
+    """`(n_segments,)` 'train', 'val' or 'test' of each manifest row under `rotation`, from its `fold` column.
+
+    Raises ValueError, asking for the store to be rebuilt, when the manifest predates folds.
+    """
+    if "fold" not in manifest:
+        raise ValueError("the manifest has no fold column (it predates rotations); rerun preprocessing (notebook 01)")
+    return rotation_split(manifest["fold"].to_numpy(), rotation)
+
+
 def split_of(video_id: str, rotation: int = 0, folds_per_split: int = 1) -> str:
     """'train', 'val' or 'test' for a video under `rotation` (see `rotation_split`); rotation 0 is 80/10/10."""
     return str(rotation_split([fold_of(video_id)], rotation, folds_per_split)[0])
