@@ -722,20 +722,23 @@ def unseen_synth_video(corpus_dir: str | Path, out_dir: str | Path) -> tuple[Pat
     return path, row
 
 
-def held_out_video(corpus_dir: str | Path, catalogue: Catalogue, out_dir: str | Path) -> tuple[Path, dict, tuple[str, ...]]:
+def held_out_video(corpus_dir: str | Path, catalogue: Catalogue, out_dir: str | Path,
+                   rotation: int = 0) -> tuple[Path, dict, tuple[str, ...]]:
     """A video to query the catalogue with as if it were new: `(path, labels, exclude)`.
 
     For a synthetic corpus, the generator's next video, which no run has seen (`exclude` is
-    empty); for another corpus, its first test-split video, which `exclude` leaves out of the
+    empty); for another corpus, its first video in the test split of `rotation` (that of the
+    run that will embed it, which never trained on it), which `exclude` leaves out of the
     catalogue. `labels` has its video_id, genre and tags where known.
     """
     corpus_dir = Path(corpus_dir)
     if (corpus_dir / "synth.json").is_file():
         path, row = unseen_synth_video(corpus_dir, out_dir)
         return path, row, ()
-    tests = catalogue.videos.query("split == 'test'")
+    videos = catalogue.videos
+    tests = videos[rotation_split(videos["fold"].to_numpy(), rotation) == "test"]
     if tests.empty:
-        raise ValueError(f"the catalogue of {corpus_dir} has no test-split video to hold out")
+        raise ValueError(f"the catalogue of {corpus_dir} has no video in rotation {rotation}'s test split to hold out")
     held = tests.iloc[0]
     metadata = pd.read_csv(corpus_dir / "metadata.csv", dtype={"video_id": str, "path": str})
     path = metadata.loc[metadata["video_id"] == held["video_id"], "path"].iloc[0]
