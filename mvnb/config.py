@@ -6,6 +6,11 @@ the same values, and `-p name=value` overrides any of them.
 
 - `quick`: a handful of tiny videos for CI; the whole report runs in minutes.
 - `default`: what `make report` runs on a 2-core CPU within its 30-minute budget.
+
+`rotations` and `seeds` name the contrastive runs of notebooks 03-05b: one per (rotation, seed).
+Rotation r tests fold (9 − r) mod 10 (`mvnb.segments.rotation_split`), so each rotation adds a
+tenth of the corpus to the test videos that the tables pool; `default` runs five rotations of one
+seed, so that about half of its videos are tested, rather than one tenth under several seeds.
 - `paper`: the paper's sizes (six segments, 30 frames, batch 1000), for a GPU and real data.
   It is `full_size`: `check_full_size` refuses a corpus too small for these sizes instead of
   letting them shrink silently.
@@ -55,6 +60,7 @@ PROFILES: dict[str, dict] = {
         "views": 1,
         "frames": 4,
         "batch_size": 8,
+        "rotations": [0],
         "seeds": [0],
         "max_epochs": 3,
         "gap_points": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]],
@@ -74,7 +80,8 @@ PROFILES: dict[str, dict] = {
         "views": 2,
         "frames": 8,
         "batch_size": 64,
-        "seeds": [0, 1, 2],
+        "rotations": [0, 1, 2, 3, 4],
+        "seeds": [0],
         "max_epochs": 60,
         "gap_points": GAP_POINTS,
         "gap_videos": 180,
@@ -93,6 +100,7 @@ PROFILES: dict[str, dict] = {
         "views": 3,
         "frames": 30,
         "batch_size": 1000,
+        "rotations": [0],
         "seeds": [0, 1, 2],
         "max_epochs": 200,
         "full_size": True,
@@ -148,8 +156,8 @@ def is_synthetic(params: dict) -> bool:
 def check_full_size(params: dict) -> None:
     """For a `full_size` profile, refuse a corpus too small for its sizes, with the reason.
 
-    A batch takes one segment per video, so the training split (about 80 % of the videos, by a
-    hash of their ids, counted exactly) needs at least `batch_size` videos, in the corpus and in
+    A batch takes one segment per video, so the training split of every rotation (about 80 % of
+    the videos, by a hash of their ids, counted exactly) needs at least `batch_size` videos, in the corpus and in
     the gap study's sweep corpus; and every video needs `segments × seconds` of duration, or it
     yields fewer segments. An existing corpus is counted from its metadata.csv (durations from
     its `duration_s` column or the store's probed videos.csv, where present); one still to be
@@ -176,10 +184,10 @@ def check_full_size(params: dict) -> None:
         ids = synthetic_ids(params["n_videos"])
         durations, source = pd.Series([params["min_seconds"]]), f"a synthetic corpus of n_videos = {params['n_videos']}"
     problems = []
-    n_train = split_counts(ids)["train"]
+    n_train, rotation = min((split_counts(ids, r)["train"], r) for r in params["rotations"])
     if n_train < params["batch_size"]:
-        problems.append(f"{source} has {len(ids)} videos, {n_train} of them in the training split, fewer than "
-                        f"batch_size = {params['batch_size']} (a batch takes one segment per video)")
+        problems.append(f"{source} has {len(ids)} videos, {n_train} of them in the training split of rotation {rotation}, "
+                        f"fewer than batch_size = {params['batch_size']} (a batch takes one segment per video)")
     gap_train = split_counts(synthetic_ids(params["gap_videos"]), folds_per_split=params["gap_folds_per_split"])["train"]
     if gap_train < params["batch_size"]:
         problems.append(f"the gap study's sweep corpus (gap_videos = {params['gap_videos']}) has {gap_train} "

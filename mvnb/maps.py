@@ -81,12 +81,12 @@ class EmbeddingMap:
     """The maps of several layers of one catalogue.
 
     coords: layer → `(n_items, 2)` map coordinates, items in `catalogue.items(layer.level)`
-    order; run_seed: the training seed of the learned layers; seconds: layer → UMAP time.
+    order; run: the training run `(rotation, seed)` of the learned layers; seconds: layer → UMAP time.
     """
 
     catalogue: Catalogue
     coords: dict[Layer, np.ndarray]
-    run_seed: int | None = None
+    run: tuple[int, int] | None = None
     seconds: dict[Layer, float] = field(default_factory=dict)
 
     @property
@@ -95,7 +95,7 @@ class EmbeddingMap:
 
     def vectors(self, layer: Layer) -> np.ndarray:
         """The layer's embedding `(n_items, dim)`."""
-        return self.catalogue.embedding(layer.name, layer.level, layer.config, self.run_seed)
+        return self.catalogue.embedding(layer.name, layer.level, layer.config, self.run)
 
     def points(self, layer: Layer) -> pd.DataFrame:
         """One row per item of the layer: `item, x, y, label` (id, with the segment number at
@@ -111,14 +111,15 @@ class EmbeddingMap:
                              "genre": genre, "tags": tags})
 
 
-def build_map(catalogue: Catalogue, layers: Sequence[Layer], run_seed: int | None = None, seed: int = 0) -> EmbeddingMap:
+def build_map(catalogue: Catalogue, layers: Sequence[Layer], run: tuple[int, int] | None = None,
+              seed: int = 0) -> EmbeddingMap:
     """UMAP coordinates of every layer (with a progress bar), each seeded with `seed`.
 
-    run_seed: the training seed of the learned layers (None: the first loaded of each config).
+    run: the training run `(rotation, seed)` of the learned layers (None: the first loaded of each config).
     """
     from tqdm.auto import tqdm
 
-    emap = EmbeddingMap(catalogue, {}, run_seed)
+    emap = EmbeddingMap(catalogue, {}, run)
     for layer in tqdm(layers, desc="UMAP", unit="map"):
         start = time.perf_counter()
         emap.coords[layer] = umap_coordinates(emap.vectors(layer), seed)
@@ -245,7 +246,7 @@ class MapExplorer:
         (`mvnb.neighbours.neighbour_table` rows: the item first, then its k neighbours)."""
         store = self.emap.catalogue.data_dir
         table = neighbour_table(self.emap.catalogue, layer.name, layer.level, self.k, config=layer.config,
-                                seed=self.emap.run_seed, items=[item])
+                                run=self.emap.run, items=[item])
         first = table.iloc[0]
         clip = explore.segment_preview(store, first["video_path"], first["audio_path"], self.cache_dir)
         caption = " · ".join(line for line in explore.tile_caption(first)[:3] if line)

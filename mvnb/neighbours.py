@@ -16,9 +16,12 @@ gallery) follow the same rule, so an audio query never finds its own video.
 seed's k neighbours that share its genre, and their mean tag Jaccard, each next to its exact
 chance level (the same quantity averaged over every item the seed could have retrieved). The
 agreement table's seeds are the **test** items, and the gallery is every other video of the
-corpus, so a learned embedding is judged on videos its heads never saw; training seeds are
-scored beside them, labelled, since there a learned embedding may only have fitted. Means come
-with 95 % intervals from a bootstrap over the seeds' videos, pooled over healthy training runs.
+corpus, so a learned embedding is judged on videos its heads never saw: with several fold
+rotations, a test item is scored with the runs of the rotation that tests it (its video's test
+rotation, `mvnb.segments.rotation_tested`), and the frozen rows take the same test items.
+Training seeds (the first rotation's training split, scored with its runs) stand beside them,
+labelled, since there a learned embedding may only have fitted. Means come with 95 % intervals
+from a bootstrap over the seeds' videos, within rotations, pooled over healthy training runs.
 
 **Cold start** (`similar_videos`, `python -m mvnb similar`): a new video is cut into segments
 exactly as the catalogue was (`mvnb.segments`), encoded with the same frozen encoders
@@ -44,6 +47,7 @@ from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.metrics import BOOTSTRAP_DRAWS, bootstrap_interval, is_collapsed, unit_rows
 from mvnb.probes import video_means
 from mvnb.results import format_interval, run_dir, usable_seeds, versus_chance
+from mvnb.segments import rotation_split, rotation_tested
 
 log = logging.getLogger(__name__)
 
@@ -178,28 +182,33 @@ class Catalogue:
 
     data_dir: the segment store (DATA_DIR). segments: the manifest rows of the segments with
     valid features in both modalities, renumbered 0..n−1 (`video_id, k, segment_id, video_path,
-    audio_path` relative to data_dir, `split`, and labels such as `genre`, `tags`).
-    frozen: name → `(n, dim)` (`FROZEN`). runs: `(config, seed)` → {name: `(n, dim)`} (`LEARNED`).
-    run_dirs: `(config, seed)` → the run directory.
+    audio_path` relative to data_dir, `split` (rotation 0's), `fold`, and labels such as `genre`, `tags`).
+    frozen: name → `(n, dim)` (`FROZEN`). runs: `(config, rotation, seed)` → {name: `(n, dim)`}
+    (`LEARNED`). run_dirs: `(config, rotation, seed)` → the run directory.
     """
 
     data_dir: Path
     segments: pd.DataFrame
     frozen: dict[str, np.ndarray]
-    runs: dict[tuple[str, int], dict[str, np.ndarray]]
-    run_dirs: dict[tuple[str, int], Path]
+    runs: dict[tuple[str, int, int], dict[str, np.ndarray]]
+    run_dirs: dict[tuple[str, int, int], Path]
 
     @property
     def configs(self) -> list[str]:
         """The configurations with at least one run, in load order."""
-        return list(dict.fromkeys(config for config, _ in self.runs))
+        return list(dict.fromkeys(config for config, _, _ in self.runs))
 
-    def run_seeds(self, config: str) -> list[int]:
-        """The training seeds loaded for `config`."""
-        seeds = [seed for c, seed in self.runs if c == config]
-        if not seeds:
+    @property
+    def rotations(self) -> list[int]:
+        """The fold rotations of the loaded runs, in load order; [0] (the manifest's split) with none."""
+        return list(dict.fromkeys(rotation for _, rotation, _ in self.runs)) or [0]
+
+    def run_keys(self, config: str) -> list[tuple[int, int]]:
+        """The `(rotation, seed)` of every run loaded for `config`, in load order."""
+        keys = [(rotation, seed) for c, rotation, seed in self.runs if c == config]
+        if not keys:
             raise KeyError(f"no run of configuration {config!r} is loaded; loaded: {', '.join(self.configs) or 'none'}")
-        return seeds
+        return keys
 
     @functools.cached_property
     def videos(self) -> pd.DataFrame:
@@ -223,12 +232,12 @@ class Catalogue:
         _check_level(level)
         return self.segments if level == "segment" else self.videos
 
-    def embedding(self, name: str, level: str = "segment", config: str | None = None, seed: int | None = None,
+    def embedding(self, name: str, level: str = "segment", config: str | None = None, run: tuple[int, int] | None = None,
                   aggregate: str = "mean") -> np.ndarray:
         """Embedding `name` (`EMBEDDINGS`) of every item at `level`, `(n_items, dim)` float32.
 
-        config, seed: the run, for the learned embeddings (seed None: the first loaded);
-        aggregate: how segments make a video (see `video_embeddings`).
+        config, run: the run's configuration and `(rotation, seed)`, for the learned embeddings
+        (run None: the first loaded); aggregate: how segments make a video (see `video_embeddings`).
         """
         _check_level(level)
         if name in FROZEN:
@@ -236,10 +245,11 @@ class Catalogue:
         elif name in LEARNED:
             if config is None:
                 raise ValueError(f"{name} is learned: name the run's config (one of {', '.join(self.configs)})")
-            seed = self.run_seeds(config)[0] if seed is None else seed
-            if (config, seed) not in self.runs:
-                raise KeyError(f"run {config} seed {seed} is not loaded; seeds loaded: {self.run_seeds(config)}")
-            values = self.runs[config, seed][name]
+            rotation, seed = self.run_keys(config)[0] if run is None else run
+            if (config, rotation, seed) not in self.runs:
+                raise KeyError(f"run {config} rotation {rotation} seed {seed} is not loaded; (rotation, seed) loaded: "
+                               f"{self.run_keys(config)}")
+            values = self.runs[config, rotation, seed][name]
         else:
             raise KeyError(f"unknown embedding {name!r}; choose one of {', '.join(EMBEDDINGS)}")
         if level == "segment":
@@ -252,30 +262,34 @@ def _check_level(level: str) -> None:
         raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
 
 
-def report_runs(runs_dir: str | Path, configs: Sequence[str] = CONFIGS, seeds: Sequence[int] = (0,)) -> dict[tuple[str, int], Path]:
-    """`{(config, seed): run directory}` of the report's training runs under `runs_dir` (see `run_dir`).
+def report_runs(runs_dir: str | Path, configs: Sequence[str] = CONFIGS, rotations: Sequence[int] = (0,),
+                seeds: Sequence[int] = (0,)) -> dict[tuple[str, int, int], Path]:
+    """`{(config, rotation, seed): run directory}` of the report's training runs under `runs_dir` (see `run_dir`),
+    rotation by rotation.
 
     A missing run is skipped with a warning; a config without any run is an error naming the
     notebook that makes it.
     """
     found = {}
     for config in configs:
-        for seed in seeds:
-            path = run_dir(runs_dir, config, seed)
-            if (path / "embeddings.npz").is_file():
-                found[config, int(seed)] = path
-            else:
-                log.warning("no run %s seed %d at %s; skipping it", config, seed, path)
-        if not any(c == config for c, _ in found):
+        for rotation in rotations:
+            for seed in seeds:
+                path = run_dir(runs_dir, config, seed, rotation=rotation)
+                if (path / "embeddings.npz").is_file():
+                    found[config, int(rotation), int(seed)] = path
+                else:
+                    log.warning("no run %s rotation %d seed %d at %s; skipping it", config, rotation, seed, path)
+        if not any(c == config for c, _, _ in found):
             raise FileNotFoundError(f"no run of configuration {config!r} under {Path(runs_dir) / 'train' / config} "
-                                    f"for seeds {list(seeds)}; run notebook 03 (or `python -m mvnb train`) first")
+                                    f"for rotations {list(rotations)} and seeds {list(seeds)}; run notebook 03 "
+                                    f"(or `python -m mvnb train`) first")
     return found
 
 
 def load_catalogue(data_dir: str | Path, runs: dict[tuple[str, int], str | Path] | None = None) -> Catalogue:
     """The corpus at `data_dir` with its frozen features and the embeddings of `runs`.
 
-    runs: `{(config, seed): run directory}` (e.g. `report_runs(runs_dir)`); None for frozen
+    runs: `{(config, rotation, seed): run directory}` (e.g. `report_runs(runs_dir)`); None for frozen
         features only. Each run's embeddings.npz must cover the store's manifest.
     Segments whose features (or embeddings) are not finite are left out.
     """
@@ -304,15 +318,16 @@ def draw_seeds(n_items: int, n_seeds: int, seed: int = 0) -> np.ndarray:
 
 
 def search(catalogue: Catalogue, name: str, level: str = "segment", k: int = 3, gallery: str | None = None,
-           config: str | None = None, seed: int | None = None, seeds: np.ndarray | None = None,
+           config: str | None = None, run: tuple[int, int] | None = None, seeds: np.ndarray | None = None,
            aggregate: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Neighbours of seed items in one embedding; `gallery` names another embedding for a
     cross-modal search (e.g. name "CL_a", gallery "CL_v").
 
+    config, run: the training run `(rotation, seed)` of learned embeddings (`Catalogue.embedding`);
     seeds: item indices (None: every item). Returns `(seeds (q,), indices (q, k), similarities (q, k))`.
     """
-    queries = catalogue.embedding(name, level, config, seed, aggregate)
-    items = queries if gallery is None else catalogue.embedding(gallery, level, config, seed, aggregate)
+    queries = catalogue.embedding(name, level, config, run, aggregate)
+    items = queries if gallery is None else catalogue.embedding(gallery, level, config, run, aggregate)
     seeds = np.arange(len(queries)) if seeds is None else np.asarray(seeds, dtype=np.int64)
     groups = catalogue.groups(level)
     indices, sims = cosine_neighbours(queries[seeds], items, k, groups[seeds], groups)
@@ -320,7 +335,7 @@ def search(catalogue: Catalogue, name: str, level: str = "segment", k: int = 3, 
 
 
 def neighbour_table(catalogue: Catalogue, name: str, level: str = "video", k: int = 3, n_seeds: int = 25,
-                    gallery: str | None = None, config: str | None = None, seed: int | None = None,
+                    gallery: str | None = None, config: str | None = None, run: tuple[int, int] | None = None,
                     draw: int = 0, aggregate: str = "mean", items: Sequence[int] | None = None) -> pd.DataFrame:
     """The neighbours of `n_seeds` random seed items (or of the given `items`), one row per tile of a grid.
 
@@ -328,12 +343,13 @@ def neighbour_table(catalogue: Catalogue, name: str, level: str = "video", k: in
     then 1..k), `item` (index at `level`), `similarity` to the seed (NaN for the seed itself),
     and the item's `video_id, segment_id, k_segment, genre, tags, video_path, audio_path`; at
     video level, the segment columns name the video's middle segment, which is its clip.
+    config, run: the training run `(rotation, seed)` of learned embeddings (`Catalogue.embedding`);
     draw: the random seed of the choice of seed items; items: seed item indices at `level`, in
         place of a random draw.
     """
     rows = catalogue.items(level)
     chosen = draw_seeds(len(rows), n_seeds, draw) if items is None else np.asarray(items, dtype=np.int64)
-    seeds, indices, sims = search(catalogue, name, level, k, gallery, config, seed, chosen, aggregate)
+    seeds, indices, sims = search(catalogue, name, level, k, gallery, config, run, chosen, aggregate)
     tiles = np.column_stack([seeds, indices]).ravel()
     table = pd.DataFrame({
         "level": level,
@@ -351,15 +367,22 @@ AGREEMENT_SPLITS = ("test", "train")  # the seeds of the agreement table: test i
 
 
 def agreement_rows(catalogue: Catalogue, name: str, level: str, k: int, gallery: str | None, config: str | None,
-                   seed: int | None, aggregate: str = "mean") -> pd.DataFrame:
-    """Every item as a seed once, against every other video's items: `metadata_agreement`'s columns plus
-    `split` and `video_id` of the seed, one row per item at `level`."""
+                   run: tuple[int, int] | None, seeds: np.ndarray, aggregate: str = "mean") -> pd.DataFrame:
+    """The seed items `seeds` at `level`, each against every other video's items: `metadata_agreement`'s
+    columns plus the seed's `item` index and `video_id`, one row per seed."""
     items = catalogue.items(level)
     genres = items["genre"] if "genre" in items else pd.Series([np.nan] * len(items))
     tags = items["tags"] if "tags" in items else pd.Series([""] * len(items))
-    seeds, indices, _ = search(catalogue, name, level, k, gallery, config, seed, aggregate=aggregate)
+    seeds, indices, _ = search(catalogue, name, level, k, gallery, config, run, seeds, aggregate)
     table = metadata_agreement(seeds, indices, genres, tags, catalogue.groups(level))
-    return table.assign(split=items["split"].to_numpy()[seeds], video_id=catalogue.groups(level)[seeds])
+    return table.assign(item=seeds, video_id=catalogue.groups(level)[seeds])
+
+
+def agreement_seeds(catalogue: Catalogue, level: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per item at `level`: the rotation among `catalogue.rotations` that tests it (−1: none), and whether
+    it trains in the first of them. `(tested (n,) int, train (n,) bool)`."""
+    folds = catalogue.items(level)["fold"].to_numpy()
+    return rotation_tested(folds, catalogue.rotations), rotation_split(folds, catalogue.rotations[0]) == "train"
 
 
 def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LEVELS, aggregate: str = "mean",
@@ -367,35 +390,46 @@ def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LE
     """Metadata agreement of every embedding at each level, test items as seeds, training items beside.
 
     One row per level and search (frozen embeddings; then per loaded config the learned ones and
-    the cross-modal searches `CL_a→CL_v`, `CL_v→CL_a`). Each item is a seed once, its gallery
-    every item of the other videos of the corpus. For each of `AGREEMENT_SPLITS` (`test`, `train`),
-    pooled over the config's healthy training runs: `<split>_genre`, `<split>_tags` (mean over the
-    split's seeds) with `_low`, `_high` (95 % interval from a bootstrap over the seeds' videos,
-    `metrics.bootstrap_interval`), `_chance` (the mean chance level) and `_versus_chance` ("above
-    chance", "at chance", "below chance": the interval of agreement − chance, paired per seed,
-    against 0); `<split>_seeds`, `<split>_videos` (seed items and their videos). Also
-    `level, embedding, config, runs` (training seeds), `collapsed` ("k of n seeds collapsed" or "none"). A run whose
-    embedding (either one, for a cross-modal search) has collapsed (`metrics.is_collapsed`) is left
-    out; with too few healthy runs left (`results.usable_seeds`) the row has no numbers.
+    the cross-modal searches `CL_a→CL_v`, `CL_v→CL_a`). Each seed's gallery is every item of the
+    other videos of the corpus. The `test` seeds are the items tested by one of the catalogue's
+    rotations (`agreement_seeds`), each searched in the runs of its own rotation; the `train`
+    seeds are the first rotation's training items, in that rotation's runs; frozen rows take the
+    same seeds. For each of `AGREEMENT_SPLITS`, pooled over the config's healthy training runs:
+    `<split>_genre`, `<split>_tags` (mean over the split's seeds) with `_low`, `_high` (95 %
+    interval from a bootstrap over the seeds' videos within rotations, `metrics.bootstrap_interval`),
+    `_chance` (the mean chance level) and `_versus_chance` ("above chance", "at chance", "below
+    chance": the interval of agreement − chance, paired per seed, against 0); `<split>_seeds`,
+    `<split>_videos` (distinct seed items and their videos). Also `level, embedding, config, runs`
+    (training runs), `collapsed` ("k of n runs collapsed" or "none"). A run whose embedding (either
+    one, for a cross-modal search) has collapsed (`metrics.is_collapsed`) is left out; with too few
+    healthy runs left (`results.usable_seeds`) the row has no numbers.
     """
     rows = []
     searches = [(name, None, None) for name in FROZEN]
     for config in catalogue.configs:
         searches += [(name, None, config) for name in LEARNED] + [(q, g, config) for q, g in CROSS_MODAL]
+    first = catalogue.rotations[0]
     for level in levels:
+        tested, train = agreement_seeds(catalogue, level)
         for name, gallery, config in searches:
-            run_seeds = catalogue.run_seeds(config) if config else [None]
-            collapsed = pd.Series([any(is_collapsed(catalogue.embedding(e, level, config, seed, aggregate))
-                                       for e in {name, gallery or name}) for seed in run_seeds])
+            runs = catalogue.run_keys(config) if config else [None]
+            collapsed = pd.Series([any(is_collapsed(catalogue.embedding(e, level, config, run, aggregate))
+                                       for e in {name, gallery or name}) for run in runs])
             usable, note = usable_seeds(collapsed)
-            healthy = np.array(run_seeds, dtype=object)[usable.to_numpy()]
-            per_seed = pd.concat([agreement_rows(catalogue, name, level, k, gallery, config, seed, aggregate)
-                                  for seed in healthy], ignore_index=True) if len(healthy) else None
+            parts = {split: [] for split in AGREEMENT_SPLITS}
+            for run in (run for run, ok in zip(runs, usable) if ok):
+                mine = tested >= 0 if run is None else tested == run[0]
+                beside = train if run is None or run[0] == first else np.zeros_like(train)
+                found = agreement_rows(catalogue, name, level, k, gallery, config, run, np.flatnonzero(mine | beside),
+                                       aggregate)
+                seeds = found["item"].to_numpy()
+                parts["test"].append(found[mine[seeds]].assign(rotation=tested[seeds[mine[seeds]]]))
+                parts["train"].append(found[beside[seeds]].assign(rotation=first))
             row = {"level": level, "embedding": name if gallery is None else f"{name}→{gallery}",
-                   "config": config or "frozen", "runs": len(run_seeds), "collapsed": note or "none"}
+                   "config": config or "frozen", "runs": len(runs), "collapsed": note or "none"}
             for split in AGREEMENT_SPLITS:
-                part = None if per_seed is None else per_seed[per_seed["split"] == split]
-                row |= {f"{split}_seeds": 0 if part is None else len(part) // max(len(healthy), 1),
+                part = pd.concat(parts[split], ignore_index=True) if parts[split] else None
+                row |= {f"{split}_seeds": 0 if part is None else part["item"].nunique(),
                         f"{split}_videos": 0 if part is None else part["video_id"].nunique()}
                 for metric in ("genre", "tags"):
                     row |= _agreement_cells(part, metric, f"{split}_{metric}", n_draws, draw_seed)
@@ -404,7 +438,8 @@ def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LE
 
 
 def _agreement_cells(part: pd.DataFrame | None, metric: str, prefix: str, n_draws: int, seed: int) -> dict:
-    """`prefix`, `_low`, `_high`, `_chance`, `_versus_chance` of one metric over the seeds in `part` (NaN when there are none)."""
+    """`prefix`, `_low`, `_high`, `_chance`, `_versus_chance` of one metric over the seeds in `part` (NaN when there
+    are none); videos are resampled within `part`'s `rotation`s."""
     cells = {prefix: np.nan, f"{prefix}_low": np.nan, f"{prefix}_high": np.nan, f"{prefix}_chance": np.nan,
              f"{prefix}_versus_chance": "—"}
     if part is None:
@@ -412,16 +447,17 @@ def _agreement_cells(part: pd.DataFrame | None, metric: str, prefix: str, n_draw
     part = part[part[metric].notna()]
     if part.empty:
         return cells
-    estimate, low, high = bootstrap_interval(part[metric], part["video_id"], "mean", n_draws=n_draws, seed=seed)
+    estimate, low, high = bootstrap_interval(part[metric], part["video_id"], "mean", part["rotation"], n_draws, seed=seed)
     _, above_low, above_high = bootstrap_interval(part[metric] - part[f"{metric}_chance"], part["video_id"], "mean",
-                                                  n_draws=n_draws, seed=seed)
+                                                  part["rotation"], n_draws, seed=seed)
     return {prefix: estimate, f"{prefix}_low": low, f"{prefix}_high": high, f"{prefix}_chance": part[f"{metric}_chance"].mean(),
             f"{prefix}_versus_chance": versus_chance(above_low, above_high, 0.0)}
 
 
 def format_agreement(table: pd.DataFrame) -> pd.DataFrame:
     """`agreement_table` for reading: test-split seeds first (mean [95 % interval], chance, verdict), then the
-    train-split seeds' means with their intervals."""
+    train-split seeds' means with their intervals; per split the number of seed items and of their distinct
+    videos (`test_videos`, `train_videos`)."""
     def cell(prefix: str) -> list[str]:
         return ["collapsed" if verdict == "collapsed" else "—" if not np.isfinite(m) else format_interval(m, lo, hi, 3)
                 for m, lo, hi, verdict in zip(table[prefix], table[f"{prefix}_low"], table[f"{prefix}_high"],
@@ -436,20 +472,27 @@ def format_agreement(table: pd.DataFrame) -> pd.DataFrame:
             if split == "test":  # the result; the training seeds stand beside it, as means only
                 out[f"{words} chance"] = table[f"{prefix}_chance"].map(lambda x: "—" if not np.isfinite(x) else f"{x:.3f}")
                 out[f"{words} vs chance"] = table[f"{prefix}_versus_chance"]
-        out[f"{label} (videos)"] = [f"{n} ({v})" for n, v in zip(table[f"{split}_seeds"], table[f"{split}_videos"])]
+        out[label] = table[f"{split}_seeds"]
+        out[f"{split}_videos"] = table[f"{split}_videos"]
     out |= {"runs": table["runs"], "collapsed": table["collapsed"]}
     return pd.DataFrame(out)
 
 
-def agreement_note(table: pd.DataFrame, k: int) -> str:
-    """One markdown line on what the agreement table measured: its seeds, gallery and intervals."""
-    counts = table.drop_duplicates("level").set_index("level")
+def agreement_note(table: pd.DataFrame, k: int, rotations: Sequence[int]) -> str:
+    """One markdown line on what the agreement table measured: its seeds, gallery, rotations and intervals.
+
+    rotations: the catalogue's (`Catalogue.rotations`), the first giving the training seeds.
+    """
+    counts = table[table["config"] == "frozen"].drop_duplicates("level").set_index("level")
     seeds = "; ".join(f"{level} level: {r['test_seeds']} test seeds of {r['test_videos']} videos "
                       f"({r['train_seeds']} training seeds of {r['train_videos']} videos beside)"
                       for level, r in counts.iterrows())
+    plural = "s" if len(rotations) > 1 else ""
     return (f"k = {k} neighbours per seed; the gallery is every item of the other videos of the corpus. {seeds}. "
-            f"Means with 95 % intervals from a bootstrap over the seeds' videos, pooled over healthy training runs; "
-            f"'vs chance' reads the interval of agreement − chance.")
+            f"Test seeds come from rotation{plural} {', '.join(map(str, rotations))}, each scored with the runs of the "
+            f"rotation that tests it; training seeds are rotation {rotations[0]}'s. Means with 95 % intervals from a "
+            f"bootstrap over the seeds' videos within rotations, pooled over healthy training runs; 'vs chance' reads "
+            f"the interval of agreement − chance.")
 
 
 def agreement_findings(table: pd.DataFrame, split: str = "test") -> str:
@@ -466,12 +509,14 @@ def agreement_findings(table: pd.DataFrame, split: str = "test") -> str:
     return "\n".join(lines)
 
 
-def similarity_note(catalogue: Catalogue, name: str, level: str, configs: Sequence[str], seed: int | None = None) -> str:
+def similarity_note(catalogue: Catalogue, name: str, level: str, configs: Sequence[str],
+                    run: tuple[int, int] | None = None) -> str:
     """Markdown: the range of cosine similarity between items of different videos in embedding `name` at
-    `level`, per training config in `configs`, so that a grid's similarities can be read against it."""
+    `level`, per training config in `configs` (run `(rotation, seed)` of each), so that a grid's similarities
+    can be read against it."""
     parts = []
     for config in configs:
-        x, groups = unit_rows(catalogue.embedding(name, level, config, seed)), catalogue.groups(level)
+        x, groups = unit_rows(catalogue.embedding(name, level, config, run)), catalogue.groups(level)
         i, j = np.triu_indices(len(x), k=1)
         cosine = (x @ x.T)[i, j][groups[i] != groups[j]]  # n × n: meant for video level
         parts.append(f"{config}: {cosine.min():.4f} to {cosine.max():.4f} (median {np.median(cosine):.4f})")
@@ -599,13 +644,13 @@ def similar_videos(run: str | Path, video: str | Path, k: int = 10, data_dir: st
     if embedding not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
     check_run_store(run, data_dir)
-    catalogue = load_catalogue(data_dir, {("run", 0): run})
+    catalogue = load_catalogue(data_dir, {("run", 0, 0): run})
     with tempfile.TemporaryDirectory(prefix="mvnb-similar-") as scratch:
         segs, audio, video_features = encode_video(video, data_dir, work_dir or scratch, device)
         query = query_embeddings(run, audio, video_features, device)[embedding]
     _, query_video = video_embeddings(query, np.zeros(len(query), dtype=int), aggregate)
     videos = catalogue.videos
-    gallery = catalogue.embedding(embedding, "video", "run", 0, aggregate)
+    gallery = catalogue.embedding(embedding, "video", "run", (0, 0), aggregate)
     allowed = np.flatnonzero(~videos["video_id"].isin(list(exclude)).to_numpy())
     indices, sims = cosine_neighbours(query_video, gallery[allowed], min(k, len(allowed)))
     columns = [c for c in ("video_id", "genre", "tags", "split") if c in videos]
@@ -677,20 +722,23 @@ def unseen_synth_video(corpus_dir: str | Path, out_dir: str | Path) -> tuple[Pat
     return path, row
 
 
-def held_out_video(corpus_dir: str | Path, catalogue: Catalogue, out_dir: str | Path) -> tuple[Path, dict, tuple[str, ...]]:
+def held_out_video(corpus_dir: str | Path, catalogue: Catalogue, out_dir: str | Path,
+                   rotation: int = 0) -> tuple[Path, dict, tuple[str, ...]]:
     """A video to query the catalogue with as if it were new: `(path, labels, exclude)`.
 
     For a synthetic corpus, the generator's next video, which no run has seen (`exclude` is
-    empty); for another corpus, its first test-split video, which `exclude` leaves out of the
+    empty); for another corpus, its first video in the test split of `rotation` (that of the
+    run that will embed it, which never trained on it), which `exclude` leaves out of the
     catalogue. `labels` has its video_id, genre and tags where known.
     """
     corpus_dir = Path(corpus_dir)
     if (corpus_dir / "synth.json").is_file():
         path, row = unseen_synth_video(corpus_dir, out_dir)
         return path, row, ()
-    tests = catalogue.videos.query("split == 'test'")
+    videos = catalogue.videos
+    tests = videos[rotation_split(videos["fold"].to_numpy(), rotation) == "test"]
     if tests.empty:
-        raise ValueError(f"the catalogue of {corpus_dir} has no test-split video to hold out")
+        raise ValueError(f"the catalogue of {corpus_dir} has no video in rotation {rotation}'s test split to hold out")
     held = tests.iloc[0]
     metadata = pd.read_csv(corpus_dir / "metadata.csv", dtype={"video_id": str, "path": str})
     path = metadata.loc[metadata["video_id"] == held["video_id"], "path"].iloc[0]

@@ -14,7 +14,10 @@ kept. The paper states none of dropout, optimiser or stopping: `ProbeConfig` hol
 **Labels.** Segments inherit their video's labels (`genre_task`, `tag_task`): genre is one label
 per video, softmax and cross-entropy over the genres of the training split; tags are split on
 `;`, the `top_k` (10) most frequent among training videos kept, sigmoid and binary
-cross-entropy. Videos without a label are left out of that task, and counted.
+cross-entropy. Videos without a label are left out of that task, and counted. With several
+fold rotations (`probe_tasks`), the labels are chosen on the videos that train in every one of
+them, so that no rotation's test video has a say in them, and every rotation's probe predicts
+the same labels.
 
 **Scores** (`METRICS`), on the test split, at two levels, since the paper does not say which
 it used: per segment, and per video with segment probabilities averaged over the video's
@@ -26,19 +29,23 @@ tags chosen on the validation split at the same level (`f1@val`: the value of `T
 the highest validation macro F1, the one nearest 0.5 on ties, 0.5 when validation has no
 positive tag). The paper does not say which threshold its F1 used.
 
-**Reference rows** (`REFERENCES`), scored by the same code: the constant predictor of the
-training priors (every label's share of training videos, for every item: AUC 0.5), every tag
-positive (tag F1), and the majority training genre (genre F1).
+**Reference rows** (`REFERENCES`), scored by the same code, per rotation: the constant predictor
+of the training priors (every label's share of the rotation's training videos, for every item:
+AUC 0.5 within a rotation, near it pooled), every tag positive (tag F1), and the majority
+training genre (genre F1).
 
-**Intervals** (`table2`). Each probe predicts the test set once. A row pools the test
-predictions of its healthy seeds; a percentile bootstrap resamples test videos (a video brings
-its segments, and its predictions from every seed) and recomputes AUC and F1 on each resampled
-set, with the videos' multiplicities as integer weights. All rows share the draws, so two rows
-are compared paired, over the same resampled videos (`paper_findings`, `versus_references`).
-`strata` resample within groups of videos (fold rotations) instead of over all.
+**Splits and rotations.** A run of the probes is one fold rotation of the corpus's video-level
+split (`mvnb.segments.manifest_split`) and one seed: it trains on the rotation's training
+videos, stops on its validation fold and predicts its test fold, on the CL embeddings of the
+contrastive run of the same rotation and seed, whose heads saw only the same training videos;
+so the probes' test videos are unseen by both.
 
-**Splits.** The corpus's video-level train/val/test split, the one the contrastive heads were
-trained on (they saw only the training split), so the probes' test videos are unseen by both.
+**Intervals** (`table2`). Each probe predicts its test fold once. A row pools the test
+predictions of its healthy runs, over rotations and seeds, and scores AUC and F1 on them
+together; a percentile bootstrap resamples test videos within each rotation (a video brings its
+segments, and its predictions from every seed) and recomputes AUC and F1 on each resampled set,
+with the videos' multiplicities as integer weights. All rows share the draws, so two rows are
+compared paired, over the same resampled videos (`paper_findings`, `versus_references`).
 """
 from __future__ import annotations
 
@@ -62,6 +69,7 @@ from mvnb.metrics import (BOOTSTRAP_DRAWS, INTERVAL_LEVEL, bootstrap_weights, is
 from mvnb.results import format_interval
 from mvnb.results import run_dir as contrastive_run_dir
 from mvnb.results import usable_seeds
+from mvnb.segments import manifest_split
 from mvnb.standardise import standardise
 from mvnb.train import SPLITS, torch_threads
 
@@ -78,7 +86,7 @@ FROZEN_CONFIG = "frozen"  # the `config` of the frozen-feature rows
 REFERENCE_CONFIG = "reference"  # the `config` of the reference rows
 REFERENCES = {"prior": TASKS, "all tags positive": ("tags",), "majority genre": ("genre",)}  # name → tasks it scores
 TABLE2_COLUMNS = ["row", "embedding", "config", "task", "level", "metric", "paper", "estimate", "low", "high",
-                  "test_videos", "test_segments", "labels_scored", "labels", "unscored", "seeds", "collapsed"]
+                  "test_videos", "test_segments", "labels_scored", "labels", "unscored", "rotations", "seeds", "collapsed"]
 
 # Table 2 of the paper: (AUC, F1) per embedding and task. The paper has one CL configuration, its baseline.
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
@@ -193,24 +201,37 @@ def tag_task(manifest: pd.DataFrame, top_k: int = TOP_TAGS) -> ProbeTask:
     return ProbeTask("tags", True, targets, labelled, tuple(top), note)
 
 
-def probe_tasks(manifest: pd.DataFrame, top_k: int = TOP_TAGS) -> tuple[dict[str, ProbeTask], list[str]]:
-    """The tasks that can run on `manifest` (`{"tags": ..., "genre": ...}`) and one-line notes on the others."""
+def label_basis(manifest: pd.DataFrame, rotations) -> np.ndarray:
+    """`(n_segments,)` "train" for the segments of videos that train in every one of `rotations`, else "held out"."""
+    train = np.logical_and.reduce([manifest_split(manifest, r) == "train" for r in rotations])
+    return np.where(train, "train", "held out")
+
+
+def probe_tasks(manifest: pd.DataFrame, rotations=(0,), top_k: int = TOP_TAGS) -> tuple[dict[str, ProbeTask], list[str]]:
+    """The tasks that can run on `manifest` (`{"tags": ..., "genre": ...}`) and one-line notes on the others.
+
+    Their labels are chosen on the videos that train in every one of `rotations` (`label_basis`).
+    """
     tasks, notes = {}, []
+    basis = manifest.assign(split=label_basis(manifest, rotations))
     for name, make in (("tags", lambda m: tag_task(m, top_k)), ("genre", genre_task)):
         try:
-            tasks[name] = make(manifest)
+            tasks[name] = make(basis)
             notes.append(f"{name}: {tasks[name].note}")
         except ValueError as err:
             notes.append(str(err))
     return tasks, notes
 
 
-def label_counts(task: ProbeTask, manifest: pd.DataFrame) -> pd.DataFrame:
-    """Videos carrying each label, per split: `(n_labels, 3)` counts, labels as rows, train/val/test as columns."""
+def label_counts(task: ProbeTask, manifest: pd.DataFrame, rotations=(0,)) -> pd.DataFrame:
+    """Videos carrying each label: labels as rows; columns `label basis` (the videos that chose the
+    labels, `label_basis`), `test · rotation r` per rotation, and `test · pooled` (their sum)."""
     first = ~manifest["video_id"].duplicated().to_numpy() & task.labelled
-    splits = manifest["split"].to_numpy()[first]
-    counts = {s: task.targets[first][splits == s].sum(0).astype(int) for s in SPLITS}
-    return pd.DataFrame(counts, index=pd.Index(task.labels, name=task.name))
+    targets = task.targets[first]
+    counts = {"label basis": targets[label_basis(manifest, rotations)[first] == "train"].sum(0)}
+    counts |= {f"test · rotation {r}": targets[manifest_split(manifest, r)[first] == "test"].sum(0) for r in rotations}
+    counts["test · pooled"] = sum(counts[f"test · rotation {r}"] for r in rotations)
+    return pd.DataFrame(counts, index=pd.Index(task.labels, name=task.name)).astype(int)
 
 
 def _label_column(manifest: pd.DataFrame, column: str) -> np.ndarray:
@@ -437,22 +458,23 @@ def reference_probs(name: str, task: ProbeTask, split, video_ids) -> np.ndarray:
     return np.eye(len(prior))[prior.argmax()]
 
 
-def run_references(tasks: dict[str, ProbeTask], split, video_ids) -> tuple[pd.DataFrame, dict, list[str]]:
-    """Every reference × task it scores, as `run_probes` returns probes (config `REFERENCE_CONFIG`, seed 0)."""
+def run_references(tasks: dict[str, ProbeTask], split, video_ids, rotation: int = 0) -> tuple[pd.DataFrame, dict, list[str]]:
+    """Every reference × task it scores on one rotation's `split`, as `run_probes` returns probes
+    (config `REFERENCE_CONFIG`, seed 0)."""
     rows, results, notes = [], {}, []
     for name, names_tasks in REFERENCES.items():
         for task in (tasks[t] for t in names_tasks if t in tasks):
             try:
                 task_split = task_rows(task, split)
             except ValueError as err:
-                notes.append(f"{name} (reference): {err}")
+                notes.append(f"{name} (reference) rotation {rotation}: {err}")
                 continue
             constant = reference_probs(name, task, split, video_ids)
             probs = {s: np.tile(constant, (len(task_split[s]), 1)) for s in ("val", "test")}
             result = score_predictions(task, task_split, probs, video_ids)
-            results[(name, REFERENCE_CONFIG, task.name, 0)] = result
-            rows.append({"embedding": name, "config": REFERENCE_CONFIG, "seed": 0, "task": task.name, "collapsed": False,
-                         **result.scores})
+            results[(name, REFERENCE_CONFIG, task.name, rotation, 0)] = result
+            rows.append({"embedding": name, "config": REFERENCE_CONFIG, "rotation": rotation, "seed": 0, "task": task.name,
+                         "collapsed": False, **result.scores})
     return pd.DataFrame(rows), results, notes
 
 
@@ -461,69 +483,79 @@ def run_references(tasks: dict[str, ProbeTask], split, video_ids) -> tuple[pd.Da
 # ---------------------------------------------------------------------------------------------
 
 
-def embeddings_for_seed(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_configs: list[str], seed: int,
-                        n_segments: int) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
-    """The embeddings that probe seed `seed` uses, keyed by `(embedding, config)`, and notes on runs that are missing.
+def embeddings_for_run(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_configs: list[str], rotation: int, seed: int,
+                       n_segments: int) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
+    """The embeddings that the probes of `rotation` and `seed` use, keyed by `(embedding, config)`, and
+    notes on runs that are missing.
 
     frozen: `mvnb.embeddings.frozen_embeddings` (keyed with config `FROZEN_CONFIG`); CL
-    embeddings come from the contrastive run of the same seed of each configuration
+    embeddings come from the contrastive run of the same rotation and seed of each configuration
     (`mvnb.results.run_dir`).
     """
     embeddings = {(name, FROZEN_CONFIG): x for name, x in frozen.items()}
     notes = []
     for config in cl_configs:
         try:
-            for name, x in cl_embeddings(contrastive_run_dir(runs_dir, config, seed), n_segments).items():
+            for name, x in cl_embeddings(contrastive_run_dir(runs_dir, config, seed, rotation=rotation), n_segments).items():
                 embeddings[(name, config)] = x
         except (FileNotFoundError, ValueError) as err:
-            notes.append(f"{config} seed {seed} skipped: {err}")
+            notes.append(f"{config} rotation {rotation} seed {seed} skipped: {err}")
     return embeddings, notes
 
 
 def run_probes(embeddings: dict[tuple[str, str], np.ndarray], tasks: dict[str, ProbeTask], split, video_ids,
                seed: int, config: ProbeConfig = ProbeConfig(), device: str | torch.device | None = None,
-               progress: bool = True) -> tuple[pd.DataFrame, dict, list[str]]:
-    """Every embedding × task with one seed.
+               progress: bool = True, rotation: int = 0) -> tuple[pd.DataFrame, dict, list[str]]:
+    """Every embedding × task with one seed, on the split of one rotation.
 
-    Returns a table with one row per probe (`embedding, config, seed, task, collapsed` and the
-    scores of `ProbeResult.scores`), the `ProbeResult`s keyed by `(embedding, config, task, seed)`,
-    and one-line notes on probes that could not run (the others still do). An embedding whose
-    test segments have collapsed (`metrics.is_collapsed`) is flagged, not probed: its row has
-    `collapsed` True and no scores.
+    Returns a table with one row per probe (`embedding, config, rotation, seed, task, collapsed`
+    and the scores of `ProbeResult.scores`), the `ProbeResult`s keyed by `(embedding, config,
+    task, rotation, seed)`, and one-line notes on probes that could not run (the others still
+    do). An embedding whose test segments have collapsed (`metrics.is_collapsed`) is flagged, not
+    probed: its row has `collapsed` True and no scores.
     """
     rows, results, notes = [], {}, []
     test = np.asarray(split) == "test"
     collapsed = {key: is_collapsed(x[test & np.isfinite(x).all(1)]) for key, x in embeddings.items()}
     jobs = [(key, task) for key in embeddings for task in tasks.values()]
-    for (name, cfg), task in tqdm(jobs, desc=f"probes seed {seed}", disable=not progress):
+    run = {"rotation": rotation, "seed": seed}
+    for (name, cfg), task in tqdm(jobs, desc=f"probes rotation {rotation} seed {seed}", disable=not progress):
         if collapsed[(name, cfg)]:
-            rows.append({"embedding": name, "config": cfg, "seed": seed, "task": task.name, "collapsed": True})
+            rows.append({"embedding": name, "config": cfg, **run, "task": task.name, "collapsed": True})
             continue
         try:
             result = run_probe(embeddings[(name, cfg)], task, split, video_ids, seed, config, device)
         except ValueError as err:
-            notes.append(f"{name} ({cfg}) seed {seed}: {err}")
+            notes.append(f"{name} ({cfg}) rotation {rotation} seed {seed}: {err}")
             continue
-        results[(name, cfg, task.name, seed)] = result
-        rows.append({"embedding": name, "config": cfg, "seed": seed, "task": task.name, "collapsed": False,
-                     **result.scores})
+        results[(name, cfg, task.name, rotation, seed)] = result
+        rows.append({"embedding": name, "config": cfg, **run, "task": task.name, "collapsed": False, **result.scores})
     return pd.DataFrame(rows), results, notes
 
 
-def run_table2_probes(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_configs: list[str], seeds: list[int],
-                      tasks: dict[str, ProbeTask], split, video_ids, config: ProbeConfig = ProbeConfig(),
-                      device: str | torch.device | None = None) -> tuple[pd.DataFrame, dict, list[str]]:
-    """All of Table 2: the reference rows, then every embedding × task for each seed, probe seed s
-    on the contrastive runs of seed s.
+def run_table2_probes(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_configs: list[str], rotations: list[int],
+                      seeds: list[int], tasks: dict[str, ProbeTask], manifest: pd.DataFrame,
+                      config: ProbeConfig = ProbeConfig(), device: str | torch.device | None = None
+                      ) -> tuple[pd.DataFrame, dict, list[str]]:
+    """All of Table 2: per rotation of `rotations`, on its split of `manifest` (`segments.manifest_split`),
+    the reference rows, then every embedding × task for each seed, probe seed s on the
+    contrastive runs of the same rotation and seed s.
 
-    Returns what `run_probes` does, over the references and all seeds, with the notes on missing
-    runs and skipped probes.
+    Returns what `run_probes` does, over every rotation, the references and all seeds, with the
+    notes on missing runs and skipped probes.
     """
-    table, results, notes = run_references(tasks, split, video_ids)
-    tables = [table]
-    for seed in tqdm(seeds, desc="seeds"):
-        embeddings, missing = embeddings_for_seed(frozen, runs_dir, cl_configs, seed, len(split))
-        table, found, failed = run_probes(embeddings, tasks, split, video_ids, seed, config, device)
+    tables, results, notes = [], {}, []
+    video_ids = manifest["video_id"].to_numpy()
+    for rotation, seed in tqdm([(r, s) for r in rotations for s in seeds], desc="probe runs", unit="run"):
+        split = manifest_split(manifest, rotation)
+        if seed == seeds[0]:
+            table, found, failed = run_references(tasks, split, video_ids, rotation)
+            tables.append(table)
+            results |= found
+            notes += failed
+        embeddings, missing = embeddings_for_run(frozen, runs_dir, cl_configs, rotation, seed, len(manifest))
+        table, found, failed = run_probes(embeddings, tasks, split, video_ids, seed, config, device, progress=False,
+                                          rotation=rotation)
         tables.append(table)
         results |= found
         notes += missing + failed
@@ -565,17 +597,27 @@ def metric_on_weights(metric: str, targets: np.ndarray, output: np.ndarray, weig
     return row_nanmean(per_label)
 
 
-def resample_test_videos(task: ProbeTask, split, video_ids, n_draws: int = BOOTSTRAP_DRAWS, seed: int = 0,
-                     strata: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+def resample_test_videos(task: ProbeTask, tested, video_ids, n_draws: int = BOOTSTRAP_DRAWS,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The test videos labelled for `task` and the multiplicities of `n_draws` resamples of them.
 
-    Returns `(videos (v,), weights (n_draws, v))` from `metrics.bootstrap_weights`; strata:
-    `{video_id: stratum}` to resample within strata (e.g. fold rotations), None for one.
+    tested: `(n_segments,)` the rotation in which each segment's video is tested, −1 where none
+    of the report's rotations tests it (`mvnb.segments.rotation_tested`). Each resample draws, within
+    each rotation, as many of its test videos as it has (`metrics.bootstrap_weights`). Returns
+    `(videos (v,), weights (n_draws, v))`.
     """
-    ids = np.asarray(video_ids)
-    videos = np.unique(ids[(np.asarray(split) == "test") & task.labelled])
-    labels = None if strata is None else [strata[v] for v in videos]
-    return videos, bootstrap_weights(videos, n_draws, seed, labels)
+    ids, tested = np.asarray(video_ids), np.asarray(tested)
+    keep = (tested >= 0) & task.labelled
+    videos, first = np.unique(ids[keep], return_index=True)
+    return videos, bootstrap_weights(videos, n_draws, seed, tested[keep][first])
+
+
+def _item_index(videos: np.ndarray, item_videos: np.ndarray) -> np.ndarray:
+    """`(n,)` the position in sorted `videos` of each item's video; ValueError when one is not there."""
+    index = np.searchsorted(videos, item_videos)
+    if (index >= len(videos)).any() or (videos[np.minimum(index, len(videos) - 1)] != item_videos).any():
+        raise ValueError("a test prediction belongs to a video outside the task's test videos")
+    return index
 
 
 def row_draws(targets: np.ndarray, outputs: dict, item_videos: np.ndarray, videos: np.ndarray,
@@ -584,9 +626,7 @@ def row_draws(targets: np.ndarray, outputs: dict, item_videos: np.ndarray, video
 
     item_videos: `(n,)` the video of each item; videos, weights: `resample_test_videos`.
     """
-    index = np.searchsorted(videos, item_videos)
-    if (index >= len(videos)).any() or (videos[np.minimum(index, len(videos) - 1)] != item_videos).any():
-        raise ValueError("a test prediction belongs to a video outside the task's test videos")
+    index = _item_index(videos, item_videos)
     out = {}
     for metric, output in outputs.items():
         estimate = float(metric_on_weights(metric, targets, output, np.ones((1, len(targets))))[0])
@@ -596,30 +636,32 @@ def row_draws(targets: np.ndarray, outputs: dict, item_videos: np.ndarray, video
     return out
 
 
-def table2(scores: pd.DataFrame, results: dict, tasks: dict[str, ProbeTask], split, video_ids,
-           n_draws: int = BOOTSTRAP_DRAWS, interval: float = INTERVAL_LEVEL, seed: int = 0,
-           strata: dict | None = None) -> tuple[pd.DataFrame, dict]:
+def table2(scores: pd.DataFrame, results: dict, tasks: dict[str, ProbeTask], tested, video_ids,
+           n_draws: int = BOOTSTRAP_DRAWS, interval: float = INTERVAL_LEVEL, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """Table 2: per row (reference, frozen embedding, CL embedding of a configuration), task, level
     and metric, the paper's value and ours with its 95 % interval over test videos.
 
-    scores, results: `run_table2_probes`; split, video_ids: `(n_segments,)` of the manifest;
-    strata: `{video_id: stratum}` for `resample_test_videos`. A row pools its healthy seeds
-    (`results.usable_seeds`): collapsed seeds are left out and counted in `collapsed`; with too
-    few healthy seeds the row has no numbers. Returns the table (`TABLE2_COLUMNS`; rows:
-    references, frozen, then each configuration's CL rows, in the paper's order) and the draws
+    scores, results: `run_table2_probes`; tested, video_ids: `(n_segments,)` of the manifest, the
+    rotation that tests each segment's video (`mvnb.segments.rotation_tested`, −1 for none) and
+    its id. A row pools the test predictions of its healthy runs, over rotations and seeds
+    (`results.usable_seeds`): collapsed runs are left out and counted in `collapsed`; with too few
+    healthy runs the row has no numbers. `test_videos`, `test_segments`: the distinct test items
+    behind a row's numbers. Returns the table (`TABLE2_COLUMNS`; rows: references, frozen, then
+    each configuration's CL rows, in the paper's order) and the draws
     `{(row, task, level, metric): (n_draws,)}` that every row shares, for paired comparisons.
     """
     if scores.empty:
         return pd.DataFrame(columns=TABLE2_COLUMNS), {}
     out, draws = [], {}
-    shared = {name: resample_test_videos(task, split, video_ids, n_draws, seed, strata) for name, task in tasks.items()}
+    shared = {name: resample_test_videos(task, tested, video_ids, n_draws, seed) for name, task in tasks.items()}
     for (embedding, config, task_name), group in scores.groupby(["embedding", "config", "task"], sort=False):
         task = tasks[task_name]
         usable, note = usable_seeds(group["collapsed"])
-        healthy = [results[(embedding, config, task_name, s)] for s in group.loc[usable, "seed"]
-                   if (embedding, config, task_name, s) in results]
+        keys = [(embedding, config, task_name, r, s) for r, s in zip(group.loc[usable, "rotation"], group.loc[usable, "seed"])]
+        healthy = [results[key] for key in keys if key in results]
         base = {"row": row_label(embedding, config), "embedding": embedding, "config": config, "task": task_name,
-                "seeds": group["seed"].nunique(), "collapsed": note or "none", "labels": len(task.labels)}
+                "rotations": group["rotation"].nunique(), "seeds": group["seed"].nunique(), "collapsed": note or "none",
+                "labels": len(task.labels)}
         videos, weights = shared[task_name]
         for level in LEVELS:
             if healthy:
@@ -634,7 +676,8 @@ def table2(scores: pd.DataFrame, results: dict, tasks: dict[str, ProbeTask], spl
                     low, high = _quantiles(values, interval)
                     scored = _labels_scored(metric, targets)
                     row |= {"estimate": estimate, "low": low, "high": high,
-                            "test_videos": len(np.unique(item_videos)), "test_segments": len(healthy[0].test_rows),
+                            "test_videos": len(np.unique(item_videos)),
+                            "test_segments": len(np.unique(np.concatenate([r.test_rows for r in healthy]))),
                             "labels_scored": int(scored.sum()),
                             "unscored": "; ".join(np.asarray(task.labels)[~scored])}
                     draws[(base["row"], task_name, level, metric)] = values
@@ -681,9 +724,9 @@ def table2_markdown(table: pd.DataFrame, weights, n_draws: int = BOOTSTRAP_DRAWS
     weights: `mvnb.provenance.Weights` of the features.
     """
     legend = "; ".join(f"{METRIC_NAMES[m]}: {METRIC_LEGEND[m]}" for m in METRIC_LEGEND)
-    parts = [f"Test scores, each with its 95 % interval from {n_draws} bootstrap resamples of the test videos "
-             f"(the healthy seeds' predictions pooled). Reference rows are constant predictors. {legend}. "
-             f"— : undefined."]
+    parts = [f"Test scores on the pooled test predictions of every healthy run (rotations and seeds), each with its "
+             f"95 % interval from {n_draws} bootstrap resamples of the test videos within each rotation. Reference rows "
+             f"are constant predictors, one per rotation's training split. {legend}. — : undefined."]
     for task in [t for t in TASKS if t in set(table["task"])]:
         rows = table[table["task"] == task]
         parts.append(_scored_line(task, rows))
@@ -691,7 +734,7 @@ def table2_markdown(table: pd.DataFrame, weights, n_draws: int = BOOTSTRAP_DRAWS
         for metric in METRICS[task]:
             paper = ["AUC · paper"] if metric == "auc" else ["F1 · paper"] if metric in ("f1@0.5", "f1") else []
             header += paper + [f"{METRIC_NAMES[metric]} · {level}" for level in LEVELS]
-        header += ["seeds", "collapsed"]
+        header += ["test videos", "rotations", "seeds", "collapsed"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for label, group in rows.groupby("row", sort=False):
             cells = [label]
@@ -705,7 +748,8 @@ def table2_markdown(table: pd.DataFrame, weights, n_draws: int = BOOTSTRAP_DRAWS
                     cells.append(("collapsed" if r["collapsed"] != "none" else "—") if not np.isfinite(r["estimate"])
                                  else format_interval(r["estimate"], r["low"], r["high"], 3))
             first = group.iloc[0]
-            cells += ["constant" if first["config"] == REFERENCE_CONFIG else str(first["seeds"]), first["collapsed"]]
+            cells += [str(group["test_videos"].max()), str(first["rotations"]),
+                      "constant" if first["config"] == REFERENCE_CONFIG else str(first["seeds"]), first["collapsed"]]
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return weights.markdown("\n\n".join(parts))
@@ -891,27 +935,39 @@ def best_row(table: pd.DataFrame, task: str, level: str = "segment", metric: str
     return best["embedding"], best["config"]
 
 
-def per_label_auc(results: dict, embedding: str, config: str, task: str, level: str = "segment") -> pd.DataFrame:
-    """Per-label test AUC of one embedding over seeds: `label, mean, sd, seeds, test_videos`."""
-    frames = [r.per_label.assign(seed=k[3]) for k, r in results.items() if k[:3] == (embedding, config, task)]
-    if not frames:
-        return pd.DataFrame(columns=["label", "mean", "sd", "seeds", "test_videos"])
-    stacked = pd.concat(frames)
-    return (stacked.groupby("label", sort=False)
-            .agg(mean=(f"auc_{level}", "mean"), sd=(f"auc_{level}", "std"), seeds=(f"auc_{level}", "count"),
-                 test_videos=("test_videos", "mean"))
-            .reset_index())
+def per_label_auc(results: dict, task: ProbeTask, embedding: str, config: str, tested, video_ids, level: str = "segment",
+                  n_draws: int = BOOTSTRAP_DRAWS, interval: float = INTERVAL_LEVEL, seed: int = 0) -> pd.DataFrame:
+    """Per-label test AUC of one row on its pooled test predictions (every run of it in `results`),
+    with the 95 % interval of `table2`'s bootstrap (test videos resampled within rotations).
+
+    tested, video_ids: as for `table2`. Returns `label, estimate, low, high, test_videos` (the
+    test videos carrying the label); NaN where a label has no positive or no negative.
+    """
+    runs = [r for k, r in results.items() if k[:3] == (embedding, config, task.name)]
+    if not runs:
+        return pd.DataFrame(columns=["label", "estimate", "low", "high", "test_videos"])
+    item_videos, targets, outputs = pooled_outputs(runs, task, video_ids, level)
+    videos, weights = resample_test_videos(task, tested, video_ids, n_draws, seed)
+    index = _item_index(videos, item_videos)
+    values = np.concatenate([weighted_per_label_roc_auc(targets, outputs["auc"], weights[lo:lo + 256][:, index])
+                             for lo in range(0, len(weights), 256)])
+    bounds = np.array([_quantiles(values[:, j], interval) for j in range(len(task.labels))]).reshape(-1, 2)
+    positives = pd.DataFrame(targets.astype(bool), columns=list(task.labels)).groupby(item_videos).any().sum()
+    return pd.DataFrame({"label": task.labels, "estimate": per_label_roc_auc(targets, outputs["auc"]), "low": bounds[:, 0],
+                         "high": bounds[:, 1], "test_videos": positives.loc[list(task.labels)].to_numpy()})
 
 
 def per_label_auc_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
-    """Bar chart of per-label AUC (mean ± sd over seeds), the chance line at 0.5; labels without an AUC say why.
+    """Bar chart of per-label AUC with its 95 % interval, the chance line at 0.5; labels without an AUC say why.
 
-    frame: `per_label_auc`'s table (`label, mean, sd, test_videos`).
+    frame: `per_label_auc`'s table (`label, estimate, low, high, test_videos`).
     """
     fig, ax = plt.subplots(figsize=(max(5.0, 0.6 * len(frame) + 2), 3.4))
     positions = np.arange(len(frame))
-    ax.bar(positions, frame["mean"].fillna(0), yerr=frame["sd"].fillna(0), color="tab:blue", capsize=3)
-    for i in np.flatnonzero(frame["mean"].isna().to_numpy()):
+    estimate = frame["estimate"].astype(float)
+    spread = np.vstack([estimate - frame["low"].astype(float), frame["high"].astype(float) - estimate])
+    ax.bar(positions, estimate.fillna(0), yerr=np.nan_to_num(spread), color="tab:blue", capsize=3)
+    for i in np.flatnonzero(estimate.isna().to_numpy()):
         why = "absent\nfrom test" if frame["test_videos"].iloc[i] == 0 else "no negative\nin test"
         ax.text(i, 0.02, why, ha="center", va="bottom", fontsize=7, rotation=90)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
@@ -924,7 +980,7 @@ def per_label_auc_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def genre_confusion(results: dict, embedding: str, config: str, task: ProbeTask) -> pd.DataFrame:
-    """Test-segment counts, summed over seeds, of true genre (rows) × predicted genre (columns)."""
+    """Test-segment counts, summed over runs (rotations and seeds), of true genre (rows) × predicted genre (columns)."""
     counts = np.zeros((len(task.labels), len(task.labels)), dtype=int)
     for key, result in results.items():
         if key[:3] == (embedding, config, task.name):

@@ -122,16 +122,19 @@ def corpus_video_ids(params: dict) -> list[str]:
 def check_split(params: dict) -> None:
     """Refuse a corpus whose split is too small to train on, before any notebook runs.
 
-    Counts the corpus's videos per split as training will (`segments.split_counts`) against what a
-    run needs (`train.MIN_SPLIT_VIDEOS`); raises SystemExit naming the counts and the need.
+    Counts the corpus's videos per split of each of the profile's `rotations` as training will
+    (`segments.split_counts`) against what a run needs (`train.MIN_SPLIT_VIDEOS`); raises
+    SystemExit naming the rotation, the counts and the need.
     """
     from .segments import split_counts
     from .train import split_shortfall
 
-    shortfall = split_shortfall(split_counts(corpus_video_ids(params)))
-    if shortfall:
-        raise SystemExit(f"report: the corpus {corpus_dir(params)} is too small to train on. {shortfall}. "
-                         f"Add videos, or run only the notebooks before training (--only 00,01,02).")
+    ids = corpus_video_ids(params)
+    for rotation in params["rotations"]:
+        shortfall = split_shortfall(split_counts(ids, rotation))
+        if shortfall:
+            raise SystemExit(f"report: the corpus {corpus_dir(params)} is too small to train on in rotation {rotation}. "
+                             f"{shortfall}. Add videos, or run only the notebooks before training (--only 00,01,02).")
 
 
 def settle_progress(notebook: str | Path) -> None:

@@ -1,13 +1,24 @@
 """Results across runs: where runs live, Table 1 with intervals over test videos, collapse marks,
 training curves, and writing tables.
 
-A contrastive run of configuration `name` and seed `s` lives in
-`{runs_dir}/train/{name}/seed{s}/` (see `mvnb.train` for its contents). Notebooks 03-06 find
-each other's runs through `run_dir`, and tables go to the figures folder as Markdown and CSV.
+A contrastive run is named by its configuration, its fold rotation and its seed: run `s` of
+`name` on rotation `r` lives in `{runs_dir}/train/{name}/rotation{r}/seed{s}/` (see `mvnb.train`
+for its contents). A report's runs are every (rotation, seed) pair of its profile; notebooks
+03-06 find each other's runs through `run_dir`, and tables go to the figures folder as Markdown
+and CSV.
+
+**Pooling rotations.** Each test query is ranked once, in its own run's test gallery: the test
+segments of its rotation's test fold. Table 1 pools the queries of every healthy run of a
+configuration, over rotations and seeds. Galleries of different rotations differ in size, so the
+pooled number is the median of rank / pool (chance (P + 1) / 2P); `table1_rotations` gives each
+rotation's median rank in its own gallery. Intervals come from a bootstrap that resamples test
+videos within each rotation (`metrics.bootstrap_interval` with the rotation as stratum), the
+galleries fixed, a video bringing its queries from every seed.
 """
 from __future__ import annotations
 
 import json
+from itertools import product
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -17,65 +28,72 @@ import pandas as pd
 from .loss import TAU_MAX, TAU_MIN
 from .media import atomic_write
 from .metrics import bootstrap_interval
+from .segments import FOLDS, rotation_split
 from .train import PAPER_TABLE1
 
-
-def run_dir(runs_dir: str | Path, config: str, seed: int) -> Path:
-    """The folder of the contrastive run of `config` and `seed`."""
-    return Path(runs_dir) / "train" / config / f"seed{seed}"
+PAPER_POOL = 1000  # the paper's pools: its median ranks / 1000 are its Table 1 as a share of the pool
 
 
-def load_summaries(runs_dir: str | Path, configs: list[str], seeds: list[int]) -> pd.DataFrame:
-    """One row per (config, seed) run: test-split retrieval in the main form, collapse, τ, epochs.
+def run_dir(runs_dir: str | Path, config: str, seed: int, *, rotation: int = 0) -> Path:
+    """The folder of the contrastive run of `config` on fold rotation `rotation` with `seed`.
 
-    Columns: config, seed, input_norm, collapsed (either modality's test embeddings),
+    rotation is a keyword, so that no call can swap it with the seed; the gap study's runs,
+    trained on a split of their own, sit at its default, 0.
+    """
+    return Path(runs_dir) / "train" / config / f"rotation{rotation}" / f"seed{seed}"
+
+
+def load_summaries(runs_dir: str | Path, configs: list[str], rotations: list[int], seeds: list[int]) -> pd.DataFrame:
+    """One row per (config, rotation, seed) run: test-split retrieval in the main form, collapse, τ, epochs.
+
+    Columns: config, rotation, seed, input_norm, collapsed (either modality's test embeddings),
     collapsed_audio, collapsed_video, pool, chance, median_rank_a2v, median_rank_v2a, r10_a2v,
     r10_v2a, paper_median_rank_a2v, paper_median_rank_v2a, paper_pool (NaN where the split has
     too few videos for the paper's pools), tau, tau_init, learnable, epochs_run.
     """
     rows = []
-    for config in configs:
-        for seed in seeds:
-            folder = run_dir(runs_dir, config, seed)
-            summary = json.loads((folder / "summary.json").read_text())
-            settings = json.loads((folder / "config.json").read_text())["config"]
-            main, paper = summary["test"]["main"], summary["test"]["paper"] or {}
-            collapsed = summary["collapsed"]
-            rows.append(dict(config=config, seed=seed, input_norm=summary["input_norm"],
-                             collapsed=collapsed["audio"] or collapsed["video"], collapsed_audio=collapsed["audio"],
-                             collapsed_video=collapsed["video"], pool=main["pool"], chance=main["chance"],
-                             median_rank_a2v=main["median_rank_a2v"], median_rank_v2a=main["median_rank_v2a"],
-                             r10_a2v=main["r10_a2v"], r10_v2a=main["r10_v2a"],
-                             paper_median_rank_a2v=paper.get("median_rank_a2v", np.nan),
-                             paper_median_rank_v2a=paper.get("median_rank_v2a", np.nan),
-                             paper_pool=paper.get("pool", np.nan), tau=summary["tau"], tau_init=settings["tau_init"],
-                             learnable=settings["learnable_temperature"], epochs_run=summary["epochs_run"]))
+    for config, rotation, seed in product(configs, rotations, seeds):
+        folder = run_dir(runs_dir, config, seed, rotation=rotation)
+        summary = json.loads((folder / "summary.json").read_text())
+        settings = json.loads((folder / "config.json").read_text())["config"]
+        main, paper = summary["test"]["main"], summary["test"]["paper"] or {}
+        collapsed = summary["collapsed"]
+        rows.append(dict(config=config, rotation=rotation, seed=seed, input_norm=summary["input_norm"],
+                         collapsed=collapsed["audio"] or collapsed["video"], collapsed_audio=collapsed["audio"],
+                         collapsed_video=collapsed["video"], pool=main["pool"], chance=main["chance"],
+                         median_rank_a2v=main["median_rank_a2v"], median_rank_v2a=main["median_rank_v2a"],
+                         r10_a2v=main["r10_a2v"], r10_v2a=main["r10_v2a"],
+                         paper_median_rank_a2v=paper.get("median_rank_a2v", np.nan),
+                         paper_median_rank_v2a=paper.get("median_rank_v2a", np.nan),
+                         paper_pool=paper.get("pool", np.nan), tau=summary["tau"], tau_init=settings["tau_init"],
+                         learnable=settings["learnable_temperature"], epochs_run=summary["epochs_run"]))
     return pd.DataFrame(rows)
 
 
-def load_test_ranks(runs_dir: str | Path, configs: list[str], seeds: list[int]) -> pd.DataFrame:
-    """Every test query of every (config, seed) run: config, seed and the columns of `test_ranks.csv`."""
-    return pd.concat([pd.read_csv(run_dir(runs_dir, c, s) / "test_ranks.csv", dtype={"video_id": str}).assign(config=c, seed=s)
-                      for c in configs for s in seeds], ignore_index=True)
+def load_test_ranks(runs_dir: str | Path, configs: list[str], rotations: list[int], seeds: list[int]) -> pd.DataFrame:
+    """Every test query of every (config, rotation, seed) run: config, rotation, seed and the columns of `test_ranks.csv`."""
+    return pd.concat([pd.read_csv(run_dir(runs_dir, c, s, rotation=r) / "test_ranks.csv", dtype={"video_id": str})
+                      .assign(config=c, rotation=r, seed=s) for c, r, s in product(configs, rotations, seeds)],
+                     ignore_index=True)
 
 
 def usable_seeds(collapsed: pd.Series) -> tuple[pd.Series, str]:
-    """Which seeds of a row may be scored, and the row's collapse note.
+    """Which runs of a row may be scored (a run: one rotation and seed), and the row's collapse note.
 
-    collapsed: one bool per seed. Collapsed seeds are left out; when any collapsed and fewer
-    than min(2, seeds) healthy ones remain, no seed is scored. Returns a bool mask over the
-    seeds and "k of n seeds collapsed" ("" when none did).
+    collapsed: one bool per run. Collapsed runs are left out; when any collapsed and fewer
+    than min(2, runs) healthy ones remain, no run is scored. Returns a bool mask over the
+    runs and "k of n runs collapsed" ("" when none did).
     """
     collapsed = collapsed.astype(bool)
     healthy = ~collapsed
-    note = f"{int(collapsed.sum())} of {len(collapsed)} seeds collapsed" if collapsed.any() else ""
+    note = f"{int(collapsed.sum())} of {len(collapsed)} runs collapsed" if collapsed.any() else ""
     if collapsed.any() and healthy.sum() < min(2, len(collapsed)):
         return healthy & False, note
     return healthy, note
 
 
 def mean_sd(values: pd.Series, digits: int = 1) -> str:
-    """'mean ± sd' over seeds ('mean' alone for one seed, '-' for none)."""
+    """'mean ± sd' over runs ('mean' alone for one run, '-' for none)."""
     values = values.dropna()
     if values.empty:
         return "-"
@@ -97,40 +115,90 @@ def versus_chance(low: float, high: float, chance: float) -> str:
     return "below chance" if high < chance else "above chance" if low > chance else "at chance"
 
 
-def table1(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
-    """Table 1: test median rank a→v and v→a, with 95 % intervals, beside the paper's.
+def run_queries(runs: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
+    """The test queries of `runs` (rows of `load_summaries`) among `ranks` (`load_test_ranks` of their
+    configuration), with `share_a2v`, `share_v2a` (rank / pool) added."""
+    keys = pd.MultiIndex.from_frame(runs[["rotation", "seed"]])
+    queries = ranks[pd.MultiIndex.from_frame(ranks[["rotation", "seed"]]).isin(keys)]
+    return queries.assign(share_a2v=queries["rank_a2v"] / queries["pool"], share_v2a=queries["rank_v2a"] / queries["pool"])
 
-    Ours are in the main form (gallery: every test segment; pool P, chance (P+1)/2), pooled over
-    the configuration's healthy seeds; the interval is a bootstrap over test videos
-    (`metrics.bootstrap_interval`). Seeds whose test embeddings collapsed are left out and
-    counted; a row with too few healthy seeds reads "collapsed". The paper's numbers are in
-    pools of 1000 (chance 500.5), computed with a defective metric (see PAPER.md).
+
+def _verdict(intervals: dict, chance: float) -> str:
+    """'below chance', 'at chance', … for both directions; two verdicts joined by ' / ' when they differ."""
+    verdicts = [versus_chance(lo, hi, chance) for _, lo, hi in intervals.values()]
+    return verdicts[0] if len(set(verdicts)) == 1 else " / ".join(verdicts)
+
+
+def _pools(runs: pd.DataFrame) -> str:
+    """The runs' test pools: '49', or '41–66' when rotations differ."""
+    low, high = runs["pool"].min(), runs["pool"].max()
+    return f"{low:g}" if low == high else f"{low:g}–{high:g}"
+
+
+def table1(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: test median rank / pool a→v and v→a, pooled over rotations and seeds, with 95 %
+    intervals, beside the paper's.
+
+    Ours are in the main form: each query ranked in its run's gallery of every test segment
+    (pool P, the query's own video's other segments left out), as rank / P, whose chance is
+    (P + 1) / 2P; the estimate is the median over the queries of the configuration's healthy
+    runs, and the interval a bootstrap over test videos within rotations (see the module
+    docstring). Runs whose test embeddings collapsed are left out and counted; a row with too
+    few healthy runs reads "collapsed". The paper's numbers are its median ranks / 1000 (pools
+    of 1000, chance 0.5005), computed with a defective metric (see PAPER.md). `test_videos`:
+    the distinct test videos behind the row's numbers.
     summaries: `load_summaries`; ranks: `load_test_ranks` of the same runs.
     """
     rows = []
     for config, runs in summaries.groupby("config", sort=False):
         label, paper_a2v, paper_v2a = PAPER_TABLE1.get(config, (config, np.nan, np.nan))
+        mine = ranks[ranks["config"] == config]
         usable, note = usable_seeds(runs["collapsed"])
-        queries = ranks[(ranks["config"] == config) & ranks["seed"].isin(runs.loc[usable, "seed"])]
-        chance = float(runs["chance"].median())
+        queries = run_queries(runs[usable], mine)
+        chance = float(((mine["pool"] + 1) / (2 * mine["pool"])).median())
         row = {"configuration": config, "input": "standardised" if runs["input_norm"].iloc[0] == "standard" else "raw",
-               "paper: a→v / v→a (pool 1000, chance 500.5)": "-" if np.isnan(paper_a2v) else f"{paper_a2v:g} / {paper_v2a:g}"}
+               f"paper: a→v / v→a (rank / {PAPER_POOL})": "-" if np.isnan(paper_a2v) else
+               f"{paper_a2v / PAPER_POOL:.3f} / {paper_v2a / PAPER_POOL:.3f}"}
+        if queries.empty:
+            row |= {"ours: a→v": "collapsed", "ours: v→a": "collapsed", "versus chance": "collapsed"}
+        else:
+            intervals = {d: bootstrap_interval(queries[f"share_{d}"], queries["video_id"], strata=queries["rotation"])
+                         for d in ("a2v", "v2a")}
+            row |= {"ours: a→v": format_interval(*intervals["a2v"], 3), "ours: v→a": format_interval(*intervals["v2a"], 3),
+                    "versus chance": _verdict(intervals, chance)}
+        row |= {"pool P": _pools(runs), "chance (P+1)/2P": f"{chance:.3f}"}
+        for d, arrow in (("a2v", "a→v"), ("v2a", "v→a")):
+            row[f"R@10 {arrow}"] = ("collapsed" if queries.empty else format_interval(
+                *bootstrap_interval(queries[f"r10_{d}"], queries["video_id"], "mean", strata=queries["rotation"]), 2))
+        healthy = runs.loc[usable, "tau"]
+        row |= {"final τ": mean_sd(healthy, 3) if len(healthy) else "collapsed", "rotations": runs["rotation"].nunique(),
+                "runs": len(runs), "collapsed": note or "none", "test_videos": int(queries["video_id"].nunique())}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def table1_rotations(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 per rotation: each configuration's test median rank a→v and v→a in the rotation's own
+    gallery (pool P, chance (P + 1) / 2), pooled over its healthy seeds, with a 95 % interval from a
+    bootstrap over the rotation's test videos. Columns: configuration, rotation, test fold, ours:
+    a→v, ours: v→a, versus chance, pool P, chance (P+1)/2, seeds, collapsed, test_videos.
+    summaries, ranks: as for `table1`.
+    """
+    rows = []
+    for (config, rotation), runs in summaries.groupby(["config", "rotation"], sort=False):
+        usable, note = usable_seeds(runs["collapsed"])
+        queries = run_queries(runs[usable], ranks[(ranks["config"] == config) & (ranks["rotation"] == rotation)])
+        chance = float(runs["chance"].median())
+        row = {"configuration": config, "rotation": rotation,
+               "test fold": int(np.flatnonzero(rotation_split(np.arange(FOLDS), rotation) == "test")[0])}
         if queries.empty:
             row |= {"ours: a→v": "collapsed", "ours: v→a": "collapsed", "versus chance": "collapsed"}
         else:
             intervals = {d: bootstrap_interval(queries[f"rank_{d}"], queries["video_id"]) for d in ("a2v", "v2a")}
-            verdicts = {versus_chance(lo, hi, chance) for _, lo, hi in intervals.values()}
             row |= {"ours: a→v": format_interval(*intervals["a2v"]), "ours: v→a": format_interval(*intervals["v2a"]),
-                    "versus chance": " / ".join(versus_chance(lo, hi, chance) for _, lo, hi in intervals.values())
-                    if len(verdicts) > 1 else verdicts.pop()}
-        row |= {"pool P": f"{runs['pool'].median():g}", "chance (P+1)/2": f"{chance:g}"}
-        for d, arrow in (("a2v", "a→v"), ("v2a", "v→a")):
-            row[f"R@10 {arrow}"] = ("collapsed" if queries.empty else
-                                    format_interval(*bootstrap_interval(queries[f"r10_{d}"], queries["video_id"], "mean"), 2))
-        healthy = runs.loc[usable, "tau"]
-        row |= {"final τ": mean_sd(healthy, 3) if len(healthy) else "collapsed", "seeds": len(runs),
-                "collapsed": note or "none",
-                "test videos": int(ranks.loc[ranks["config"] == config, "video_id"].nunique())}
+                    "versus chance": _verdict(intervals, chance)}
+        row |= {"pool P": _pools(runs), "chance (P+1)/2": f"{chance:g}", "seeds": len(runs), "collapsed": note or "none",
+                "test_videos": int(queries["video_id"].nunique())}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -138,8 +206,10 @@ def table1(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
 def table1_findings(table: pd.DataFrame) -> str:
     """Markdown: which configurations retrieve better than chance, decided by `table1`'s intervals."""
     groups = {verdict: list(rows["configuration"]) for verdict, rows in table.groupby("versus chance", sort=False)}
-    lines = [f"- Chance is a median rank of **{table['chance (P+1)/2'].iloc[0]}** in a pool of "
-             f"**{table['pool P'].iloc[0]}** test segments from **{table['test videos'].max()}** test videos."]
+    rotations = table["rotations"].max()
+    lines = [f"- Chance is a median rank / pool of **{table['chance (P+1)/2P'].iloc[0]}**; each query is ranked among "
+             f"the **{table['pool P'].iloc[0]}** test segments of its rotation, and the numbers pool **{rotations}** "
+             f"rotation{'s' if rotations > 1 else ''} with **{table['test_videos'].max()}** distinct test videos in all."]
     words = {"below chance": "Below chance in both directions (the 95 % interval lies under it)",
              "at chance": "At chance (the interval contains it)", "collapsed": "Collapsed (flagged, not scored)"}
     for verdict, names in groups.items():
@@ -158,8 +228,8 @@ def tau_summary(summaries: pd.DataFrame) -> str:
     for config, runs in summaries[summaries["learnable"]].groupby("config", sort=False):
         final = runs["tau"]
         at_clamp = np.isclose(final, TAU_MIN, rtol=1e-3) | np.isclose(final, TAU_MAX, rtol=1e-3)
-        where = (f"at its clamp in {int(at_clamp.sum())} of {len(runs)} seeds" if at_clamp.any()
-                 else f"inside [{TAU_MIN:g}, {TAU_MAX:g}] in every seed")
+        where = (f"at its clamp in {int(at_clamp.sum())} of {len(runs)} runs" if at_clamp.any()
+                 else f"inside [{TAU_MIN:g}, {TAU_MAX:g}] in every run")
         lines.append(f"- **{config}**: τ started at {runs['tau_init'].iloc[0]:g} and ended at {mean_sd(final, 3)} "
                      f"({where}).")
     return "\n".join(lines) if lines else "No configuration here learns its temperature."
@@ -181,14 +251,14 @@ def write_table(table: pd.DataFrame, figures_dir: str | Path, name: str, weights
     return figures_dir / f"{name}.md"
 
 
-def training_curves(runs_dir: str | Path, configs: list[str], seed: int) -> plt.Figure:
-    """Per epoch, for each configuration (one seed): training loss, validation median ranks, τ.
+def training_curves(runs_dir: str | Path, configs: list[str], rotation: int, seed: int) -> plt.Figure:
+    """Per epoch, for each configuration (one run: `rotation`, `seed`): training loss, validation median ranks, τ.
 
     Median ranks are drawn as fractions of the validation pool, with chance at (P+1)/2P.
     """
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), constrained_layout=True)
     for config in configs:
-        m = pd.read_csv(run_dir(runs_dir, config, seed) / "metrics.csv")
+        m = pd.read_csv(run_dir(runs_dir, config, seed, rotation=rotation) / "metrics.csv")
         (line,) = axes[0].plot(m["epoch"], m["loss"], label=config)
         axes[1].plot(m["epoch"], m["val_median_rank_a2v"] / m["val_pool"], color=line.get_color())
         axes[1].plot(m["epoch"], m["val_median_rank_v2a"] / m["val_pool"], color=line.get_color(), ls="--")

@@ -27,7 +27,8 @@ The store (`DATA_DIR`) also holds
 The split hashes the video id, so it belongs to the corpus: it is the same in every run, and
 adding videos never moves another one. Each video's *fold* is `floor(10 u)`, u the hash of its
 id in [0, 1); a *rotation* r tests fold (9 − r) mod 10, validates on (8 − r) mod 10 and trains
-on the other eight (`rotation_split`). The manifest's `split` column is rotation 0: 80/10/10,
+on the other eight (`rotation_split`); a report that runs several rotations tests each video in at
+most one of them (`rotation_tested`). The manifest's `split` column is rotation 0: 80/10/10,
 test u ≥ 0.9, validation 0.8 ≤ u < 0.9. A throwaway corpus may give each split several folds
 (`folds_per_split`, e.g. 2 for 60/20/20).
 """
@@ -125,6 +126,38 @@ def rotation_split(folds, rotation: int = 0, folds_per_split: int = 1) -> np.nda
         raise ValueError(f"folds_per_split must be 1..{FOLDS // 3}, not {folds_per_split}")
     offset = (np.asarray(folds, dtype=int) - (FOLDS - k * (rotation + 1))) % FOLDS  # 0..k-1: test, then val
     return np.where(offset < k, "test", np.where(offset >= FOLDS - k, "val", "train"))
+
+
+def rotation_tested(folds, rotations, folds_per_split: int = 1) -> np.ndarray:
+    """`(n,)` int: the rotation among `rotations` whose test split holds each fold in `folds` `(n,)`, −1 where none does.
+
+    This is what pools rotations: a video is tested in one rotation, and its test predictions,
+    ranks and neighbours come from that rotation's runs. Raises ValueError when two of
+    `rotations` test the same fold (a rotation given twice, or r and r + FOLDS / k), which
+    would count a video twice.
+    """
+    folds = np.asarray(folds, dtype=int)
+    tested = np.full(len(folds), -1, dtype=int)
+    everything = np.arange(FOLDS)
+    owner = np.full(FOLDS, -1, dtype=int)
+    for rotation in rotations:
+        mine = everything[rotation_split(everything, rotation, folds_per_split) == "test"]
+        if (owner[mine] >= 0).any():
+            raise ValueError(f"rotations {owner[mine][owner[mine] >= 0][0]} and {rotation} test the same fold; "
+                             f"give each rotation once, fewer than {FOLDS // int(folds_per_split)} of them")
+        owner[mine] = rotation
+        tested[np.isin(folds, mine)] = rotation
+    return tested
+
+
+def manifest_split(manifest: pd.DataFrame, rotation: int = 0) -> np.ndarray:
+    """`(n_segments,)` 'train', 'val' or 'test' of each manifest row under `rotation`, from its `fold` column.
+
+    Raises ValueError, asking for the store to be rebuilt, when the manifest predates folds.
+    """
+    if "fold" not in manifest:
+        raise ValueError("the manifest has no fold column (it predates rotations); rerun preprocessing (notebook 01)")
+    return rotation_split(manifest["fold"].to_numpy(), rotation)
 
 
 def split_of(video_id: str, rotation: int = 0, folds_per_split: int = 1) -> str:

@@ -3,7 +3,7 @@
 `train` takes feature arrays `(n_segments, views, dim)` (numpy or memmap, float16 or
 float32), streams batches from them, and writes a run directory:
 
-- `config.json`: the configuration, its name, the seed and the feature shapes;
+- `config.json`: the configuration, its name, the fold rotation of the split, the seed and the feature shapes;
 - `metrics.csv`: per epoch, training and validation loss, skipped batches, validation median
   ranks a2v and v2a and R@1/5/10, τ, learning rate and seconds;
 - `heads.pt`: the best heads and loss state (`torch.load(..., weights_only=True)`; see `load_heads`);
@@ -56,6 +56,7 @@ from mvnb.media import atomic_write
 from mvnb.metrics import (COLLAPSE_DISTANCE, RECALL_KS, main_form, main_form_queries, median_pair_distance, paper_form,
                           summarise_queries)
 from mvnb.samplers import OneSegmentPerVideoBatchSampler
+from mvnb.segments import manifest_split
 
 SPLITS = ("train", "val", "test")
 PRECISIONS = ("fp32", "bf16")
@@ -175,21 +176,24 @@ def _coerce(field: dataclasses.Field, value):
 
 
 def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_dir: str | Path, *,
-          name: str = "custom", provenance: dict | None = None, valid: np.ndarray | None = None,
-          device: str | torch.device | None = None, progress: bool = True) -> dict:
+          name: str = "custom", rotation: int | None = None, provenance: dict | None = None,
+          valid: np.ndarray | None = None, device: str | torch.device | None = None, progress: bool = True) -> dict:
     """Train both heads of `config` and write the run directory `out_dir`; returns the summary.
 
     audio: `(n_segments, views, audio_dim)`; video: `(n_segments, views, video_dim)`, arrays or
         memmaps, float16 or float32; batches are read from them, never the whole array.
     video_ids, split: `(n_segments,)`; split holds "train", "val" and "test".
     seed: drives initialisation, dropout, batches and views.
+    rotation: the fold rotation that `split` is (`mvnb.segments.rotation_split`), recorded in
+        config.json and summary.json; None for a split of one's own.
     provenance: metadata of the features (encoder weights and the like), copied to the summary.
     valid: `(n_segments,)` bool, False for segments whose features failed; they are left out of
         training and evaluation (their rows in embeddings.npz are whatever the heads make of them).
     """
     device = torch.device(device) if device else default_device()
     with torch_threads(_cpu_threads(config) if device.type == "cpu" else None):
-        return _train(audio, video, video_ids, split, config, seed, Path(out_dir), name, provenance, valid, device, progress)
+        return _train(audio, video, video_ids, split, config, seed, Path(out_dir), name, rotation, provenance, valid, device,
+                      progress)
 
 
 def _cpu_threads(config: TrainConfig) -> int | None:
@@ -216,7 +220,7 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_dir: Path, name: str,
+def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_dir: Path, name: str, rotation: int | None,
            provenance: dict | None, valid: np.ndarray | None, device: torch.device, progress: bool) -> dict:
     """`train`, with the device chosen and the threads set."""
     started = time.time()
@@ -235,7 +239,7 @@ def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_d
     val_sampler = OneSegmentPerVideoBatchSampler(video_ids[rows["val"]], _batch_cap(config, video_ids[rows["val"]]), seed=0)
     rank_rows = rows["val"][_rank_subset(video_ids[rows["val"]], config.val_rank_segments)]
     _write_json(out_dir / "config.json", {
-        "name": name, "seed": seed, "config": dataclasses.asdict(config), "n_segments": len(split),
+        "name": name, "rotation": rotation, "seed": seed, "config": dataclasses.asdict(config), "n_segments": len(split),
         "views": audio.shape[1], "audio_dim": audio.shape[2], "video_dim": video.shape[2],
         "batch_size_train": train_sampler.batch_size, "batch_size_val": val_sampler.batch_size,
     })
@@ -283,7 +287,7 @@ def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_d
     distances = {m: median_pair_distance(x) if len(x) > 1 else float("nan")
                  for m, x in (("audio", test_audio), ("video", test_video))}
     summary = {
-        "name": name, "seed": seed, "device": str(device), "input_norm": config.input_norm,
+        "name": name, "rotation": rotation, "seed": seed, "device": str(device), "input_norm": config.input_norm,
         "test": {"main": summarise_queries(queries, test_ids), "paper": paper_form(test_audio, test_video, test_ids, seed)},
         "collapsed": {m: bool(d < COLLAPSE_DISTANCE) for m, d in distances.items()},
         "median_pair_distance": distances,
@@ -521,20 +525,24 @@ def _write_csv(path: Path, table: pd.DataFrame) -> None:
 
 
 def train_run(data_dir: str | Path, config_name: str, seed: int, overrides: dict | list[str] | None, out_dir: str | Path,
-              progress: bool = True) -> dict:
+              progress: bool = True, rotation: int = 0) -> dict:
     """Train configuration `config_name` on the feature store of `data_dir` (the preprocessed
-    store DATA_DIR); the split is the corpus's, failed segments are left out. Returns the summary."""
+    store DATA_DIR), on fold rotation `rotation` of the corpus's split (`mvnb.segments.manifest_split`;
+    0 is the manifest's 80/10/10); failed segments are left out. Returns the summary."""
     config = make_config(config_name, overrides)
     manifest, audio, video, audio_meta, video_meta = load_feature_pair(data_dir)
+    split = manifest_split(manifest, rotation)
     provenance = {m: {k: v for k, v in meta.items() if k != "valid"} for m, meta in (("audio", audio_meta), ("video", video_meta))}
-    return train(audio, video, manifest["video_id"].to_numpy(), manifest["split"].to_numpy(), config, seed, out_dir,
-                 name=config_name, provenance=provenance, valid=audio_meta["valid"] & video_meta["valid"], progress=progress)
+    return train(audio, video, manifest["video_id"].to_numpy(), split, config, seed, out_dir, name=config_name,
+                 rotation=rotation, provenance=provenance, valid=audio_meta["valid"] & video_meta["valid"], progress=progress)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m mvnb train`."""
     parser.add_argument("--data", required=True, metavar="DATA_DIR", help="the preprocessed store, with features/")
     parser.add_argument("--config", default="paper_baseline", choices=list(CONFIGS), help="named configuration")
+    parser.add_argument("--rotation", type=int, default=0,
+                        help="fold rotation of the split: r tests fold (9 - r) mod 10, validates on (8 - r) mod 10 (default 0: 80/10/10)")
     parser.add_argument("--seed", type=int, default=0, help="drives initialisation, dropout, batches and views")
     parser.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
                         help=f"override a training parameter (repeatable): {', '.join(f.name for f in dataclasses.fields(TrainConfig))}")
@@ -544,11 +552,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train one run and print its test median ranks."""
     try:
-        summary = train_run(args.data, args.config, args.seed, args.params, args.out)
+        summary = train_run(args.data, args.config, args.seed, args.params, args.out, rotation=args.rotation)
     except (KeyError, ValueError, FileNotFoundError) as err:
         raise SystemExit(f"train: {err.args[0] if err.args else err}") from None
     main = summary["test"]["main"]
-    print(f"train: {args.config} seed {args.seed}: test median rank a2v {main['median_rank_a2v']:g}, "
+    print(f"train: {args.config} rotation {args.rotation} seed {args.seed}: test median rank a2v {main['median_rank_a2v']:g}, "
           f"v2a {main['median_rank_v2a']:g} in pools of {main['pool']:g} (chance {main['chance']:g}); "
           f"{summary['epochs_run']} epochs, wrote {args.out}")
     return 0

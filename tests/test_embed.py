@@ -100,7 +100,7 @@ def test_the_cli_refuses_bad_input_in_one_line(tmp_path, capsys):
 def quick_run(quick_report):
     params = profile_params("quick")
     corpus = quick_report.root / "data" / params["corpus"]
-    run = run_dir(quick_report.root / "runs", "corrected", params["seeds"][0])
+    run = run_dir(quick_report.root / "runs", "corrected", params["seeds"][0], rotation=params["rotations"][0])
     assert (run / "embeddings.npz").is_file(), quick_report.log[-3000:]
     return corpus, corpus / "store", run
 

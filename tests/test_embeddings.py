@@ -55,5 +55,5 @@ def test_probes_browsing_and_the_map_get_the_same_vectors(quick_report):
         neighbours.load_catalogue(store).segments["segment_id"])}).to_numpy()
     for name in embeddings.FROZEN:
         np.testing.assert_array_equal(catalogue.embedding(name), probed[name][rows])
-    run = embeddings.cl_embeddings(catalogue.run_dirs["corrected", 0], len(probed["musicnn"]))
+    run = embeddings.cl_embeddings(catalogue.run_dirs["corrected", 0, 0], len(probed["musicnn"]))
     np.testing.assert_array_equal(catalogue.embedding("CL_agg", config="corrected"), run["CL_agg"][rows])

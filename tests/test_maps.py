@@ -57,7 +57,7 @@ def tiny_catalogue(n_videos: int = 6, per_video: int = 2) -> neighbours.Catalogu
                              "tags": "fast;minor"})
     frozen = embeddings.frozen_embeddings(rng.normal(size=(n, 8)), rng.normal(size=(n, 4)))
     run = embeddings.learned_embeddings(rng.normal(size=(n, 3)), rng.normal(size=(n, 3)))
-    return neighbours.Catalogue(None, segments, frozen, {("corrected", 0): run}, {})
+    return neighbours.Catalogue(None, segments, frozen, {("corrected", 0, 0): run}, {})
 
 
 def test_map_figure_has_a_dropdown_entry_per_layer_that_shows_exactly_its_points(tmp_path):
@@ -65,7 +65,7 @@ def test_map_figure_has_a_dropdown_entry_per_layer_that_shows_exactly_its_points
     layers = maps.report_layers(["corrected"])
     assert len(layers) == 12
     emap = maps.EmbeddingMap(catalogue, {layer: np.random.default_rng(0).normal(size=(len(catalogue.items(layer.level)), 2))
-                                         for layer in layers}, run_seed=0)
+                                         for layer in layers}, run=(0, 0))
     fig = maps.map_figure(emap)
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == [layer.label for layer in layers]
@@ -93,7 +93,7 @@ def explorer(quick_report):
     assert (store / "manifest.csv").exists(), quick_report.log[-3000:]
     catalogue = neighbours.load_catalogue(store, neighbours.report_runs(quick_report.root / "runs", ("corrected",)))
     layers = [maps.Layer("musicnn"), maps.Layer("CL_agg", "segment", "corrected")]
-    emap = maps.build_map(catalogue, layers, run_seed=0)
+    emap = maps.build_map(catalogue, layers, run=(0, 0))
     return maps.MapExplorer(emap, k=3, cache_dir=quick_report.root / "map_previews")
 
 
@@ -126,7 +126,7 @@ def test_a_click_plays_the_point_and_lists_its_neighbours_in_that_layer(explorer
     # the listed neighbours are the item's nearest in CL_agg, outside its own video
     expected = explorer.show(explorer.emap.layers[1], item)
     _, indices, _ = neighbours.search(explorer.emap.catalogue, "CL_agg", "segment", explorer.k, config="corrected",
-                                      seed=0, seeds=np.array([item]))
+                                      run=(0, 0), seeds=np.array([item]))
     assert expected["item"].tolist() == [item] + indices[0].tolist()
 
     first = explorer.player.value

@@ -12,6 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from mvnb import neighbours as nb
 from mvnb.embeddings import frozen_embeddings, learned_embeddings
+from mvnb.segments import rotation_split
 
 
 def reference_neighbours(queries, gallery, k, query_groups, gallery_groups):
@@ -134,23 +135,25 @@ def test_missing_genres_are_nan_and_two_empty_tag_sets_count_zero():
     assert table["tags"].tolist() == [0.0, 0.0]
 
 
-def fake_catalogue(n_videos=8, per_video=3, dim=6, seeds=(0,)):
+def fake_catalogue(n_videos=8, per_video=3, dim=6, seeds=(0,), rotations=(0,), folds=None):
     """A Catalogue in memory: genre decides the audio direction, so audio-based embeddings agree with genre.
-    Videos v0 and v5 are the test split, v1 validation, the rest training."""
+    By default videos v0 and v5 are in fold 9 (rotation 0's test split), v1 in fold 8 (its validation), the rest
+    in training folds; `folds` gives each video's fold instead. One run per config, rotation and seed."""
     rng = np.random.default_rng(0)
     genres = np.array(["pop", "rock", "jazz", "folk"])[np.arange(n_videos) % 4]
-    split = {0: "test", 5: "test", 1: "val"}
+    folds = folds or {v: {0: 9, 5: 9, 1: 8}.get(v, v % 8) for v in range(n_videos)}
     rows = []
     for v in range(n_videos):
         for k in range(per_video):
             rows.append(dict(segment_id=f"v{v}_{k:02d}", video_id=f"v{v}", k=k, video_path=f"segments/v{v}/{k:02d}.mp4",
-                             audio_path=f"segments/v{v}/{k:02d}.wav", split=split.get(v, "train"), genre=genres[v],
-                             tags="fast;drums" if genres[v] in ("pop", "rock") else "slow"))
+                             audio_path=f"segments/v{v}/{k:02d}.wav", split=str(rotation_split([folds[v]], 0)[0]),
+                             fold=folds[v], genre=genres[v], tags="fast;drums" if genres[v] in ("pop", "rock") else "slow"))
     segments = pd.DataFrame(rows)
     directions = {g: rng.normal(size=dim) for g in np.unique(genres)}
     audio = np.stack([directions[g] for g in segments["genre"]]) + 0.05 * rng.normal(size=(len(segments), dim))
     video = rng.normal(size=(len(segments), 4))
-    runs = {(c, s): learned_embeddings(audio + 0.01 * s, rng.normal(size=audio.shape)) for c in ("paper_baseline", "corrected") for s in seeds}
+    runs = {(c, r, s): learned_embeddings(audio + 0.01 * s, rng.normal(size=audio.shape))
+            for c in ("paper_baseline", "corrected") for r in rotations for s in seeds}
     return nb.Catalogue(None, segments, frozen_embeddings(audio, video), runs, {key: None for key in runs})
 
 
@@ -172,9 +175,9 @@ def test_agreement_table_covers_every_embedding_level_and_run():
     assert (cl["runs"] == 2).all() and (cl["test_genre_low"] <= cl["test_genre"]).all()
     readable = nb.format_agreement(table)
     assert readable.loc[0, "genre@k, test-split seeds"] == "1.000 [1.000, 1.000]"
-    assert readable.loc[0, "test-split seeds (videos)"] == "6 (2)" and "genre@k, train-split seeds" in readable
-    assert readable.loc[0, "genre@k vs chance"] == "above chance"
-    assert "6 test seeds of 2 videos" in nb.agreement_note(table, 2)
+    assert readable.loc[0, "test-split seeds"] == 6 and readable.loc[0, "test_videos"] == 2
+    assert "genre@k, train-split seeds" in readable and readable.loc[0, "genre@k vs chance"] == "above chance"
+    assert "6 test seeds of 2 videos" in nb.agreement_note(table, 2, catalogue.rotations)
 
 
 def test_agreement_on_test_seeds_is_the_mean_over_test_items_against_the_whole_corpus():
@@ -186,7 +189,7 @@ def test_agreement_on_test_seeds_is_the_mean_over_test_items_against_the_whole_c
     items, groups = catalogue.items("segment"), catalogue.groups("segment")
     rows = []
     for seed in (0, 1):
-        x = catalogue.embedding("CL_v", "segment", "corrected", seed)
+        x = catalogue.embedding("CL_v", "segment", "corrected", (0, seed))
         for i in np.flatnonzero(items["split"] == "test"):
             others = np.flatnonzero(groups != groups[i])
             sims = [x[i] @ x[j] / np.linalg.norm(x[i]) / np.linalg.norm(x[j]) for j in others]
@@ -200,9 +203,41 @@ def test_agreement_on_test_seeds_is_the_mean_over_test_items_against_the_whole_c
     assert got["train_genre"] != got["test_genre"] or got["train_seeds"] != got["test_seeds"]
 
 
+def test_each_test_seed_is_scored_with_the_runs_of_the_rotation_that_tests_it():
+    """Two rotations: v9 (fold 9) is tested in rotation 0, v8 (fold 8) in rotation 1. Rotation 0's CL_v follows
+    genre, rotation 1's is noise; the slow way, each test item searched in its own rotation's run, is what the table
+    reports, with the interval of a bootstrap within rotations. Frozen rows take the same test items; training
+    seeds are rotation 0's, in its runs."""
+    from mvnb.metrics import bootstrap_interval
+
+    catalogue = fake_catalogue(n_videos=10, rotations=(0, 1), folds={v: v for v in range(10)})
+    rng = np.random.default_rng(1)
+    aligned = catalogue.frozen["musicnn"]
+    catalogue.runs["corrected", 0, 0] = learned_embeddings(aligned, aligned)
+    catalogue.runs["corrected", 1, 0] = learned_embeddings(aligned, rng.normal(size=aligned.shape))
+    items, groups = catalogue.items("segment"), catalogue.groups("segment")
+    values, ids, strata = [], [], []
+    for rotation, fold in ((0, 9), (1, 8)):
+        x = nb.unit_rows(catalogue.embedding("CL_v", "segment", "corrected", (rotation, 0)))
+        for i in np.flatnonzero(items["fold"] == fold):
+            others = np.flatnonzero(groups != groups[i])
+            near = others[np.argsort(-(x[others] @ x[i]), kind="stable")[:2]]
+            values.append((items["genre"][near] == items["genre"][i]).mean())
+            ids.append(groups[i])
+            strata.append(rotation)
+    expected = bootstrap_interval(np.array(values), np.array(ids), "mean", np.array(strata), n_draws=300)
+    table = nb.agreement_table(catalogue, k=2, levels=["segment"], n_draws=300).set_index(["embedding", "config"])
+    got = table.loc[("CL_v", "corrected")]
+    assert (got["test_genre"], got["test_genre_low"], got["test_genre_high"]) == pytest.approx(expected)
+    assert got["test_videos"] == 2 and got["test_seeds"] == 6 and got["runs"] == 2
+    assert table.loc[("musicnn", "frozen"), "test_videos"] == 2 and table.loc[("musicnn", "frozen"), "test_seeds"] == 6
+    assert got["train_videos"] == table.loc[("musicnn", "frozen"), "train_videos"] == 8  # folds 0-7, rotation 0's
+    assert "rotations 0, 1" in nb.agreement_note(table.reset_index(), 2, catalogue.rotations)
+
+
 def test_video_level_follows_the_papers_recipe():
     catalogue = fake_catalogue()
-    run = catalogue.runs["corrected", 0]
+    run = catalogue.runs["corrected", 0, 0]
     ids = catalogue.segments["video_id"]
     per_modality = [pd.DataFrame(nb.unit_rows(run[m])).groupby(ids).mean().to_numpy() for m in ("CL_a", "CL_v")]
     np.testing.assert_allclose(catalogue.embedding("CL_agg", "video", "corrected"), (per_modality[0] + per_modality[1]) / 2, atol=1e-5)
@@ -262,7 +297,7 @@ def test_similar_finds_a_catalogue_video_queried_as_new(quick_report, capsys):
     from mvnb.results import run_dir
 
     runs, store = quick_report.root / "runs", quick_report.root / "data" / "synth_quick" / "store"
-    run = run_dir(runs, "corrected", 0)
+    run = run_dir(runs, "corrected", 0, rotation=0)
     if not (run / "heads.pt").exists():
         pytest.skip("the quick report has no corrected run (its notebook smoke tests say why)")
     manifest, audio, video, _, _ = features.load_feature_pair(store)

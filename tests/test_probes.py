@@ -10,21 +10,37 @@ from mvnb import embeddings, probes
 from mvnb.metrics import macro_f1, macro_roc_auc
 from mvnb.provenance import Weights
 from mvnb.results import run_dir
+from mvnb.segments import FOLDS, manifest_split, rotation_tested
 
 FAST = probes.ProbeConfig(hidden=(64, 32), max_epochs=60, patience=5)  # small widths keep the suite quick
 
 
 def manifest(n_videos: int, segments: int = 2, n_genres: int = 4, seed: int = 0, splits=(0.5, 0.75)) -> pd.DataFrame:
-    """A manifest with `segments` rows per video: genre g_<i mod n_genres>, tags from the genre, splits 50/25/25 in video order."""
+    """A manifest with `segments` rows per video: genre g_<i mod n_genres>, tags from the genre, splits 50/25/25 at
+    random; folds that agree with the split in rotation 0 (test fold 9, validation fold 8, training folds 0-7)."""
     rng = np.random.default_rng(seed)
     videos = np.array([f"v{i:04d}" for i in range(n_videos)])
     genre = np.array([f"g{i % n_genres}" for i in range(n_videos)])
     tags = np.array([f"t{i % n_genres};t{(i + 1) % n_genres}" for i in range(n_videos)])
     position = rng.permutation(n_videos) / n_videos
     split = np.where(position < splits[0], "train", np.where(position < splits[1], "val", "test"))
+    fold = np.where(split == "test", 9, np.where(split == "val", 8, rng.integers(0, 8, n_videos)))
     return pd.DataFrame({"video_id": np.repeat(videos, segments), "k": np.tile(np.arange(segments), n_videos),
-                         "split": np.repeat(split, segments), "genre": np.repeat(genre, segments),
-                         "tags": np.repeat(tags, segments)})
+                         "split": np.repeat(split, segments), "fold": np.repeat(fold, segments),
+                         "genre": np.repeat(genre, segments), "tags": np.repeat(tags, segments)})
+
+
+def folded_manifest(n_videos: int, segments: int = 2, n_genres: int = 4, seed: int = 0) -> pd.DataFrame:
+    """`manifest`, its folds drawn uniformly (about n_videos / 10 each), so that every rotation has its own split."""
+    man = manifest(n_videos, segments, n_genres, seed)
+    fold = np.random.default_rng(seed + 1).integers(0, FOLDS, n_videos)
+    man["fold"] = np.repeat(fold, segments)
+    return man.assign(split=manifest_split(man, 0))
+
+
+def rotations_of(man: pd.DataFrame, rotations=(0,)) -> np.ndarray:
+    """The rotation that tests each segment's video (−1: none), as notebook 04 passes it to `table2`."""
+    return rotation_tested(man["fold"], rotations)
 
 
 def genre_features(man: pd.DataFrame, separation: float, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -177,7 +193,9 @@ def hand_made() -> pd.DataFrame:
     videos = [("v0", "train", "A;B", "rock", 1), ("v1", "train", "A", "rock", 1), ("v2", "train", "A;C", "pop", 1),
               ("v3", "train", "B", "jazz", 1), ("v4", "val", "A", "rock", 1), ("v5", "val", "B", "pop", 1),
               ("v6", "test", "A;B", "rock", 2), ("v7", "test", "C", "pop", 1), ("v8", "test", "A", "pop", 3)]
-    rows = [{"video_id": v, "split": s, "tags": t, "genre": g, "k": k} for v, s, t, g, n in videos for k in range(n)]
+    folds = {"train": 0, "val": 8, "test": 9}  # rotation 0's split
+    rows = [{"video_id": v, "split": s, "fold": folds[s], "tags": t, "genre": g, "k": k}
+            for v, s, t, g, n in videos for k in range(n)]
     return pd.DataFrame(rows)
 
 
@@ -227,14 +245,14 @@ def test_reference_rows_equal_their_closed_forms(references):
 
 def test_table2_names_what_it_scored_and_intervals_of_references_are_closed_forms_too(references):
     man, tasks, scores, results = references
-    table, draws = probes.table2(scores.reset_index(), results, tasks, man["split"], man["video_id"], n_draws=300)
+    table, draws = probes.table2(scores.reset_index(), results, tasks, rotations_of(man), man["video_id"], n_draws=300)
     genre_f1 = table[(table["row"] == "majority genre") & (table["metric"] == "f1")].set_index("level")
     assert genre_f1.loc["segment", "test_videos"] == 3 and genre_f1.loc["segment", "test_segments"] == 6
     assert genre_f1.loc["segment", "labels_scored"] == 2 and genre_f1.loc["segment", "unscored"] == "jazz"
     auc = table[(table["row"] == "prior") & (table["metric"] == "auc")]
     assert (auc["low"] == 0.5).all() and (auc["high"] == 0.5).all()
     # per resample, the majority genre's F1 is the closed form on the resampled counts
-    videos, weights = probes.resample_test_videos(tasks["genre"], man["split"], man["video_id"], n_draws=300)
+    videos, weights = probes.resample_test_videos(tasks["genre"], rotations_of(man), man["video_id"], n_draws=300)
     rock = weights[:, list(videos).index("v6")]
     segments = weights @ np.array([2, 1, 3])  # segments of v6, v7, v8
     pop_present = weights[:, 1:].sum(1) > 0
@@ -266,7 +284,7 @@ def test_row_draws_equal_scores_recomputed_on_explicitly_resampled_videos(task_n
     task = probes.probe_tasks(man)[0][task_name]
     seeds = [fake_result(task, man, s) for s in (1, 2)]
     item_videos, targets, outputs = probes.pooled_outputs(seeds, task, man["video_id"], level)
-    videos, weights = probes.resample_test_videos(task, man["split"], man["video_id"], n_draws=25, seed=3)
+    videos, weights = probes.resample_test_videos(task, rotations_of(man), man["video_id"], n_draws=25, seed=3)
     found = probes.row_draws(targets, outputs, item_videos, videos, weights)
     per_video = {v: i for i, v in enumerate(videos)}
     for metric, (estimate, values) in found.items():
@@ -278,16 +296,17 @@ def test_row_draws_equal_scores_recomputed_on_explicitly_resampled_videos(task_n
             assert values[d] == pytest.approx(expected, nan_ok=True), (metric, d)
 
 
-def test_draws_keep_each_stratum_whole():
-    """With strata (fold rotations), each resample draws as many videos from a stratum as it holds, and only from it."""
-    man = manifest(40, seed=5)
+def test_draws_keep_each_rotation_whole():
+    """Each resample draws as many test videos from a rotation as it tests, and only from it; untested videos never."""
+    man = folded_manifest(100, seed=5)
     task = probes.genre_task(man)
-    test_videos = man.loc[man["split"] == "test", "video_id"].unique()
-    strata = {v: i % 2 for i, v in enumerate(sorted(test_videos))}
-    videos, weights = probes.resample_test_videos(task, man["split"], man["video_id"], n_draws=200, strata=strata)
-    for stratum in (0, 1):
-        members = np.array([strata[v] == stratum for v in videos])
-        assert (weights[:, members].sum(1) == members.sum()).all()
+    rotations = rotation_tested(man["fold"], [0, 1, 2])
+    videos, weights = probes.resample_test_videos(task, rotations, man["video_id"], n_draws=200)
+    of_video = man.assign(r=rotations).drop_duplicates("video_id").set_index("video_id")["r"]
+    assert set(videos) == set(of_video[of_video >= 0].index)
+    for rotation in (0, 1, 2):
+        members = (of_video.loc[videos] == rotation).to_numpy()
+        assert members.sum() > 3 and (weights[:, members].sum(1) == members.sum()).all()
 
 
 def test_table2_pools_healthy_seeds_and_flags_collapsed_ones():
@@ -295,20 +314,103 @@ def test_table2_pools_healthy_seeds_and_flags_collapsed_ones():
     task = probes.genre_task(man)
     rows, results = [], {}
     for seed, collapsed in enumerate([True, False, False]):
-        rows.append({"embedding": "CL_a", "config": "one", "seed": seed, "task": "genre", "collapsed": collapsed})
-        rows.append({"embedding": "CL_a", "config": "two", "seed": seed, "task": "genre", "collapsed": seed < 2})
+        rows.append({"embedding": "CL_a", "config": "one", "rotation": 0, "seed": seed, "task": "genre", "collapsed": collapsed})
+        rows.append({"embedding": "CL_a", "config": "two", "rotation": 0, "seed": seed, "task": "genre", "collapsed": seed < 2})
         for config in ("one", "two"):
             if not rows[-1 if config == "two" else -2]["collapsed"]:
-                results[("CL_a", config, "genre", seed)] = fake_result(task, man, seed)
-    table, draws = probes.table2(pd.DataFrame(rows), results, {"genre": task}, man["split"], man["video_id"], n_draws=50)
+                results[("CL_a", config, "genre", 0, seed)] = fake_result(task, man, seed)
+    table, draws = probes.table2(pd.DataFrame(rows), results, {"genre": task}, rotations_of(man), man["video_id"], n_draws=50)
     one = table[(table["config"] == "one") & (table["metric"] == "auc") & (table["level"] == "segment")].iloc[0]
-    pooled = probes.pooled_outputs([results[("CL_a", "one", "genre", s)] for s in (1, 2)], task, man["video_id"], "segment")
+    pooled = probes.pooled_outputs([results[("CL_a", "one", "genre", 0, s)] for s in (1, 2)], task, man["video_id"], "segment")
     assert one["estimate"] == pytest.approx(macro_roc_auc(pooled[1], pooled[2]["auc"]))
-    assert one["low"] <= one["estimate"] <= one["high"] and one["collapsed"] == "1 of 3 seeds collapsed"
+    assert one["low"] <= one["estimate"] <= one["high"] and one["collapsed"] == "1 of 3 runs collapsed"
+    assert one["test_segments"] == (man["split"] == "test").sum()  # the distinct test segments, not one per seed
     two = table[table["config"] == "two"]
-    assert two["estimate"].isna().all() and (two["collapsed"] == "2 of 3 seeds collapsed").all()
+    assert two["estimate"].isna().all() and (two["collapsed"] == "2 of 3 runs collapsed").all()
     assert not any(key[0] == "CL_a · two" for key in draws)
     assert "| CL_a · two | — | collapsed | collapsed |" in probes.table2_markdown(table, Weights("v", "a"))
+
+
+# --- rotations: each probes its own fold, the scores pool them ---------------------------------
+
+
+def rotation_result(task: probes.ProbeTask, man: pd.DataFrame, rotation: int, seed: int) -> probes.ProbeResult:
+    """`fake_result` on the split of `rotation`."""
+    return fake_result(task, man.assign(split=manifest_split(man, rotation)), seed)
+
+
+@pytest.mark.parametrize("task_name", ["tags", "genre"])
+def test_pooled_auc_and_f1_are_sklearns_on_the_concatenated_predictions_of_the_rotations(task_name):
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    man = folded_manifest(150, seed=7)
+    task = probes.probe_tasks(man, [0, 1, 2])[0][task_name]
+    rows, results = [], {}
+    for rotation in (0, 1, 2):
+        rows.append({"embedding": "musicnn", "config": "frozen", "rotation": rotation, "seed": 0, "task": task_name,
+                     "collapsed": False})
+        results[("musicnn", "frozen", task_name, rotation, 0)] = rotation_result(task, man, rotation, rotation)
+    table, _ = probes.table2(pd.DataFrame(rows), results, {task_name: task}, rotations_of(man, [0, 1, 2]), man["video_id"],
+                             n_draws=20)
+    cells = table.set_index(["level", "metric"])
+    parts = [results[("musicnn", "frozen", task_name, r, 0)] for r in (0, 1, 2)]
+    y = np.concatenate([task.targets[r.test_rows] for r in parts])
+    p = np.concatenate([r.test_probs for r in parts])
+    assert len(set(np.concatenate([r.test_rows for r in parts]))) == len(y)  # each test segment once: folds are disjoint
+    scored = [j for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    assert cells.loc[("segment", "auc"), "estimate"] == pytest.approx(np.mean([roc_auc_score(y[:, j], p[:, j]) for j in scored]))
+    hard = (p >= 0.5).astype(int) if task.multilabel else np.eye(p.shape[1], dtype=int)[p.argmax(1)]
+    positive = [j for j in range(y.shape[1]) if y[:, j].any()]
+    f1 = "f1@0.5" if task.multilabel else "f1"
+    assert cells.loc[("segment", f1), "estimate"] == pytest.approx(f1_score(y, hard, labels=positive, average="macro"))
+    assert cells.loc[("segment", "auc"), "test_videos"] == man.loc[man["fold"] >= 7, "video_id"].nunique()
+    assert cells.loc[("segment", "auc"), "rotations"] == 3
+
+
+def test_each_rotation_probes_its_own_split_on_its_own_runs_and_references(tmp_path):
+    """Rotation r's probe trains on r's training videos and predicts r's test fold, with the CL embeddings of r's run;
+    its prior is r's training prior. A collapsed run of one rotation is flagged for that rotation only."""
+    man = folded_manifest(120, seed=8)
+    x = genre_features(man, 1.0)
+    frozen = embeddings.frozen_embeddings(x[:, :8], x[:, 8:])
+    rng = np.random.default_rng(0)
+    for rotation, scale in ((0, 1.0), (1, 0.0)):  # rotation 1's run collapsed: every segment on one point
+        run = run_dir(tmp_path, "corrected", 0, rotation=rotation)
+        run.mkdir(parents=True)
+        audio = scale * rng.normal(size=(len(man), 4)) + 1
+        np.savez(run / "embeddings.npz", audio=audio, video=audio, segment_index=np.arange(len(man)))
+    tasks, _ = probes.probe_tasks(man, [0, 1])
+    scores, results, notes = probes.run_table2_probes(frozen, tmp_path, ["corrected"], [0, 1], [0], tasks, man,
+                                                      probes.ProbeConfig(hidden=(8,), max_epochs=2, patience=1))
+    assert not notes
+    for rotation in (0, 1):
+        split = manifest_split(man, rotation)
+        for task in tasks.values():
+            result = results[("musicnn", "frozen", task.name, rotation, 0)]
+            np.testing.assert_array_equal(result.test_rows, np.flatnonzero((split == "test") & task.labelled))
+            assert result.scores["n_train"] == ((split == "train") & task.labelled).sum()
+            prior = results[("prior", "reference", task.name, rotation, 0)].test_probs
+            np.testing.assert_allclose(prior, np.tile(probes.training_prior(task, split, man["video_id"]), (len(prior), 1)))
+    flags = scores[scores["config"] == "corrected"].groupby("rotation")["collapsed"].all()
+    assert flags.to_dict() == {0: False, 1: True}
+    table, _ = probes.table2(scores, results, tasks, rotations_of(man, [0, 1]), man["video_id"], n_draws=20)
+    cl = table[table["config"] == "corrected"]
+    assert (cl["collapsed"] == "1 of 2 runs collapsed").all() and cl["estimate"].isna().all()
+    frozen_rows = table[table["config"] == "frozen"]
+    assert (frozen_rows["test_videos"] == man.loc[man["fold"] >= 8, "video_id"].nunique()).all()
+
+
+def test_labels_are_chosen_on_the_videos_that_train_in_every_rotation():
+    man = folded_manifest(200, seed=9)
+    man["tags"] = np.where(man["fold"] == 7, "seven", "common")  # fold 7 trains in rotation 0, validates in rotation 1
+    assert probes.probe_tasks(man, [0])[0]["tags"].labels == ("common", "seven")
+    assert probes.probe_tasks(man, [0, 1])[0]["tags"].labels == ("common",)
+    counts = probes.label_counts(probes.probe_tasks(man, [0, 1])[0]["genre"], man, [0, 1])
+    videos = man.drop_duplicates("video_id")
+    assert list(counts.columns) == ["label basis", "test · rotation 0", "test · rotation 1", "test · pooled"]
+    assert counts["label basis"].sum() == (videos["fold"] < 7).sum()
+    assert counts["test · rotation 1"].sum() == (videos["fold"] == 8).sum()
+    assert counts["test · pooled"].sum() == (videos["fold"] >= 8).sum()
 
 
 # --- claims: decided by paired intervals -------------------------------------------------------
@@ -381,16 +483,16 @@ def test_table2_end_to_end_with_a_missing_run(tmp_path):
     rng = np.random.default_rng(0)
     x = genre_features(man, 1.0)
     frozen = embeddings.frozen_embeddings(x[:, :8], x[:, 8:])
-    run = run_dir(tmp_path, "paper_baseline", 0)
+    run = run_dir(tmp_path, "paper_baseline", 0, rotation=0)
     run.mkdir(parents=True)
     np.savez(run / "embeddings.npz", audio=rng.random((len(man), 4)), video=rng.random((len(man), 4)),
              segment_index=np.arange(len(man)))
     tasks, _ = probes.probe_tasks(man)
-    scores, results, notes = probes.run_table2_probes(frozen, tmp_path, ["paper_baseline", "corrected"], [0], tasks,
-                                                      man["split"], man["video_id"], probes.ProbeConfig(max_epochs=3, patience=1))
-    assert len(notes) == 1 and "corrected seed 0 skipped" in notes[0]
+    scores, results, notes = probes.run_table2_probes(frozen, tmp_path, ["paper_baseline", "corrected"], [0], [0], tasks,
+                                                      man, probes.ProbeConfig(max_epochs=3, patience=1))
+    assert len(notes) == 1 and "corrected rotation 0 seed 0 skipped" in notes[0]
     assert len(scores) == 4 + 12  # prior on both tasks, one task each for the other two references; 6 embeddings x 2 tasks
-    table, draws = probes.table2(scores, results, tasks, man["split"], man["video_id"], n_draws=100)
+    table, draws = probes.table2(scores, results, tasks, rotations_of(man), man["video_id"], n_draws=100)
     assert list(table["row"].unique()) == ["prior", "all tags positive", "majority genre", "musicnn", "R(2+1)D", "concat",
                                            "CL_a · paper_baseline", "CL_v · paper_baseline", "CL_agg · paper_baseline"]
     weights = Weights("R(2+1)D-18: Kinetics-400", "musicnn: MSD_musicnn", "ab" * 8, "cd" * 8)
@@ -404,7 +506,10 @@ def test_table2_end_to_end_with_a_missing_run(tmp_path):
     assert (on_disk["video_weights"] == "R(2+1)D-18: Kinetics-400").all()
     counts = probes.genre_confusion(results, "musicnn", "frozen", tasks["genre"])
     assert counts.to_numpy().sum() == (man["split"] == "test").sum()
-    assert probes.per_label_auc(results, "musicnn", "frozen", "tags")["label"].tolist() == list(tasks["tags"].labels)
+    per_tag = probes.per_label_auc(results, tasks["tags"], "musicnn", "frozen", rotations_of(man), man["video_id"], n_draws=100)
+    assert per_tag["label"].tolist() == list(tasks["tags"].labels)
+    assert ((per_tag["low"] <= per_tag["estimate"]) & (per_tag["estimate"] <= per_tag["high"])).all()
+    np.testing.assert_allclose(per_tag["estimate"], results["musicnn", "frozen", "tags", 0, 0].per_label["auc_segment"])
     assert probes.best_row(table, "genre")[1] != probes.REFERENCE_CONFIG
 
 

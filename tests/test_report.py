@@ -156,6 +156,19 @@ def test_a_corpus_too_small_to_train_on_is_refused_before_any_notebook_runs(tmp_
     assert not (tmp_path / "runs").exists()
 
 
+def test_every_rotation_of_the_profile_is_checked(tmp_path):
+    from mvnb.segments import fold_of
+
+    candidates = [f"clip{i}" for i in range(300)]
+    by_fold = {f: [v for v in candidates if fold_of(v) == f] for f in (0, 1, 8, 9)}
+    user_corpus_files(tmp_path, by_fold[0][:1] + by_fold[1][:1] + by_fold[8][:2] + by_fold[9][:1])
+    mine = {"data_root": str(tmp_path), "corpus": "mine"}
+    report.check_split(profile_params("quick", mine))  # rotation 0: 2 training, 2 validation (fold 8), 1 test (fold 9)
+    with pytest.raises(SystemExit, match="too small to train on in rotation 1. 5 videos: the split gives 3 training, "
+                                         "0 validation and 2 test videos"):
+        report.check_split(profile_params("quick", mine | {"rotations": [0, 1]}))  # tests fold 8, validates on fold 7
+
+
 def test_the_split_is_checked_only_when_a_chosen_notebook_trains(tmp_path, monkeypatch):
     books = tmp_path / "notebooks"
     books.mkdir()

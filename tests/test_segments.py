@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mvnb.segments import (MANIFEST_COLUMNS, StoreParamsError, add_arguments, load_manifest, preprocess, read_segment,
-                           rotation_split, run, sample_segment_starts, shard_of, split_of, fold_of, FOLDS)
+                           rotation_split, run, sample_segment_starts, shard_of, split_of, fold_of, rotation_tested, FOLDS)
 from test_media import read_index, tone, write_test_media
 
 SMALL = dict(segments=3, seconds=2.0, fps=10, size=(128, 72))  # fast settings for store mechanics
@@ -407,6 +407,22 @@ def test_a_full_cycle_of_rotations_tests_every_fold_once_with_disjoint_splits(k)
         assert (s == "test").sum() == (s == "val").sum() == k and (s == "train").sum() == FOLDS - 2 * k
     assert list(rotation_split(folds, 0, 1)) == ["train"] * 8 + ["val", "test"]  # rotation 0: today's 80/10/10
     assert list(rotation_split(folds, 0, 2)) == ["train"] * 6 + ["val"] * 2 + ["test"] * 2
+
+
+def test_each_video_is_tested_in_one_rotation_whose_split_tests_it_and_twice_given_rotations_are_refused():
+    ids = [f"video{i}" for i in range(300)]
+    folds = np.array([fold_of(v) for v in ids])
+    tested = rotation_tested(folds, range(FOLDS))
+    for r in range(FOLDS):  # a full cycle: every video once, in the rotation whose split tests it
+        np.testing.assert_array_equal(tested == r, rotation_split(folds, r) == "test")
+    assert (tested >= 0).all()
+    some = rotation_tested(folds, [0, 1, 2, 3, 4])
+    assert set(folds[some >= 0]) == {5, 6, 7, 8, 9} and (some[folds < 5] == -1).all()
+    assert (rotation_tested(folds, [1], folds_per_split=2)[np.isin(folds, [6, 7])] == 1).all()
+    with pytest.raises(ValueError, match="rotations 0 and 0 test the same fold"):
+        rotation_tested(folds, [0, 0])
+    with pytest.raises(ValueError, match="rotations 0 and 5 test the same fold"):
+        rotation_tested(folds, [0, 5], folds_per_split=2)
 
 
 def test_the_fold_split_of_ids_is_about_a_tenth_each():

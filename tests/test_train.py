@@ -11,6 +11,7 @@ import torch
 from mvnb import standardise
 from mvnb import train as train_module
 from mvnb.loss import TAU_MIN
+from mvnb.segments import fold_of, rotation_split
 from mvnb.train import CONFIGS, PAPER_TABLE1, RANK_COLUMNS, TrainConfig, load_heads, make_config, train
 
 SMALL = ["hidden=32", "embedding_dim=16", "batch_size=64", "max_epochs=12"]
@@ -154,6 +155,7 @@ def test_run_directory(tmp_path):
     assert summary["test"]["paper"] is None  # 18 test videos: too few for pools of 100
     config = json.loads((out / "config.json").read_text())
     assert config["name"] == "paper_baseline" and config["seed"] == 0 and config["config"]["hidden"] == [32]
+    assert config["rotation"] is None is summary["rotation"]  # a split of its own, not a fold rotation
     metrics = pd.read_csv(out / "metrics.csv")
     assert {"loss", "val_loss", "tau", "lr", "skipped_batches", *(f"val_{c}" for c in RANK_COLUMNS)} <= set(metrics)
     assert len(metrics) == summary["epochs_run"]
@@ -266,24 +268,39 @@ def test_bad_inputs_are_clear_errors(tmp_path):
 
 @pytest.mark.parametrize("config", ["corrected", "paper_std"])
 def test_cli_trains_on_the_feature_store(tmp_path, monkeypatch, capsys, config):
-    """`python -m mvnb train` reads the store through load_feature_pair: the manifest's split,
-    failed segments left out, the stores' metadata as provenance."""
-    audio, video, video_ids, split = synthetic_features(n_videos=40)
-    manifest = pd.DataFrame({"segment_id": [f"s{i}" for i in range(len(split))], "video_id": video_ids, "split": split})
+    """`python -m mvnb train` reads the store through load_feature_pair: the split of `--rotation` from the
+    manifest's folds, failed segments left out, the stores' metadata as provenance."""
+    audio, video, video_ids, _ = synthetic_features(n_videos=60)
+    folds = np.array([fold_of(v) for v in video_ids])
+    manifest = pd.DataFrame({"segment_id": [f"s{i}" for i in range(len(folds))], "video_id": video_ids,
+                             "split": rotation_split(folds, 0), "fold": folds})
+    split = rotation_split(folds, 2)  # tests fold 7, validates on fold 6
     valid = np.ones(len(split), dtype=bool)
     valid[:3] = False
     metas = ({"encoder": "musicnn", "valid": valid}, {"encoder": "r2plus1d_18", "valid": np.ones(len(split), dtype=bool)})
     monkeypatch.setattr(train_module, "load_feature_pair", lambda data_dir: (manifest, audio, video, *metas))
     parser = argparse.ArgumentParser()
     train_module.add_arguments(parser)
-    args = parser.parse_args(["--data", "store", "--config", config, "--seed", "1", "--out", str(tmp_path / "run"),
-                              *[x for o in SMALL for x in ("-p", o)], "-p", "max_epochs=2"])
+    args = parser.parse_args(["--data", "store", "--config", config, "--rotation", "2", "--seed", "1", "--out",
+                              str(tmp_path / "run"), *[x for o in SMALL for x in ("-p", o)], "-p", "max_epochs=2"])
     assert train_module.run(args) == 0
-    assert "test median rank" in capsys.readouterr().out
+    assert f"train: {config} rotation 2 seed 1: test median rank" in capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["provenance"] == {"audio": {"encoder": "musicnn"}, "video": {"encoder": "r2plus1d_18"}}
-    assert summary["n_invalid"] == 3 and summary["n_segments"]["train"] == (split == "train").sum() - 3
+    assert summary["n_invalid"] == 3 and summary["n_segments"]["train"] == (split[3:] == "train").sum()
+    assert summary["n_videos"] == {s: len(set(video_ids[3:][split[3:] == s])) for s in ("train", "val", "test")}  # vid0000 failed
+    assert set(pd.read_csv(tmp_path / "run" / "test_ranks.csv")["video_id"]) == set(video_ids[folds == 7])
     assert summary["name"] == config and summary["seed"] == 1 and summary["input_norm"] == "standard"
+    assert summary["rotation"] == 2 == json.loads((tmp_path / "run" / "config.json").read_text())["rotation"]
+
+
+def test_a_manifest_without_folds_is_refused_naming_the_fix(tmp_path, monkeypatch):
+    audio, video, video_ids, split = synthetic_features(n_videos=20)
+    manifest = pd.DataFrame({"video_id": video_ids, "split": split})
+    metas = ({"valid": np.ones(len(split), dtype=bool)},) * 2
+    monkeypatch.setattr(train_module, "load_feature_pair", lambda data_dir: (manifest, audio, video, *metas))
+    with pytest.raises(ValueError, match="no fold column .* rerun preprocessing"):
+        train_module.train_run("store", "corrected", 0, SMALL, tmp_path / "run", progress=False, rotation=1)
 
 
 def test_cli_reports_bad_parameters_in_one_line(tmp_path):
