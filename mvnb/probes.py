@@ -220,6 +220,9 @@ def probe_tasks(manifest: pd.DataFrame, rotations=(0,), top_k: int = TOP_TAGS) -
             notes.append(f"{name}: {tasks[name].note}")
         except ValueError as err:
             notes.append(str(err))
+    if not tasks:
+        notes.append("no probe can run on this corpus (it has no usable genre or tags): Table 2 and the probe figures "
+                     "are skipped; retrieval, browsing and the map do not need labels")
     return tasks, notes
 
 
@@ -562,6 +565,15 @@ def run_table2_probes(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_co
     return pd.concat(tables, ignore_index=True), results, notes
 
 
+def probes_overview(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per embedding, configuration and task of `run_table2_probes`' scores: mean epochs, test segments and
+    videos, and labels absent from the test fold; an empty table when no probe ran."""
+    columns = ["epochs", "n_test", "n_test_videos", "labels_absent"]
+    if scores.empty:
+        return pd.DataFrame(columns=columns)
+    return scores.groupby(["embedding", "config", "task"], sort=False)[columns].mean()
+
+
 def row_label(embedding: str, config: str) -> str:
     """Name of a Table 2 row: the embedding (or reference), with its contrastive configuration for CL rows."""
     return embedding if config in (FROZEN_CONFIG, REFERENCE_CONFIG) else f"{embedding} · {config}"
@@ -778,8 +790,12 @@ def _count(n: int, noun: str, of: int | None = None) -> str:
     return f"{n} of {of} {noun}{'' if of == 1 else 's'} {'has' if n == 1 else 'have'}"
 
 
-def write_table2(table: pd.DataFrame, figures_dir: str | Path, weights, n_draws: int = BOOTSTRAP_DRAWS) -> tuple[Path, Path]:
-    """Write `table2.md` (under the weights' caption) and `table2.csv` (with the weights' columns) into `figures_dir`, atomically."""
+def write_table2(table: pd.DataFrame, figures_dir: str | Path, weights,
+                 n_draws: int = BOOTSTRAP_DRAWS) -> tuple[Path, Path] | None:
+    """Write `table2.md` (under the weights' caption) and `table2.csv` (with the weights' columns) into `figures_dir`,
+    atomically; returns their paths, or None, writing nothing, when no probe ran (an empty table)."""
+    if table.empty:
+        return None
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     paths = figures_dir / "table2.md", figures_dir / "table2.csv"
