@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 report: setup
 	$(PY) -m mvnb report --profile default
 
+# One formatter and linter (ruff, pinned in the dev extra; settings in pyproject.toml), then the tests.
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q
 
 # Each benchmark prints its measurements and ratios measured side by side in the same run.

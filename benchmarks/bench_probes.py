@@ -10,6 +10,7 @@ of `repeats`, so that load from other processes hits both alike. It ends with th
 cost of notebook 04 at the default profile: 3 frozen + 6 CL embeddings × 2 tasks × 3 seeds
 at the mean number of epochs given by `--mean-epochs`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,12 +53,16 @@ def main() -> None:
     one, many = settings
     for name, dim in WIDTHS.items():
         a, b = best[(name, one)], best[(name, many)]
-        print(f"{name:<16} width {dim:>4}: {one} {a * 1e3:7.1f} ms/epoch, {many} {b * 1e3:7.1f} ms/epoch, "
-              f"ratio default/1 thread {b / a:5.2f}")
+        print(
+            f"{name:<16} width {dim:>4}: {one} {a * 1e3:7.1f} ms/epoch, {many} {b * 1e3:7.1f} ms/epoch, "
+            f"ratio default/1 thread {b / a:5.2f}"
+        )
     for s in settings:
         total = sum(best[(name, s)] * COUNTS[name] for name in WIDTHS) * 2 * 3 * args.mean_epochs
-        print(f"notebook 04 default estimate with {s}: {total:.0f} s of probe training "
-              f"(9 embeddings x 2 tasks x 3 seeds x {args.mean_epochs:.0f} epochs)")
+        print(
+            f"notebook 04 default estimate with {s}: {total:.0f} s of probe training "
+            f"(9 embeddings x 2 tasks x 3 seeds x {args.mean_epochs:.0f} epochs)"
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ inflate it); peak *anonymous* memory (RssAnon, sampled every 2 ms; file-backed m
 not counted). Then the bf16 speed-up over fp32 and the ratio of the peaks at 4× and 1×.
 Goals (issue 11): ≤ 40 s per epoch at scale 1 on a 2-core CPU; peak ratio at 4× ≤ 1.2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,8 @@ BLOCK_ROWS = 1 << 16
 
 
 def build_corpus(folder: Path, scale: int) -> Path:
-    """Write (once) `audio.npy`, `video.npy` `(n, 1, dim)` float16, `video_ids.npy` int32, `split.npy` into `folder`."""
+    """Write (once) `audio.npy`, `video.npy` `(n, 1, dim)` float16, `video_ids.npy` int32, `split.npy` into
+    `folder`."""
     n_videos = VIDEOS * scale
     n = n_videos * SEGMENTS
     done = folder / "done.json"
@@ -49,11 +51,13 @@ def build_corpus(folder: Path, scale: int) -> Path:
         block = rng.standard_normal((BLOCK_ROWS, 1, dim), dtype=np.float32).astype(np.float16)
         store = np.lib.format.open_memmap(folder / f"{name}.npy", "w+", np.float16, (n, 1, dim))
         for lo in range(0, n, BLOCK_ROWS):
-            store[lo:lo + BLOCK_ROWS] = block[: min(BLOCK_ROWS, n - lo)]
+            store[lo : lo + BLOCK_ROWS] = block[: min(BLOCK_ROWS, n - lo)]
         store.flush()
         del store
     np.save(folder / "video_ids.npy", np.repeat(np.arange(n_videos, dtype=np.int32), SEGMENTS))
-    split_of_video = np.array(["train", "val", "test"])[np.searchsorted([0.8, 0.9], rng.random(n_videos), side="right")]
+    split_of_video = np.array(["train", "val", "test"])[
+        np.searchsorted([0.8, 0.9], rng.random(n_videos), side="right")
+    ]
     np.save(folder / "split.npy", np.repeat(split_of_video, SEGMENTS))
     done.write_text(json.dumps({"segments": n}))
     return folder
@@ -85,7 +89,9 @@ class PeakAnon:
         return max(self.peak, self.read())
 
 
-def child(folder: Path, config_name: str, batch: int, max_steps: int | None, precision: str, threads: int) -> dict:
+def child(
+    folder: Path, config_name: str, batch: int, max_steps: int | None, precision: str, threads: int
+) -> dict:
     """One epoch (or its first `max_steps` batches) as `train` runs it; returns the measurements."""
     monitor = PeakAnon()
     import torch
@@ -97,7 +103,9 @@ def child(folder: Path, config_name: str, batch: int, max_steps: int | None, pre
     from mvnb.train import _build, _loss, _split_rows, _to_tensor, make_config, train_epoch
 
     # Like the feature store, the per-segment inputs are memory-mapped files.
-    audio, video, video_ids, split = (np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("audio", "video", "video_ids", "split"))
+    audio, video, video_ids, split = (
+        np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("audio", "video", "video_ids", "split")
+    )
     config = make_config(config_name, {"batch_size": batch, "precision": precision})
     device = torch.device("cpu")
     torch.manual_seed(0)
@@ -105,7 +113,7 @@ def child(folder: Path, config_name: str, batch: int, max_steps: int | None, pre
     heads = _build(config, AUDIO_DIM, VIDEO_DIM)
     tic = time.perf_counter()
     if config.input_norm == "standard":
-        for norm, features in zip(heads.input_norms(), (audio, video)):
+        for norm, features in zip(heads.input_norms(), (audio, video), strict=True):
             norm.set_stats(standardise.fit(features, rows["train"]))
     stats_s = time.perf_counter() - tic
     loss_fn = _loss(config)
@@ -121,51 +129,126 @@ def child(folder: Path, config_name: str, batch: int, max_steps: int | None, pre
     read_s = time.perf_counter() - tic
 
     tic, cpu = time.perf_counter(), time.process_time()
-    loss, skipped = train_epoch(heads, loss_fn, optimiser, audio, video, rows["train"], itertools.islice(sampler, steps), rng, device,
-                                config.precision)
+    loss, skipped = train_epoch(
+        heads,
+        loss_fn,
+        optimiser,
+        audio,
+        video,
+        rows["train"],
+        itertools.islice(sampler, steps),
+        rng,
+        device,
+        config.precision,
+    )
     epoch_s, epoch_cpu_s = time.perf_counter() - tic, time.process_time() - cpu
-    return {"segments": len(split), "train_segments": len(rows["train"]), "steps": steps, "threads": torch.get_num_threads(),
-            "epoch_s": epoch_s, "epoch_cpu_s": epoch_cpu_s, "read_s": read_s, "stats_s": stats_s, "loss": loss,
-            "peak_anon_mib": monitor.stop()}
+    return {
+        "segments": len(split),
+        "train_segments": len(rows["train"]),
+        "steps": steps,
+        "threads": torch.get_num_threads(),
+        "epoch_s": epoch_s,
+        "epoch_cpu_s": epoch_cpu_s,
+        "read_s": read_s,
+        "stats_s": stats_s,
+        "loss": loss,
+        "peak_anon_mib": monitor.stop(),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", type=int, nargs="+", default=[1, 4], help="corpus sizes in units of the paper's 550k segments")
-    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], help="timed at scale 1; other scales use the first")
+    parser.add_argument(
+        "--scales",
+        type=int,
+        nargs="+",
+        default=[1, 4],
+        help="corpus sizes in units of the paper's 550k segments",
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["fp32", "bf16"],
+        help="timed at scale 1; other scales use the first",
+    )
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--config", default="paper_baseline", help="a configuration of mvnb.train.CONFIGS")
     parser.add_argument("--max-steps", type=int, help="stop each epoch after this many batches")
-    parser.add_argument("--memory-steps", type=int, default=100,
-                        help="batches run at scales other than 1, which measure memory only (it does not grow within an epoch)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default, all cores)")
+    parser.add_argument(
+        "--memory-steps",
+        type=int,
+        default=100,
+        help="batches run at scales other than 1, which measure memory only "
+        "(it does not grow within an epoch)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads (0: torch's default, all cores)"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.config, args.batch, args.max_steps, args.precision, args.threads)))
+        print(
+            json.dumps(
+                child(args.child, args.config, args.batch, args.max_steps, args.precision, args.threads)
+            )
+        )
         return
-    runs = [(scale, precision) for scale in args.scales for precision in (args.precisions if scale == 1 else args.precisions[:1])]
+    runs = [
+        (scale, precision)
+        for scale in args.scales
+        for precision in (args.precisions if scale == 1 else args.precisions[:1])
+    ]
     results = {}
     for scale, precision in runs:
         folder = build_corpus(ROOT / "data" / "bench_train" / f"x{scale}", scale)
-        max_steps = args.max_steps if scale == 1 else min(args.max_steps or args.memory_steps, args.memory_steps)
+        max_steps = (
+            args.max_steps if scale == 1 else min(args.max_steps or args.memory_steps, args.memory_steps)
+        )
         steps = ["--max-steps", str(max_steps)] if max_steps else []
-        out = subprocess.run([sys.executable, __file__, "--child", str(folder), "--config", args.config, "--batch", str(args.batch),
-                              "--precision", precision, "--threads", str(args.threads), *steps], check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(folder),
+                "--config",
+                args.config,
+                "--batch",
+                str(args.batch),
+                "--precision",
+                precision,
+                "--threads",
+                str(args.threads),
+                *steps,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         r = results[scale, precision] = json.loads(out.strip().splitlines()[-1])
-        print(f"scale {scale}, {precision}: {r['segments']:,} segments, {r['train_segments']:,} in train, {r['steps']} steps of "
-              f"{args.batch}, {r['threads']} threads: {r['epoch_s']:.1f} s ({1000 * r['epoch_s'] / r['steps']:.0f} ms/step, "
-              f"CPU {1000 * r['epoch_cpu_s'] / r['steps']:.0f} ms/step), "
-              f"reading batches alone {r['read_s']:.1f} s, input statistics {r['stats_s']:.1f} s, "
-              f"peak RssAnon {r['peak_anon_mib']:.0f} MiB")
+        print(
+            f"scale {scale}, {precision}: {r['segments']:,} segments, {r['train_segments']:,} in train, "
+            f"{r['steps']} steps of "
+            f"{args.batch}, {r['threads']} threads: {r['epoch_s']:.1f} s "
+            f"({1000 * r['epoch_s'] / r['steps']:.0f} ms/step, "
+            f"CPU {1000 * r['epoch_cpu_s'] / r['steps']:.0f} ms/step), "
+            f"reading batches alone {r['read_s']:.1f} s, input statistics {r['stats_s']:.1f} s, "
+            f"peak RssAnon {r['peak_anon_mib']:.0f} MiB"
+        )
     first = args.precisions[0]
     if (1, first) in results:
         r = results[1, first]
-        print(f"{args.config}, {first} epoch at 1x, projected to the whole epoch: {r['epoch_s'] * r['train_segments'] / args.batch / r['steps']:.1f} s "
-              f"(goal ≤ 40 s on 2 CPU cores)")
+        print(
+            f"{args.config}, {first} epoch at 1x, projected to the whole epoch: "
+            f"{r['epoch_s'] * r['train_segments'] / args.batch / r['steps']:.1f} s "
+            f"(goal ≤ 40 s on 2 CPU cores)"
+        )
         for precision in args.precisions[1:]:
-            print(f"speed-up of {precision} over {first}: {r['epoch_s'] / results[1, precision]['epoch_s']:.2f}x")
+            print(
+                f"speed-up of {precision} over {first}: "
+                f"{r['epoch_s'] / results[1, precision]['epoch_s']:.2f}x"
+            )
         for scale in args.scales:
             if scale != 1:
                 ratio = results[scale, first]["peak_anon_mib"] / r["peak_anon_mib"]

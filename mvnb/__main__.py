@@ -4,6 +4,7 @@ Each command lives in the module of its concept, which exposes `add_arguments(pa
 `run(args) -> int`; this file only maps command names to modules, importing them lazily so
 that `--help` stays fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,11 +13,20 @@ import sys
 
 COMMANDS = {
     "synth": ("mvnb.synth", "write the synthetic music-video corpus (mp4 + metadata.csv)"),
-    "preprocess": ("mvnb.segments", "cut each video into segments: 10 fps mp4 + 16 kHz mono wav, manifest, split"),
-    "features": ("mvnb.features", "encode every segment with frozen musicnn and R(2+1)D-18 into the feature store"),
+    "preprocess": (
+        "mvnb.segments",
+        "cut each video into segments: 10 fps mp4 + 16 kHz mono wav, manifest, split",
+    ),
+    "features": (
+        "mvnb.features",
+        "encode every segment with frozen musicnn and R(2+1)D-18 into the feature store",
+    ),
     "train": ("mvnb.train", "train the projection heads contrastively on cached features"),
     "similar": ("mvnb.neighbours", "the catalogue videos nearest to a new video (cold start)"),
-    "embed": ("mvnb.embed", "embeddings of your own videos as parquet: frozen features, and CL_a, CL_v, CL_agg with --run"),
+    "embed": (
+        "mvnb.embed",
+        "embeddings of your own videos as parquet: frozen features, and CL_a, CL_v, CL_agg with --run",
+    ),
     "report": ("mvnb.report", "run the notebooks in order with papermill"),
 }
 

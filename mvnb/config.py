@@ -15,6 +15,7 @@ seed, so that about half of its videos are tested, rather than one tenth under s
   It is `full_size`: `check_full_size` refuses a corpus too small for these sizes instead of
   letting them shrink silently.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,12 +36,23 @@ _COMMON = dict(
     video_weights="kinetics400",
     precision="auto",
     # what runs: the contrastive configurations (03), those probed (04) and mapped (05b), the tags probed (04)
-    configs=["paper_baseline", "emb512", "four_layers", "single_head", "tau_0.3", "ae_init", "no_sigmoid", "learnable_tau",
-             "paper_std", "corrected"],
+    configs=[
+        "paper_baseline",
+        "emb512",
+        "four_layers",
+        "single_head",
+        "tau_0.3",
+        "ae_init",
+        "no_sigmoid",
+        "learnable_tau",
+        "paper_std",
+        "corrected",
+    ],
     cl_configs=["paper_baseline", "corrected"],
     map_configs=["corrected", "paper_baseline"],
     top_tags=10,
-    gap_folds_per_split=2,  # the sweep's split: 60/20/20 by the hash of the id, for test galleries of 100+ segments
+    # the sweep's split: 60/20/20 by the hash of the id, for test galleries of 100+ segments
+    gap_folds_per_split=2,
 )
 
 # The coupling sweep's points (coupling, style_coupling): the style-0 curve, whose first point has
@@ -123,7 +135,9 @@ def profile_params(name: str, overrides: dict | None = None) -> dict:
     params = dict(PROFILES[name])
     unknown = set(overrides or {}) - set(params)
     if unknown:
-        raise KeyError(f"unknown parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(params))}")
+        raise KeyError(
+            f"unknown parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(params))}"
+        )
     params.update(overrides or {})
     return params
 
@@ -153,14 +167,17 @@ def is_synthetic(params: dict) -> bool:
     or holds neither a metadata.csv nor a videos/ folder yet (notebook 00 then renders it there).
     Any other corpus is one's own videos, described by its metadata.csv or its videos/ folder."""
     folder = corpus_dir(params)
-    return (folder / "synth.json").is_file() or not ((folder / "metadata.csv").is_file() or (folder / "videos").is_dir())
+    return (folder / "synth.json").is_file() or not (
+        (folder / "metadata.csv").is_file() or (folder / "videos").is_dir()
+    )
 
 
 def check_full_size(params: dict) -> None:
     """For a `full_size` profile, refuse a corpus too small for its sizes, with the reason.
 
     A batch takes one segment per video, so the training split of every rotation (about 80 % of
-    the videos, by a hash of their ids, counted exactly) needs at least `batch_size` videos, in the corpus and in
+    the videos, by a hash of their ids, counted exactly) needs at least `batch_size` videos, in the corpus
+    and in
     the gap study's sweep corpus; and every video needs `segments × seconds` of duration, or it
     yields fewer segments. An existing corpus is counted from its metadata.csv (durations from
     its `duration_s` column or the store's probed videos.csv, where present); one still to be
@@ -185,23 +202,38 @@ def check_full_size(params: dict) -> None:
         ids, durations, source = table["video_id"].astype(str), table.get("duration_s"), str(metadata)
     else:
         ids = synthetic_ids(params["n_videos"])
-        durations, source = pd.Series([params["min_seconds"]]), f"a synthetic corpus of n_videos = {params['n_videos']}"
+        durations, source = (
+            pd.Series([params["min_seconds"]]),
+            f"a synthetic corpus of n_videos = {params['n_videos']}",
+        )
     problems = []
     n_train, rotation = min((split_counts(ids, r)["train"], r) for r in params["rotations"])
     if n_train < params["batch_size"]:
-        problems.append(f"{source} has {len(ids)} videos, {n_train} of them in the training split of rotation {rotation}, "
-                        f"fewer than batch_size = {params['batch_size']} (a batch takes one segment per video)")
-    gap_train = split_counts(synthetic_ids(params["gap_videos"]), folds_per_split=params["gap_folds_per_split"])["train"]
+        problems.append(
+            f"{source} has {len(ids)} videos, {n_train} of them in the training split of rotation "
+            f"{rotation}, "
+            f"fewer than batch_size = {params['batch_size']} (a batch takes one segment per video)"
+        )
+    gap_train = split_counts(
+        synthetic_ids(params["gap_videos"]), folds_per_split=params["gap_folds_per_split"]
+    )["train"]
     if gap_train < params["batch_size"]:
-        problems.append(f"the gap study's sweep corpus (gap_videos = {params['gap_videos']}) has {gap_train} "
-                        f"training videos, fewer than batch_size = {params['batch_size']}")
+        problems.append(
+            f"the gap study's sweep corpus (gap_videos = {params['gap_videos']}) has {gap_train} "
+            f"training videos, fewer than batch_size = {params['batch_size']}"
+        )
     need = params["segments"] * params["seconds"]
     if durations is not None and (durations.dropna() < need).any():
         short = int((durations.dropna() < need).sum())
-        problems.append(f"{short} video(s) are shorter than the {need:g} s that {params['segments']} segments of "
-                        f"{params['seconds']:g} s need")
+        problems.append(
+            f"{short} video(s) are shorter than the {need:g} s that {params['segments']} segments of "
+            f"{params['seconds']:g} s need"
+        )
     if problems:
-        raise SystemExit(f"profile {params['profile']} needs the paper's sizes, and this corpus is too small for them:\n  - "
-                         + "\n  - ".join(problems)
-                         + "\nAdd videos, or run a smaller profile (--profile default), or lower the sizes explicitly "
-                           "(e.g. -p batch_size=256 -p gap_videos=400).")
+        raise SystemExit(
+            f"profile {params['profile']} needs the paper's sizes, and this corpus is too small for them:\n "
+            f" - "
+            + "\n  - ".join(problems)
+            + "\nAdd videos, or run a smaller profile (--profile default), or lower the sizes explicitly "
+            "(e.g. -p batch_size=256 -p gap_videos=400)."
+        )

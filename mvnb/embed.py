@@ -23,6 +23,7 @@ run's own: a video it already holds (same id, same file size, all segments encod
 from it instead of being cut and encoded again. **Reruns** find the videos already done in
 OUT/store and encode only the new ones; the tables are rewritten from the stores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,7 @@ LEARNED = ("CL_a", "CL_v", "CL_agg")
 
 
 # --------------------------------------------------------------------------- how videos are encoded
+
 
 @dataclass(frozen=True)
 class EncodeSettings:
@@ -73,14 +75,24 @@ def store_settings(data_dir: str | Path) -> EncodeSettings:
     metas = {m: features.read_meta(features.store_dir(data_dir, m)) for m in features.KEYS}
     missing = [m for m, meta in metas.items() if meta is None]
     if missing:
-        raise FileNotFoundError(f"the store {data_dir} has no {' or '.join(missing)} features; run `python -m mvnb features` first")
+        raise FileNotFoundError(
+            f"the store {data_dir} has no {' or '.join(missing)} features; run `python -m mvnb features` "
+            f"first"
+        )
     video, weights = metas["video"], metas["video"]["provenance"]["weights"]
     if weights not in ("kinetics400", "file"):
         weights = "random"  # asked for so, or what a missing Kinetics download fell back to
     elif weights == "file":
         weights = video["provenance"]["source"]
-    return EncodeSettings(segments.load_params(data_dir), video["settings"]["views"]["frames"], video["settings"]["views"]["seed"],
-                          weights, weights == "kinetics400", video["settings"]["precision"], metas["audio"]["settings"]["model"])
+    return EncodeSettings(
+        segments.load_params(data_dir),
+        video["settings"]["views"]["frames"],
+        video["settings"]["views"]["seed"],
+        weights,
+        weights == "kinetics400",
+        video["settings"]["precision"],
+        metas["audio"]["settings"]["model"],
+    )
 
 
 def default_settings() -> EncodeSettings:
@@ -88,24 +100,58 @@ def default_settings() -> EncodeSettings:
     precision (Kinetics-400, falling back to a seeded random init where they cannot be had,
     as in the report)."""
     p = config.PROFILES["default"]
-    preprocess = segments.PreprocessParams(segments=p["segments"], seconds=p["seconds"], fps=p["fps"],
-                                           size=segments.parse_size(p["size"]), seed=p["corpus_seed"])
-    return EncodeSettings(preprocess, p["frames"], 0, p["video_weights"], False, p["precision"], "MSD_musicnn")
+    preprocess = segments.PreprocessParams(
+        segments=p["segments"],
+        seconds=p["seconds"],
+        fps=p["fps"],
+        size=segments.parse_size(p["size"]),
+        seed=p["corpus_seed"],
+    )
+    return EncodeSettings(
+        preprocess, p["frames"], 0, p["video_weights"], False, p["precision"], "MSD_musicnn"
+    )
 
 
-def encode_store(metadata_csv: str | Path, store: str | Path, settings: EncodeSettings, device: str | None = None,
-                 workers: int = 0, progress: bool = True) -> dict | None:
+def encode_store(
+    metadata_csv: str | Path,
+    store: str | Path,
+    settings: EncodeSettings,
+    device: str | None = None,
+    workers: int = 0,
+    progress: bool = True,
+) -> dict | None:
     """Cut the videos `metadata_csv` lists into the segment store `store` and encode view 0 of
     each segment as `settings` say; incremental, like both steps. Returns the feature summary
     (`mvnb.features.extract_features`), or None when no video gave a segment."""
     p = settings.preprocess
-    manifest = segments.preprocess(None, metadata_csv, store, segments=p.segments, seconds=p.seconds, fps=p.fps, size=p.size,
-                                   seed=p.seed, sample_rate=p.sample_rate, workers=max(1, workers), progress=progress)
+    manifest = segments.preprocess(
+        None,
+        metadata_csv,
+        store,
+        segments=p.segments,
+        seconds=p.seconds,
+        fps=p.fps,
+        size=p.size,
+        seed=p.seed,
+        sample_rate=p.sample_rate,
+        workers=max(1, workers),
+        progress=progress,
+    )
     if manifest.empty:
         return None
-    return features.extract_features(store, views=1, frames=settings.frames, video_weights=settings.video_weights,
-                                     precision=settings.precision, device=device, workers=workers, seed=settings.seed,
-                                     audio_model=settings.audio_model, strict_weights=settings.strict_weights, progress=progress)
+    return features.extract_features(
+        store,
+        views=1,
+        frames=settings.frames,
+        video_weights=settings.video_weights,
+        precision=settings.precision,
+        device=device,
+        workers=workers,
+        seed=settings.seed,
+        audio_model=settings.audio_model,
+        strict_weights=settings.strict_weights,
+        progress=progress,
+    )
 
 
 def encoding_differences(store: str | Path, reference: str | Path) -> list[str]:
@@ -113,6 +159,7 @@ def encoding_differences(store: str | Path, reference: str | Path) -> list[str]:
     preprocessing parameters and encoder settings (weights' sha256, precision, frames, …) that
     are not the same, as `name: theirs → ours`; empty when the two encode alike. The number of
     views is not compared: view 0 does not depend on it."""
+
     def spec(data_dir) -> dict:
         flat = {f"preprocess.{k}": v for k, v in segments.load_params(data_dir).as_json().items()}
         for modality in features.KEYS:
@@ -122,14 +169,26 @@ def encoding_differences(store: str | Path, reference: str | Path) -> list[str]:
         return flat
 
     ours, theirs = spec(store), spec(reference)
-    return [f"{k}: {theirs.get(k)!r} → {ours.get(k)!r}" for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k)]
+    return [
+        f"{k}: {theirs.get(k)!r} → {ours.get(k)!r}"
+        for k in sorted(set(ours) | set(theirs))
+        if ours.get(k) != theirs.get(k)
+    ]
 
 
 # --------------------------------------------------------------------------- embed
 
-def embed_videos(videos_dir: str | Path | None, out: str | Path, metadata_csv: str | Path | None = None,
-                 run: str | Path | None = None, store: str | Path | None = None, device: str | None = None,
-                 workers: int = 1, progress: bool = True) -> dict:
+
+def embed_videos(
+    videos_dir: str | Path | None,
+    out: str | Path,
+    metadata_csv: str | Path | None = None,
+    run: str | Path | None = None,
+    store: str | Path | None = None,
+    device: str | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict:
     """Embed the videos of `videos_dir` (and/or `metadata_csv`, as `mvnb.segments.list_videos`
     reads them) into OUT (see the module docstring); returns a summary.
 
@@ -147,14 +206,17 @@ def embed_videos(videos_dir: str | Path | None, out: str | Path, metadata_csv: s
     store = Path(store) if store is not None else None
     reference = _run_store(run, store) if run is not None else None
     settings = store_settings(reference) if reference is not None else default_settings()
-    jobs, skipped, labels = segments.list_videos(Path(videos_dir) if videos_dir else None,
-                                                 Path(metadata_csv) if metadata_csv else None)
+    jobs, skipped, labels = segments.list_videos(
+        Path(videos_dir) if videos_dir else None, Path(metadata_csv) if metadata_csv else None
+    )
     paths = {job.video_id: job.path for job in jobs}
     reused = _reusable(store, jobs, settings, reference) if store is not None else set()
     todo = [job for job in jobs if job.video_id not in reused]
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "inputs.csv") as tmp:
-        pd.DataFrame([(j.video_id, j.path) for j in todo], columns=["video_id", "path"]).to_csv(tmp, index=False)
+        pd.DataFrame([(j.video_id, j.path) for j in todo], columns=["video_id", "path"]).to_csv(
+            tmp, index=False
+        )
     cut = sum(segments.read_record(own, job) is None for job in todo)  # what preprocess will (re)do
     summary = encode_store(out / "inputs.csv", own, settings, device, workers, progress) if todo else None
     if todo:
@@ -162,17 +224,32 @@ def embed_videos(videos_dir: str | Path | None, out: str | Path, metadata_csv: s
     if summary and (reference or (store if reused else None)):  # new features must match those they join
         against = reference or store
         if differ := encoding_differences(own, against):
-            raise ValueError(f"the encoders here do not encode as {against} did ({'; '.join(differ)}); "
-                             f"their embeddings would not be comparable")
+            raise ValueError(
+                f"the encoders here do not encode as {against} did ({'; '.join(differ)}); "
+                f"their embeddings would not be comparable"
+            )
     sources = ([(store, reused)] if reused else []) + ([(own, {j.video_id for j in todo})] if summary else [])
     table, failed = _segment_table(sources, paths)
     if run is not None:
         table = table.assign(**_learned(run, table, device))
-    write_outputs(out, table, labels, paths, pd.concat([skipped, failed], ignore_index=True), _provenance(run, settings, sources))
+    write_outputs(
+        out,
+        table,
+        labels,
+        paths,
+        pd.concat([skipped, failed], ignore_index=True),
+        _provenance(run, settings, sources),
+    )
     encoded = max(summary[m]["computed"] + len(summary[m]["failed"]) for m in features.KEYS) if summary else 0
-    return {"videos": int(table["video_id"].nunique()), "segments": len(table), "skipped": len(skipped) + len(failed),
-            "cut": cut, "encoded": encoded, "reused": int(table["video_id"].isin(reused).sum()),
-            "seconds": time.perf_counter() - started}
+    return {
+        "videos": int(table["video_id"].nunique()),
+        "segments": len(table),
+        "skipped": len(skipped) + len(failed),
+        "cut": cut,
+        "encoded": encoded,
+        "reused": int(table["video_id"].isin(reused).sum()),
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def _run_store(run: Path, store: Path | None) -> Path:
@@ -182,27 +259,42 @@ def _run_store(run: Path, store: Path | None) -> Path:
         reference = run_data_dir(run)
     except ValueError:
         if store is None:
-            raise ValueError(f"the run {run} does not record a segment store that exists here; give it with --store") from None
+            raise ValueError(
+                f"the run {run} does not record a segment store that exists here; give it with --store"
+            ) from None
         reference = store
     check_run_store(run, reference)
     return reference
 
 
-def _reusable(store: Path, jobs: list[segments.VideoJob], settings: EncodeSettings, reference: Path | None) -> set[str]:
+def _reusable(
+    store: Path, jobs: list[segments.VideoJob], settings: EncodeSettings, reference: Path | None
+) -> set[str]:
     """The ids of the videos `store` holds completely, cut from the same files, with features
     for every segment; `store` must have been cut with `settings` (and encode as `reference`)."""
     if segments.load_params(store) != settings.preprocess:
-        raise ValueError(f"--store {store} was cut with {segments.load_params(store)}, not {settings.preprocess}; "
-                         f"its segments are not the ones embed makes")
+        raise ValueError(
+            f"--store {store} was cut with {segments.load_params(store)}, not {settings.preprocess}; "
+            f"its segments are not the ones embed makes"
+        )
     if reference is not None and store != reference and (differ := encoding_differences(store, reference)):
-        raise ValueError(f"--store {store} does not encode as the run's store {reference} did ({'; '.join(differ)})")
+        raise ValueError(
+            f"--store {store} does not encode as the run's store {reference} did ({'; '.join(differ)})"
+        )
     manifest, _, _, audio_meta, video_meta = features.load_feature_pair(store)
-    valid = pd.Series(audio_meta["valid"] & video_meta["valid"]).groupby(manifest["video_id"].to_numpy()).all()
-    return {job.video_id for job in jobs if valid.get(job.video_id, False)
-            and (segments.read_record(store, job) or {}).get("status") == "ok"}
+    valid = (
+        pd.Series(audio_meta["valid"] & video_meta["valid"]).groupby(manifest["video_id"].to_numpy()).all()
+    )
+    return {
+        job.video_id
+        for job in jobs
+        if valid.get(job.video_id, False) and (segments.read_record(store, job) or {}).get("status") == "ok"
+    }
 
 
-def _segment_table(sources: list[tuple[Path, set[str]]], paths: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _segment_table(
+    sources: list[tuple[Path, set[str]]], paths: dict[str, str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`(segments, failed)`: the segments of each source store's chosen videos with valid
     features in both modalities, `video_id, k, start_s, end_s, musicnn (1506,), r2plus1d
     (512,)` as float32 row arrays, sorted by video_id then k; and `video_id, path, reason` of
@@ -215,15 +307,27 @@ def _segment_table(sources: list[tuple[Path, set[str]]], paths: dict[str, str]) 
             for sid, reason in meta["failed"].items():
                 row = manifest.loc[manifest["segment_id"] == sid].iloc[0]
                 if row["video_id"] in ids:
-                    failed.append((row["video_id"], paths[row["video_id"]], f"segment {row['k']} could not be encoded ({reason})"))
+                    failed.append(
+                        (
+                            row["video_id"],
+                            paths[row["video_id"]],
+                            f"segment {row['k']} could not be encoded ({reason})",
+                        )
+                    )
         rows = np.flatnonzero(chosen & audio_meta["valid"] & video_meta["valid"])
         part = manifest.iloc[rows][["video_id", "k", "start_s", "end_s"]].reset_index(drop=True)
-        parts.append(part.assign(musicnn=list(np.asarray(audio[rows, 0], dtype=np.float32)),
-                                 r2plus1d=list(np.asarray(video[rows, 0], dtype=np.float32))))
+        parts.append(
+            part.assign(
+                musicnn=list(np.asarray(audio[rows, 0], dtype=np.float32)),
+                r2plus1d=list(np.asarray(video[rows, 0], dtype=np.float32)),
+            )
+        )
     columns = ["video_id", "k", "start_s", "end_s", *FROZEN]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    return (table.sort_values(["video_id", "k"], kind="stable").reset_index(drop=True),
-            pd.DataFrame(failed, columns=segments.SKIPPED_COLUMNS).drop_duplicates())
+    return (
+        table.sort_values(["video_id", "k"], kind="stable").reset_index(drop=True),
+        pd.DataFrame(failed, columns=segments.SKIPPED_COLUMNS).drop_duplicates(),
+    )
 
 
 def _learned(run: Path, table: pd.DataFrame, device: str | None) -> dict[str, list[np.ndarray]]:
@@ -252,16 +356,31 @@ def _provenance(run: Path | None, settings: EncodeSettings, sources: list[tuple[
         for modality in features.KEYS:
             encoders[modality] = features.read_meta(features.store_dir(store, modality))["provenance"]
     return {
-        "mvnb": __version__, "view": 0, "segments": settings.preprocess.as_json(), "frames": settings.frames,
-        "precision": settings.precision, "encoders": encoders,
-        "run": None if run is None else {"path": str(run.resolve()), "heads_sha256": _sha256(run / "heads.pt"),
-                                         "config": json.loads((run / "config.json").read_text()).get("name")},
+        "mvnb": __version__,
+        "view": 0,
+        "segments": settings.preprocess.as_json(),
+        "frames": settings.frames,
+        "precision": settings.precision,
+        "encoders": encoders,
+        "run": None
+        if run is None
+        else {
+            "path": str(run.resolve()),
+            "heads_sha256": _sha256(run / "heads.pt"),
+            "config": json.loads((run / "config.json").read_text()).get("name"),
+        },
         "stores": [str(store.resolve()) for store, _ in sources],
     }
 
 
-def write_outputs(out: Path, table: pd.DataFrame, labels: pd.DataFrame, paths: dict[str, str], skipped: pd.DataFrame,
-                  provenance: dict) -> None:
+def write_outputs(
+    out: Path,
+    table: pd.DataFrame,
+    labels: pd.DataFrame,
+    paths: dict[str, str],
+    skipped: pd.DataFrame,
+    provenance: dict,
+) -> None:
     """Write segments.parquet, videos.parquet, skipped.csv and provenance.json into `out`, atomically."""
     vectors = [c for c in (*FROZEN, *LEARNED) if c in table]
     _write_parquet(out / "segments.parquet", table, vectors)
@@ -297,14 +416,34 @@ def _write_parquet(path: Path, table: pd.DataFrame, vectors: list[str]) -> None:
 
 # --------------------------------------------------------------------------- CLI: python -m mvnb embed
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m mvnb embed`."""
-    parser.add_argument("--videos", type=Path, help="folder of video files (all of them are taken without --metadata)")
-    parser.add_argument("--metadata", type=Path, help="CSV with video_id, path (absolute, or relative to the CSV or --videos), labels")
-    parser.add_argument("--run", type=Path, help="a training run directory: its settings, and CL_a, CL_v, CL_agg from its heads")
-    parser.add_argument("--store", type=Path, help="a segment store (e.g. the run's own) whose videos are taken as they are")
-    parser.add_argument("--out", type=Path, required=True, help="folder for segments.parquet, videos.parquet, skipped.csv, provenance.json")
-    parser.add_argument("--workers", type=int, default=1, help="processes cutting videos and decoding segments")
+    parser.add_argument(
+        "--videos", type=Path, help="folder of video files (all of them are taken without --metadata)"
+    )
+    parser.add_argument(
+        "--metadata",
+        type=Path,
+        help="CSV with video_id, path (absolute, or relative to the CSV or --videos), labels",
+    )
+    parser.add_argument(
+        "--run",
+        type=Path,
+        help="a training run directory: its settings, and CL_a, CL_v, CL_agg from its heads",
+    )
+    parser.add_argument(
+        "--store", type=Path, help="a segment store (e.g. the run's own) whose videos are taken as they are"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for segments.parquet, videos.parquet, skipped.csv, provenance.json",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes cutting videos and decoding segments"
+    )
     parser.add_argument("--device", help="cuda, cpu, … (default: cuda when present)")
 
 
@@ -314,11 +453,23 @@ def run(args: argparse.Namespace) -> int:
         print("embed: give --videos, --metadata, or both")
         return 2
     try:
-        summary = embed_videos(args.videos, args.out, args.metadata, args.run, args.store, args.device, args.workers)
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError) as error:  # RuntimeError: weights unavailable, a locked store
+        summary = embed_videos(
+            args.videos, args.out, args.metadata, args.run, args.store, args.device, args.workers
+        )
+    except (
+        FileNotFoundError,
+        ValueError,
+        KeyError,
+        RuntimeError,
+    ) as error:  # RuntimeError: weights unavailable, a locked store
         print(f"embed: {error}")
         return 2
-    print(f"embed: {summary['videos']} videos, {summary['segments']} segments in {args.out / 'segments.parquet'} "
-          f"({summary['cut']} videos cut and {summary['encoded']} segments encoded now, {summary['reused']} segments "
-          f"taken from --store); {summary['skipped']} skipped (see {args.out / 'skipped.csv'}); {summary['seconds']:.0f} s")
+    print(
+        f"embed: {summary['videos']} videos, {summary['segments']} segments in "
+        f"{args.out / 'segments.parquet'} "
+        f"({summary['cut']} videos cut and {summary['encoded']} segments encoded now, {summary['reused']} "
+        f"segments "
+        f"taken from --store); {summary['skipped']} skipped (see {args.out / 'skipped.csv'}); "
+        f"{summary['seconds']:.0f} s"
+    )
     return 0

@@ -19,6 +19,7 @@ features (the centred 3 s window and the centre crop):
 Rows that are not finite (segments whose features failed) stay not finite; all-zero rows stay
 zero.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,16 +42,22 @@ DEFINITIONS = {
 
 
 def concat(audio, video) -> np.ndarray:
-    """`concat`: `(n, audio_dim + video_dim)` of the unit-length rows of `audio` `(n, audio_dim)` and `video` `(n, video_dim)`."""
+    """`concat`: `(n, audio_dim + video_dim)` of the unit-length rows of `audio` `(n, audio_dim)` and `video`
+    `(n, video_dim)`."""
     if len(audio) != len(video):
-        raise ValueError(f"audio and video cover {len(audio)} and {len(video)} segments; rebuild the feature store")
+        raise ValueError(
+            f"audio and video cover {len(audio)} and {len(video)} segments; rebuild the feature store"
+        )
     return np.hstack([unit_rows(audio), unit_rows(video)])
 
 
 def cl_agg(audio, video) -> np.ndarray:
     """`CL_agg`: `(n, dim)` mean of the unit-length rows of `audio` and `video`, both `(n, dim)`."""
     if np.shape(audio) != np.shape(video):
-        raise ValueError(f"CL_agg needs audio and video embeddings of one shape; got {np.shape(audio)} and {np.shape(video)}")
+        raise ValueError(
+            f"CL_agg needs audio and video embeddings of one shape; got {np.shape(audio)} and "
+            f"{np.shape(video)}"
+        )
     return (unit_rows(audio) + unit_rows(video)) / 2
 
 
@@ -67,7 +74,8 @@ def learned_embeddings(cl_audio, cl_video) -> dict[str, np.ndarray]:
 
 
 def store_embeddings(data_dir: str | Path, view: int = 0) -> dict[str, np.ndarray]:
-    """The frozen embeddings (`FROZEN`) of every manifest segment of the segment store at `data_dir`, from view `view`."""
+    """The frozen embeddings (`FROZEN`) of every manifest segment of the segment store at `data_dir`, from
+    view `view`."""
     from mvnb.features import load_feature_pair
 
     _, audio, video, _, _ = load_feature_pair(data_dir)
@@ -75,7 +83,8 @@ def store_embeddings(data_dir: str | Path, view: int = 0) -> dict[str, np.ndarra
 
 
 def cl_embeddings(run_folder: str | Path, n_segments: int) -> dict[str, np.ndarray]:
-    """The learned embeddings (`LEARNED`) of a run, `(n_segments, dim)`, from its `embeddings.npz` (view 0, manifest order).
+    """The learned embeddings (`LEARNED`) of a run, `(n_segments, dim)`, from its `embeddings.npz` (view 0,
+    manifest order).
 
     Raises FileNotFoundError or ValueError with a one-line reason when the run is missing or
     does not cover the manifest's segments.
@@ -86,7 +95,9 @@ def cl_embeddings(run_folder: str | Path, n_segments: int) -> dict[str, np.ndarr
     with np.load(path) as archive:
         audio, video, index = archive["audio"], archive["video"], archive["segment_index"]
     if len(index) != n_segments or not np.array_equal(index, np.arange(n_segments)):
-        raise ValueError(f"{path} holds {len(index)} segments, not the manifest's {n_segments} in order; retrain this run")
+        raise ValueError(
+            f"{path} holds {len(index)} segments, not the manifest's {n_segments} in order; retrain this run"
+        )
     return learned_embeddings(audio, video)
 
 

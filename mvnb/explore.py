@@ -4,13 +4,16 @@ Players embed small H.264/AAC previews as data URIs, so an executed notebook pla
 in JupyterLab and in exported HTML. They have controls, start muted and preload only
 metadata. Previews are composed with moviepy and cached next to the data they show.
 """
+
 from __future__ import annotations
 
 import base64
+import collections
 import functools
 import html
+import itertools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -20,8 +23,13 @@ from .media import MediaError, SegmentReader, atomic_write, open_media
 from .workers import exit_with_parent
 
 
-def preview_clip(src: str | Path, dst: str | Path, start_s: float = 0.0, seconds: float = 8.0,
-                 size: tuple[int, int] = (320, 180)) -> Path:
+def preview_clip(
+    src: str | Path,
+    dst: str | Path,
+    start_s: float = 0.0,
+    seconds: float = 8.0,
+    size: tuple[int, int] = (320, 180),
+) -> Path:
     """A small H.264 (yuv420p, faststart) + AAC excerpt of `src`, cached at `dst`."""
     from moviepy import VideoFileClip
 
@@ -31,8 +39,14 @@ def preview_clip(src: str | Path, dst: str | Path, start_s: float = 0.0, seconds
     dst.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(dst) as tmp, VideoFileClip(str(src)) as clip:
         part = clip.subclipped(start_s, min(clip.duration, start_s + seconds)).resized(new_size=size)
-        part.write_videofile(str(tmp), codec="libx264", audio_codec="aac", preset="veryfast", logger=None,
-                             ffmpeg_params=["-pix_fmt", "yuv420p", "-movflags", "+faststart"])
+        part.write_videofile(
+            str(tmp),
+            codec="libx264",
+            audio_codec="aac",
+            preset="veryfast",
+            logger=None,
+            ffmpeg_params=["-pix_fmt", "yuv420p", "-movflags", "+faststart"],
+        )
     return dst
 
 
@@ -42,12 +56,24 @@ def video_player(path: str | Path, caption: str = "", width: int = 320, autoplay
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     label = f"<figcaption style='font-size:11px'>{html.escape(caption)}</figcaption>" if caption else ""
     mode = "autoplay preload='auto'" if autoplay else "muted preload='metadata'"
-    return (f"<figure style='display:inline-block;margin:4px;width:{width}px;vertical-align:top'>"
-            f"<video controls {mode} width='{width}' src='data:video/mp4;base64,{data}'></video>"
-            f"{label}</figure>")
+    return (
+        f"<figure style='display:inline-block;margin:4px;width:{width}px;vertical-align:top'>"
+        f"<video controls {mode} width='{width}' src='data:video/mp4;base64,{data}'></video>"
+        f"{label}</figure>"
+    )
 
 
-PROBE_COLUMNS = ["video_id", "file", "duration_s", "width", "height", "fps", "audio_rate", "audio_channels", "megabytes"]
+PROBE_COLUMNS = [
+    "video_id",
+    "file",
+    "duration_s",
+    "width",
+    "height",
+    "fps",
+    "audio_rate",
+    "audio_channels",
+    "megabytes",
+]
 
 
 def probe_corpus(corpus_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -66,7 +92,9 @@ def probe_corpus(corpus_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     corpus_dir = Path(corpus_dir)
     metadata, folder = corpus_dir / "metadata.csv", corpus_dir / "videos"
-    jobs, skipped, labels = list_videos(folder if folder.is_dir() else None, metadata if metadata.is_file() else None)
+    jobs, skipped, labels = list_videos(
+        folder if folder.is_dir() else None, metadata if metadata.is_file() else None
+    )
     rows, unreadable = [], []
     for job in tqdm(jobs, desc="probe", unit="video", disable=len(jobs) < 2):
         try:
@@ -75,10 +103,22 @@ def probe_corpus(corpus_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         except MediaError as error:
             unreadable.append((job.video_id, job.path, str(error)))
             continue
-        rows.append((job.video_id, job.path, info.duration_s, *info.display_size, info.fps, info.audio_rate,
-                     info.audio_channels, Path(job.path).stat().st_size / 1e6))
+        rows.append(
+            (
+                job.video_id,
+                job.path,
+                info.duration_s,
+                *info.display_size,
+                info.fps,
+                info.audio_rate,
+                info.audio_channels,
+                Path(job.path).stat().st_size / 1e6,
+            )
+        )
     probed = pd.DataFrame(rows, columns=PROBE_COLUMNS)
-    videos = probed.join(labels.drop(columns=[c for c in labels if c in PROBE_COLUMNS]), on="video_id")  # the file says
+    videos = probed.join(
+        labels.drop(columns=[c for c in labels if c in PROBE_COLUMNS]), on="video_id"
+    )  # the file says
     skipped = pd.concat([skipped, pd.DataFrame(unreadable, columns=SKIPPED_COLUMNS)], ignore_index=True)
     return videos, skipped
 
@@ -98,8 +138,10 @@ def media_overview(videos: pd.DataFrame) -> plt.Figure:
 
 
 def split_summary(split_table: pd.DataFrame) -> str:
-    """Markdown read off a table of videos per genre (rows, with an "All" row) and split (`train`, `val`, `test`,
+    """Markdown read off a table of videos per genre (rows, with an "All" row) and split (`train`, `val`,
+    `test`,
     `All` columns): the split over all videos, and the genres with no validation or test video."""
+
     def counts(row) -> str:
         return "/".join(str(int(row[s])) for s in ("train", "val", "test"))
 
@@ -110,10 +152,14 @@ def split_summary(split_table: pd.DataFrame) -> str:
     for split in ("test", "val"):
         missing = genres[genres[split] == 0]
         if len(missing):
-            lines.append(f"No {split} video: " + ", ".join(f"{g} ({counts(r)})" for g, r in missing.iterrows()) + ".")
+            lines.append(
+                f"No {split} video: " + ", ".join(f"{g} ({counts(r)})" for g, r in missing.iterrows()) + "."
+            )
     test_share = genres["test"] / genres["All"]
-    lines.append(f"The test share per {genres.index.name or 'group'} ranges from {test_share.min():.0%} "
-                 f"({test_share.idxmin()}) to {test_share.max():.0%} ({test_share.idxmax()}).")
+    lines.append(
+        f"The test share per {genres.index.name or 'group'} ranges from {test_share.min():.0%} "
+        f"({test_share.idxmin()}) to {test_share.max():.0%} ({test_share.idxmax()})."
+    )
     return " ".join(lines)
 
 
@@ -123,28 +169,41 @@ def label_columns(videos: pd.DataFrame) -> list[str]:
 
 
 def label_distribution(videos: pd.DataFrame) -> plt.Figure:
-    """Bar charts of videos per genre and per tag (tags are `;`-separated), for the columns of `label_columns`."""
+    """Bar charts of videos per genre and per tag (tags are `;`-separated), for the columns of
+    `label_columns`."""
     columns = label_columns(videos)
     if not columns:
         raise ValueError("the corpus has no genre or tags to count")
-    fig, axes = plt.subplots(1, len(columns), figsize=(5.5 * len(columns), 3.2), constrained_layout=True, squeeze=False)
-    for ax, column in zip(axes[0], columns):
+    fig, axes = plt.subplots(
+        1, len(columns), figsize=(5.5 * len(columns), 3.2), constrained_layout=True, squeeze=False
+    )
+    for ax, column in zip(axes[0], columns, strict=True):
         values = videos[column].dropna().astype(str)
         if column == "tags":
             values = values.str.split(";").explode().str.strip()
-        values[values != ""].value_counts().head(40).plot.bar(ax=ax, color="tab:blue" if column == "genre" else "tab:orange")
+        values[values != ""].value_counts().head(40).plot.bar(
+            ax=ax, color="tab:blue" if column == "genre" else "tab:orange"
+        )
         ax.set(title=f"videos per {'tag' if column == 'tags' else column}", ylabel="videos")
     return fig
 
 
-def corpus_gallery(videos: pd.DataFrame, n_rows: int = 6, n_frames: int = 4, seconds: float = 8.0) -> plt.Figure:
+def corpus_gallery(
+    videos: pd.DataFrame, n_rows: int = 6, n_frames: int = 4, seconds: float = 8.0
+) -> plt.Figure:
     """The spectrogram of a video's first seconds, then frames from them: one video per genre
     where `videos` (a `probe_corpus` table) has genres, else its first `n_rows` videos."""
     first = videos.groupby("genre", sort=True).head(1) if "genre" in label_columns(videos) else videos
     first = first.head(n_rows)
-    fig, axes = plt.subplots(len(first), n_frames + 1, figsize=(2.2 * (n_frames + 2), 1.5 * len(first)),
-                             gridspec_kw=dict(width_ratios=[2] + [1] * n_frames), constrained_layout=True, squeeze=False)
-    for row, (_, video) in zip(axes, first.iterrows()):
+    fig, axes = plt.subplots(
+        len(first),
+        n_frames + 1,
+        figsize=(2.2 * (n_frames + 2), 1.5 * len(first)),
+        gridspec_kw=dict(width_ratios=[2] + [1] * n_frames),
+        constrained_layout=True,
+        squeeze=False,
+    )
+    for row, (_, video) in zip(axes, first.iterrows(), strict=True):
         span = min(seconds, float(video["duration_s"]))
         with SegmentReader(Path(video["file"])) as reader:
             audio = reader.waveform(0.0, int(span * 16000), 16000)
@@ -153,7 +212,7 @@ def corpus_gallery(videos: pd.DataFrame, n_rows: int = 6, n_frames: int = 4, sec
         name = video["genre"] if "genre" in label_columns(videos) else video["video_id"]
         row[0].set_ylabel(str(name), rotation=0, ha="right", fontsize=9)
         row[0].set(xticks=[], yticks=[])
-        for ax, frame in zip(row[1:], frames):
+        for ax, frame in zip(row[1:], frames, strict=True):
             ax.imshow(frame)
             ax.set_axis_off()
     axes[0, 0].set_title(f"spectrogram, first {seconds:.0f} s, 0-8 kHz", fontsize=9)
@@ -166,8 +225,13 @@ PREVIEW_SIZE = (320, 180)  # (width, height) of segment previews and poster fram
 TILE_WIDTH = 240  # display width of a grid tile in pixels
 
 
-def segment_preview(data_dir: str | Path, video_path: str, audio_path: str, cache_dir: str | Path | None = None,
-                    size: tuple[int, int] = PREVIEW_SIZE) -> Path:
+def segment_preview(
+    data_dir: str | Path,
+    video_path: str,
+    audio_path: str,
+    cache_dir: str | Path | None = None,
+    size: tuple[int, int] = PREVIEW_SIZE,
+) -> Path:
     """A small H.264 (yuv420p, faststart) + AAC clip of a stored segment, with its audio.
 
     video_path, audio_path: the segment's files, relative to `data_dir` (manifest columns).
@@ -194,8 +258,9 @@ def _tile_store(tile: pd.Series, data_dir: Path) -> Path:
     return Path(store) if isinstance(store, (str, Path)) and str(store) else data_dir
 
 
-def make_previews(data_dir: str | Path, table: pd.DataFrame, cache_dir: str | Path | None = None,
-                  workers: int = 1) -> dict[tuple[str, str], Path]:
+def make_previews(
+    data_dir: str | Path, table: pd.DataFrame, cache_dir: str | Path | None = None, workers: int = 1
+) -> dict[tuple[str, str], Path]:
     """Previews of every distinct segment in `table` (columns `video_path`, `audio_path`, and
     optionally `store`, the segment store of a row, default `data_dir`), made in `workers`
     processes with a progress bar. `cache_dir` holds the previews of `data_dir`'s segments;
@@ -206,16 +271,18 @@ def make_previews(data_dir: str | Path, table: pd.DataFrame, cache_dir: str | Pa
 
     data_dir = Path(data_dir)
     stores = [str(_tile_store(tile, data_dir)) for _, tile in table.iterrows()]
-    triples = list(dict.fromkeys(zip(stores, table["video_path"], table["audio_path"])))
-    jobs = [(store, v, a, str(cache_dir) if cache_dir is not None and Path(store) == data_dir else None)
-            for store, v, a in triples]
+    triples = list(dict.fromkeys(zip(stores, table["video_path"], table["audio_path"], strict=True)))
+    jobs = [
+        (store, v, a, str(cache_dir) if cache_dir is not None and Path(store) == data_dir else None)
+        for store, v, a in triples
+    ]
     bar = dict(total=len(jobs), desc="previews", unit="clip", disable=len(jobs) < 2)
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent) as pool:
             paths = list(tqdm(pool.map(_preview_job, jobs), **bar))
     else:
         paths = [_preview_job(job) for job in tqdm(jobs, **bar)]
-    return {(store, v): path for (store, v, _), path in zip(triples, paths)}
+    return {(store, v): path for (store, v, _), path in zip(triples, paths, strict=True)}
 
 
 def poster_uri(mp4: str | Path, size: tuple[int, int] | None = PREVIEW_SIZE, quality: int = 80) -> str:
@@ -234,9 +301,8 @@ def _poster_uri(path: str, mtime_ns: int, size: tuple[int, int] | None, quality:
     with open_media(path) as container:
         stream = container.streams.video[0]
         middle = max(stream.frames, 1) // 2
-        for index, frame in enumerate(container.decode(stream)):
-            if index >= middle:
-                break
+        # the middle frame, or the last one of a stream shorter than its header says
+        frame = collections.deque(itertools.islice(container.decode(stream), middle + 1), maxlen=1)[0]
     image = frame.to_image()
     if size:
         image = image.resize(size, Image.BILINEAR)
@@ -268,7 +334,8 @@ class EmbedBudget:
         return True
 
     def __repr__(self) -> str:
-        return f"EmbedBudget({self.spent / 1e6:.1f} of {self.limit / 1e6:.1f} MB used{', spent' if self.exhausted else ''})"
+        spent = ", spent" if self.exhausted else ""
+        return f"EmbedBudget({self.spent / 1e6:.1f} of {self.limit / 1e6:.1f} MB used{spent})"
 
 
 def tile_caption(row: pd.Series) -> list[str]:
@@ -277,30 +344,49 @@ def tile_caption(row: pd.Series) -> list[str]:
     if row.get("level") == "segment":
         ident = f"{ident} · segment {int(row['k_segment'])}"
     tags = row.get("tags")
-    lines = [ident, str(row.get("genre", "")), ", ".join(str(tags).split(";")) if isinstance(tags, str) else ""]
+    lines = [
+        ident,
+        str(row.get("genre", "")),
+        ", ".join(str(tags).split(";")) if isinstance(tags, str) else "",
+    ]
     similarity = row.get("similarity", np.nan)
     lines.append("seed" if pd.isna(similarity) else f"cosine {similarity:.4f}")
     return lines
 
 
-def tile_html(caption: list[str], clip: Path | None = None, poster: str | None = None, width: int = TILE_WIDTH,
-              seed: bool = False) -> str:
+def tile_html(
+    caption: list[str],
+    clip: Path | None = None,
+    poster: str | None = None,
+    width: int = TILE_WIDTH,
+    seed: bool = False,
+) -> str:
     """One tile: a muted player of `clip` (controls, metadata preload) or else the `poster`
     image, with the caption lines under it; a seed tile is framed."""
     border = "2px solid #d62728" if seed else "1px solid #ccc"
     if clip is not None:
         data = base64.b64encode(Path(clip).read_bytes()).decode("ascii")
-        media = (f"<video controls muted preload='metadata' width='{width}' "
-                 f"src='data:video/mp4;base64,{data}'></video>")
+        media = (
+            f"<video controls muted preload='metadata' width='{width}' "
+            f"src='data:video/mp4;base64,{data}'></video>"
+        )
     else:
         media = f"<img width='{width}' src='{poster}' alt='poster frame'>"
     text = "<br>".join(html.escape(line) for line in caption if line)
-    return (f"<td style='vertical-align:top;padding:3px;border:{border}'>{media}"
-            f"<div style='font-size:11px;line-height:1.3;width:{width}px'>{text}</div></td>")
+    return (
+        f"<td style='vertical-align:top;padding:3px;border:{border}'>{media}"
+        f"<div style='font-size:11px;line-height:1.3;width:{width}px'>{text}</div></td>"
+    )
 
 
-def neighbour_grid(table: pd.DataFrame, data_dir: str | Path, budget: EmbedBudget, cache_dir: str | Path | None = None,
-                   workers: int = 1, width: int = TILE_WIDTH) -> str:
+def neighbour_grid(
+    table: pd.DataFrame,
+    data_dir: str | Path,
+    budget: EmbedBudget,
+    cache_dir: str | Path | None = None,
+    workers: int = 1,
+    width: int = TILE_WIDTH,
+) -> str:
     """HTML of a neighbour grid: one row per seed, the seed first, then its neighbours.
 
     table: `mvnb.neighbours.neighbour_table` output (`row`, `rank`, labels, similarity and the
@@ -322,18 +408,31 @@ def neighbour_grid(table: pd.DataFrame, data_dir: str | Path, budget: EmbedBudge
                 cells.append(tile_html(tile_caption(tile), clip=clip, width=width, seed=tile["rank"] == 0))
             else:
                 posters += 1
-                cells.append(tile_html(tile_caption(tile) + ["(poster frame)"], poster=poster_uri(store / tile["video_path"]),
-                                       width=width, seed=tile["rank"] == 0))
+                cells.append(
+                    tile_html(
+                        tile_caption(tile) + ["(poster frame)"],
+                        poster=poster_uri(store / tile["video_path"]),
+                        width=width,
+                        seed=tile["rank"] == 0,
+                    )
+                )
         rows.append(f"<tr>{''.join(cells)}</tr>")
     note = ""
     if posters:
-        note = (f"<p><b>Note:</b> {posters} of {len(table)} tiles show a poster frame instead of a player: the embed budget "
-                f"of {budget.limit / 1e6:g} MB is spent. Raise <code>embed_budget_mb</code> to play them all.</p>")
-    return (f"<div style='overflow-x:auto'><table style='border-collapse:collapse'><tr>{head}</tr>{''.join(rows)}"
-            f"</table></div>{note}")
+        note = (
+            f"<p><b>Note:</b> {posters} of {len(table)} tiles show a poster frame instead of a player: the "
+            f"embed budget "
+            f"of {budget.limit / 1e6:g} MB is spent. Raise <code>embed_budget_mb</code> to play them all.</p>"
+        )
+    return (
+        f"<div style='overflow-x:auto'><table style='border-collapse:collapse'><tr>{head}</tr>{''.join(rows)}"
+        f"</table></div>{note}"
+    )
 
 
-def neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, n_rows: int = 5, title: str = "") -> plt.Figure:
+def neighbour_sheet(
+    table: pd.DataFrame, data_dir: str | Path, n_rows: int = 5, title: str = ""
+) -> plt.Figure:
     """A static grid of poster frames for the first `n_rows` seeds of `table`, captioned, for figures/."""
     import io
 
@@ -343,7 +442,7 @@ def neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, n_rows: int = 5, 
     part = table[table["row"] < n_rows]
     n, k = part["row"].nunique(), int(part["rank"].max()) + 1
     fig, axes = plt.subplots(n, k, figsize=(2.6 * k, 2.0 * n), squeeze=False, constrained_layout=True)
-    for (_, tile), ax in zip(part.sort_values(["row", "rank"]).iterrows(), axes.ravel()):
+    for (_, tile), ax in zip(part.sort_values(["row", "rank"]).iterrows(), axes.ravel(), strict=True):
         uri = poster_uri(_tile_store(tile, data_dir) / tile["video_path"])
         image = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
         ax.imshow(image)
@@ -358,8 +457,9 @@ def neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, n_rows: int = 5, 
     return fig
 
 
-def save_neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, path: str | Path, weights, n_rows: int = 5,
-                         title: str = "") -> Path:
+def save_neighbour_sheet(
+    table: pd.DataFrame, data_dir: str | Path, path: str | Path, weights, n_rows: int = 5, title: str = ""
+) -> Path:
     """Write `neighbour_sheet` to `path` (PNG) without showing it (the grid shows the same), with the
     footnote of `weights` (`mvnb.provenance.Weights`); returns `path`."""
     fig = neighbour_sheet(table, data_dir, n_rows, title)
@@ -369,6 +469,7 @@ def save_neighbour_sheet(table: pd.DataFrame, data_dir: str | Path, path: str | 
 
 
 # --------------------------------------------------------------------------- neighbour reels
+
 
 def _label_clip(text: str, width: int, duration: float):
     """A `width`×18 moviepy ImageClip with `text` in white on black."""
@@ -380,7 +481,9 @@ def _label_clip(text: str, width: int, duration: float):
     return ImageClip(np.asarray(image)).with_duration(duration)
 
 
-def neighbour_reel(clips: list[Path], out: str | Path, labels: list[str] | None = None, cols: int | None = None) -> Path:
+def neighbour_reel(
+    clips: list[Path], out: str | Path, labels: list[str] | None = None, cols: int | None = None
+) -> Path:
     """One mosaic clip of a seed and its neighbours, tiled, with the seed's audio only.
 
     clips: the seed's clip first, then its neighbours' (e.g. `segment_preview`s, all the same
@@ -403,23 +506,38 @@ def neighbour_reel(clips: list[Path], out: str | Path, labels: list[str] | None 
         for i, source in enumerate(sources):
             tile = source.subclipped(0, duration).without_audio()
             if labels:
-                tile = CompositeVideoClip([tile, _label_clip(labels[i], width, duration).with_position((0, 0))])
+                tile = CompositeVideoClip(
+                    [tile, _label_clip(labels[i], width, duration).with_position((0, 0))]
+                )
             tiles.append(tile)
         while len(tiles) % cols:
             tiles.append(ColorClip((width, height), color=(0, 0, 0)).with_duration(duration))
-        grid = clips_array([tiles[i:i + cols] for i in range(0, len(tiles), cols)])
+        grid = clips_array([tiles[i : i + cols] for i in range(0, len(tiles), cols)])
         grid = grid.with_audio(sources[0].audio.subclipped(0, duration)).with_duration(duration)
         with atomic_write(out) as tmp:
-            grid.write_videofile(str(tmp), fps=sources[0].fps, codec="libx264", audio_codec="aac", preset="veryfast",
-                                 logger=None, ffmpeg_params=["-pix_fmt", "yuv420p", "-movflags", "+faststart"])
+            grid.write_videofile(
+                str(tmp),
+                fps=sources[0].fps,
+                codec="libx264",
+                audio_codec="aac",
+                preset="veryfast",
+                logger=None,
+                ffmpeg_params=["-pix_fmt", "yuv420p", "-movflags", "+faststart"],
+            )
     finally:
         for source in sources:
             source.close()
     return out
 
 
-def neighbour_reels(table: pd.DataFrame, data_dir: str | Path, out_dir: str | Path, rows: Sequence[int],
-                    cache_dir: str | Path | None = None, workers: int = 1) -> list[Path]:
+def neighbour_reels(
+    table: pd.DataFrame,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    rows: Sequence[int],
+    cache_dir: str | Path | None = None,
+    workers: int = 1,
+) -> list[Path]:
     """A `neighbour_reel` for each seed `row` of a neighbour table, labelled with ids and similarities.
 
     Reels are cached in `out_dir` under a name fixed by their clips and labels, so the same
@@ -445,17 +563,28 @@ def neighbour_reels(table: pd.DataFrame, data_dir: str | Path, out_dir: str | Pa
     return reels
 
 
-def clip_players(clips: Sequence[Path], captions: Sequence[str], budget: EmbedBudget, width: int = 480) -> str:
+def clip_players(
+    clips: Sequence[Path], captions: Sequence[str], budget: EmbedBudget, width: int = 480
+) -> str:
     """HTML of muted players for `clips` while `budget` lasts, poster frames after it (with a note)."""
     parts, posters = [], 0
-    for clip, caption in zip(clips, captions):
+    for clip, caption in zip(clips, captions, strict=True):
         if budget.take(Path(clip).stat().st_size):
             parts.append(video_player(clip, caption, width))
         else:
             posters += 1
-            parts.append(f"<figure style='display:inline-block;margin:4px;width:{width}px;vertical-align:top'>"
-                         f"<img width='{width}' src='{poster_uri(clip, size=None)}' alt='poster frame'>"
-                         f"<figcaption style='font-size:11px'>{html.escape(caption)} (poster frame)</figcaption></figure>")
-    note = (f"<p><b>Note:</b> {posters} of {len(parts)} clips show a poster frame: the embed budget of "
-            f"{budget.limit / 1e6:g} MB is spent. Raise <code>embed_budget_mb</code> to play them.</p>") if posters else ""
+            parts.append(
+                f"<figure style='display:inline-block;margin:4px;width:{width}px;vertical-align:top'>"
+                f"<img width='{width}' src='{poster_uri(clip, size=None)}' alt='poster frame'>"
+                f"<figcaption style='font-size:11px'>{html.escape(caption)} (poster "
+                f"frame)</figcaption></figure>"
+            )
+    note = (
+        (
+            f"<p><b>Note:</b> {posters} of {len(parts)} clips show a poster frame: the embed budget of "
+            f"{budget.limit / 1e6:g} MB is spent. Raise <code>embed_budget_mb</code> to play them.</p>"
+        )
+        if posters
+        else ""
+    )
     return "".join(parts) + note

@@ -28,6 +28,7 @@ a run encodes only shard i's videos into `features/<key>/shards/i-of-N/` (a stor
 own); a later plain run takes every finished shard's rows (made with the same settings, for
 the same segment content) instead of computing them: that is the merge.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,10 +42,10 @@ import logging
 import math
 import platform
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -82,6 +83,7 @@ class FeatureStoreStale(ValueError):
 
 # --------------------------------------------------------------------------- views
 
+
 @dataclass(frozen=True)
 class ViewSpec:
     """How the V views of a segment are cut; the same spec gives the same views everywhere.
@@ -105,11 +107,17 @@ class ViewSpec:
         if self.views < 1:
             raise ValueError(f"views must be at least 1, got {self.views}")
         if not 1 <= self.frames <= self.window_frames:
-            raise ValueError(f"frames must be in 1..{self.window_frames} (the frames of a {WINDOW_S:g} s window at {self.fps} fps), got {self.frames}")
+            raise ValueError(
+                f"frames must be in 1..{self.window_frames} (the frames of a {WINDOW_S:g} s window at "
+                f"{self.fps} fps), got {self.frames}"
+            )
         if self.segment_frames < self.window_frames:
             raise ValueError(f"segments of {self.seconds:g} s are shorter than the {WINDOW_S:g} s window")
         if self.sample_rate != musicnn.SAMPLE_RATE or self.sample_rate % self.fps:
-            raise ValueError(f"audio must be {musicnn.SAMPLE_RATE} Hz with a whole number of samples per frame, got {self.sample_rate} Hz at {self.fps} fps")
+            raise ValueError(
+                f"audio must be {musicnn.SAMPLE_RATE} Hz with a whole number of samples per frame, got "
+                f"{self.sample_rate} Hz at {self.fps} fps"
+            )
 
     @property
     def window_frames(self) -> int:
@@ -152,7 +160,9 @@ def _segment_key(segment_id: str) -> int:
     return int.from_bytes(hashlib.sha256(segment_id.encode("utf-8")).digest()[:8], "big")
 
 
-def random_box(rng: np.random.Generator, scale: tuple[float, float], ratio: tuple[float, float]) -> tuple[float, float, float, float]:
+def random_box(
+    rng: np.random.Generator, scale: tuple[float, float], ratio: tuple[float, float]
+) -> tuple[float, float, float, float]:
     """A random resized crop `(x0, y0, width, height)` in fractions of the frame.
 
     Drawn in the Kinetics-resized frame (128×171): area uniform in `scale` of it, aspect ratio
@@ -179,7 +189,15 @@ def segment_views(spec: ViewSpec, segment_id: str) -> list[View]:
             rng = np.random.default_rng([spec.seed, _segment_key(segment_id), v])
             start, box = int(rng.integers(0, span + 1)), random_box(rng, spec.crop_scale, spec.crop_ratio)
         audio_start = start * samples_per_frame
-        views.append(View(start, tuple(int(i) for i in start + offsets), audio_start, audio_start + musicnn.WINDOW_SAMPLES, box))
+        views.append(
+            View(
+                start,
+                tuple(int(i) for i in start + offsets),
+                audio_start,
+                audio_start + musicnn.WINDOW_SAMPLES,
+                box,
+            )
+        )
     return views
 
 
@@ -188,7 +206,7 @@ def view_windows(waveform: np.ndarray, views: list[View]) -> np.ndarray:
     need = max(v.audio_stop for v in views)
     if len(waveform) < need:
         raise ValueError(f"audio has {len(waveform)} samples, the views need {need}")
-    return np.stack([waveform[v.audio_start:v.audio_stop] for v in views]).astype(np.float32)
+    return np.stack([waveform[v.audio_start : v.audio_stop] for v in views]).astype(np.float32)
 
 
 def read_view_frames(path: Path, views: list[View]) -> dict[int, np.ndarray]:
@@ -215,10 +233,13 @@ def read_view_frames(path: Path, views: list[View]) -> dict[int, np.ndarray]:
 def view_clips(frames: dict[int, np.ndarray] | np.ndarray, views: list[View]) -> torch.Tensor:
     """The video of each view, `(V, T, 112, 112, 3)` uint8, from a segment's frames: a
     `(frames, H, W, 3)` uint8 array or `read_view_frames`' `{index: frame}`."""
-    return torch.stack([r2plus1d.crop_frames(np.stack([frames[i] for i in v.frame_indices]), v.box) for v in views])
+    return torch.stack(
+        [r2plus1d.crop_frames(np.stack([frames[i] for i in v.frame_indices]), v.box) for v in views]
+    )
 
 
 # --------------------------------------------------------------------------- encoders
+
 
 @dataclass
 class Encoder:
@@ -234,32 +255,77 @@ class Encoder:
     encode: Callable[[torch.Tensor], torch.Tensor]
 
 
-def audio_encoder(spec: ViewSpec, device: torch.device, precision: str, model_name: str = "MSD_musicnn") -> Encoder:
+def audio_encoder(
+    spec: ViewSpec, device: torch.device, precision: str, model_name: str = "MSD_musicnn"
+) -> Encoder:
     """musicnn `model_name`, `max_pool ‖ mean_pool` of `(batch, 187, 96)` patches → `(batch, 1506)`."""
     model = musicnn.load_musicnn(model_name, device)
     resolved = musicnn.resolve_precision(precision, device)
-    provenance = {"encoder": "musicnn", "layer": AUDIO_LAYER, "weights": model_name, **musicnn.musicnn_provenance(model_name)}
-    settings = {"format_version": FORMAT_VERSION, "encoder": "musicnn", "model": model_name, "layer": AUDIO_LAYER,
-                "dim": musicnn.LAYER_DIMS["pooled"], "dtype": STORE_DTYPE.name, "weights_sha256": provenance["sha256"],
-                "precision": resolved, "views": spec.time_json()}
-    return Encoder("audio", KEYS["audio"], settings["dim"], device.type, settings, provenance,
-                   lambda patches: musicnn.musicnn_features(model, patches, "pooled", precision=resolved))
+    provenance = {
+        "encoder": "musicnn",
+        "layer": AUDIO_LAYER,
+        "weights": model_name,
+        **musicnn.musicnn_provenance(model_name),
+    }
+    settings = {
+        "format_version": FORMAT_VERSION,
+        "encoder": "musicnn",
+        "model": model_name,
+        "layer": AUDIO_LAYER,
+        "dim": musicnn.LAYER_DIMS["pooled"],
+        "dtype": STORE_DTYPE.name,
+        "weights_sha256": provenance["sha256"],
+        "precision": resolved,
+        "views": spec.time_json(),
+    }
+    return Encoder(
+        "audio",
+        KEYS["audio"],
+        settings["dim"],
+        device.type,
+        settings,
+        provenance,
+        lambda patches: musicnn.musicnn_features(model, patches, "pooled", precision=resolved),
+    )
 
 
-def video_encoder(spec: ViewSpec, device: torch.device, precision: str, weights: str | Path = "kinetics400",
-                  seed: int = 0, strict: bool = False) -> Encoder:
+def video_encoder(
+    spec: ViewSpec,
+    device: torch.device,
+    precision: str,
+    weights: str | Path = "kinetics400",
+    seed: int = 0,
+    strict: bool = False,
+) -> Encoder:
     """R(2+1)D-18 on `(batch, T, 112, 112, 3)` uint8 clips → `(batch, 512)` (see `load_r2plus1d`)."""
     model, provenance = r2plus1d.load_r2plus1d(weights, seed=seed, device=device, strict=strict)
     resolved = musicnn.resolve_precision(precision, device)
-    settings = {"format_version": FORMAT_VERSION, "encoder": r2plus1d.NAME, "layer": r2plus1d.LAYER,
-                "dim": r2plus1d.FEATURE_DIM, "dtype": STORE_DTYPE.name, "weights": provenance["weights"],
-                "weights_sha256": provenance["sha256"], "seed": provenance["seed"], "precision": resolved,
-                "memory_format": "channels_last_3d", "views": spec.as_json()}
-    return Encoder("video", KEYS["video"], settings["dim"], device.type, settings, provenance,
-                   lambda clips: r2plus1d.r2plus1d_features(model, clips, precision=resolved))
+    settings = {
+        "format_version": FORMAT_VERSION,
+        "encoder": r2plus1d.NAME,
+        "layer": r2plus1d.LAYER,
+        "dim": r2plus1d.FEATURE_DIM,
+        "dtype": STORE_DTYPE.name,
+        "weights": provenance["weights"],
+        "weights_sha256": provenance["sha256"],
+        "seed": provenance["seed"],
+        "precision": resolved,
+        "memory_format": "channels_last_3d",
+        "views": spec.as_json(),
+    }
+    return Encoder(
+        "video",
+        KEYS["video"],
+        settings["dim"],
+        device.type,
+        settings,
+        provenance,
+        lambda clips: r2plus1d.r2plus1d_features(model, clips, precision=resolved),
+    )
 
 
 # --------------------------------------------------------------------------- segment fingerprints
+
 
 def _stat(path: Path) -> str:
     """`"size:mtime_ns"` of a file, or "" when it is missing."""
@@ -282,18 +348,29 @@ def _content_sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def segment_index(data_dir: Path, manifest: pd.DataFrame, cached: pd.DataFrame | None = None, progress: bool = True) -> pd.DataFrame:
+def segment_index(
+    data_dir: Path, manifest: pd.DataFrame, cached: pd.DataFrame | None = None, progress: bool = True
+) -> pd.DataFrame:
     """What each manifest segment's files hold: `segment_id, stat, content`, in manifest order.
 
     `stat` is size:mtime of the mp4 and the wav; `content` the sha256 of their bytes, reused
     from `cached` (a previous index) where the stat is unchanged, else read and hashed.
     """
-    paths = [(data_dir / v, data_dir / a) for v, a in zip(manifest["video_path"], manifest["audio_path"])]
+    paths = [
+        (data_dir / v, data_dir / a)
+        for v, a in zip(manifest["video_path"], manifest["audio_path"], strict=True)
+    ]
     stats = ["|".join(_stat(p) for p in pair) for pair in paths]
-    known = {} if cached is None else dict(zip(zip(cached["segment_id"], cached["stat"]), cached["content"]))
-    contents = [known.get((sid, stat)) for sid, stat in zip(manifest["segment_id"], stats)]
+    known = (
+        {}
+        if cached is None
+        else dict(zip(zip(cached["segment_id"], cached["stat"], strict=True), cached["content"], strict=True))
+    )
+    contents = [known.get((sid, stat)) for sid, stat in zip(manifest["segment_id"], stats, strict=True)]
     todo = [i for i, c in enumerate(contents) if c is None]
-    for i in tqdm(todo, desc="hashing segments", unit="seg", disable=not progress or len(todo) < 100, leave=False):
+    for i in tqdm(
+        todo, desc="hashing segments", unit="seg", disable=not progress or len(todo) < 100, leave=False
+    ):
         contents[i] = _content_sha256(list(paths[i]))
     return pd.DataFrame({"segment_id": manifest["segment_id"].to_numpy(), "stat": stats, "content": contents})
 
@@ -301,12 +378,13 @@ def segment_index(data_dir: Path, manifest: pd.DataFrame, cached: pd.DataFrame |
 def fingerprint(index: pd.DataFrame) -> str:
     """sha256 of the ordered segment ids and contents: equal fingerprints, equal inputs."""
     digest = hashlib.sha256()
-    for sid, content in zip(index["segment_id"], index["content"]):
+    for sid, content in zip(index["segment_id"], index["content"], strict=True):
         digest.update(f"{sid}\t{content}\n".encode())
     return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- the store on disk
+
 
 def store_dir(data_dir: str | Path, modality_or_key: str) -> Path:
     """`DATA_DIR/features/<key>`, for a modality ("audio", "video") or an encoder key."""
@@ -314,7 +392,8 @@ def store_dir(data_dir: str | Path, modality_or_key: str) -> Path:
 
 
 def feature_keys(data_dir: str | Path) -> dict[str, str]:
-    """`{modality: key}` of the stores present in `data_dir` (e.g. {"audio": "musicnn", "video": "r2plus1d_18"})."""
+    """`{modality: key}` of the stores present in `data_dir` (e.g. {"audio": "musicnn", "video":
+    "r2plus1d_18"})."""
     return {m: k for m, k in KEYS.items() if (store_dir(data_dir, k) / "meta.json").is_file()}
 
 
@@ -344,7 +423,9 @@ def _open(folder: Path, meta: dict, mode: str = "r") -> tuple[np.ndarray, np.nda
     n = meta["n_segments"]
     if n == 0:
         return np.zeros((0, *_row_shape(meta)), STORE_DTYPE), np.zeros(0, np.uint8)
-    features = np.memmap(folder / meta["files"]["features"], dtype=STORE_DTYPE, mode=mode, shape=(n, *_row_shape(meta)))
+    features = np.memmap(
+        folder / meta["files"]["features"], dtype=STORE_DTYPE, mode=mode, shape=(n, *_row_shape(meta))
+    )
     status = np.memmap(folder / meta["files"]["status"], dtype=np.uint8, mode=mode, shape=(n,))
     return features, status
 
@@ -357,23 +438,41 @@ def _ensure_size(path: Path, n_bytes: int) -> None:
 
 
 def shard_dir(folder: Path, shard: tuple[int, int] | None) -> Path:
-    """Where shard `(i, n)` of a store in `folder` lives (`folder/shards/i-of-n`); `folder` itself for None."""
+    """Where shard `(i, n)` of a store in `folder` lives (`folder/shards/i-of-n`); `folder` itself for
+    None."""
     return folder if shard is None else folder / "shards" / f"{shard[0]}-of-{shard[1]}"
 
 
-def _import_shards(folder: Path, meta: dict, index: pd.DataFrame, features: np.ndarray, status: np.ndarray) -> list[dict]:
+def _import_shards(
+    folder: Path, meta: dict, index: pd.DataFrame, features: np.ndarray, status: np.ndarray
+) -> list[dict]:
     """Copy into the store the rows it lacks that a shard made with the same settings holds for
     the same segment content; returns the metas of the shards used."""
     used = []
     for shard_meta_path in sorted(folder.glob("shards/*/meta.json")):
         shard_folder = shard_meta_path.parent
         shard_meta = read_meta(shard_folder)
-        if shard_meta["settings"] != meta["settings"] or not shard_meta["n_segments"] or (status == DONE).all():
+        if (
+            shard_meta["settings"] != meta["settings"]
+            or not shard_meta["n_segments"]
+            or (status == DONE).all()
+        ):
             continue
-        shard_index = pd.read_csv(shard_folder / shard_meta["files"]["segments"], dtype=str, keep_default_na=False)
+        shard_index = pd.read_csv(
+            shard_folder / shard_meta["files"]["segments"], dtype=str, keep_default_na=False
+        )
         shard_features, shard_status = _open(shard_folder, shard_meta, "r")
-        where = dict(zip(zip(shard_index["segment_id"], shard_index["content"]), range(len(shard_index))))
-        source = np.array([where.get(key, -1) for key in zip(index["segment_id"], index["content"])], dtype=np.int64)
+        where = dict(
+            zip(
+                zip(shard_index["segment_id"], shard_index["content"], strict=True),
+                range(len(shard_index)),
+                strict=True,
+            )
+        )
+        source = np.array(
+            [where.get(key, -1) for key in zip(index["segment_id"], index["content"], strict=True)],
+            dtype=np.int64,
+        )
         take = (source >= 0) & (status != DONE)
         take[take] = shard_status[source[take]] == DONE
         rows = np.flatnonzero(take)
@@ -410,8 +509,11 @@ def _reconcile(folder: Path, meta: dict, index: pd.DataFrame) -> dict:
     changed segments are marked missing. If the stored segments are a prefix of the new
     index, the files grow in place; otherwise the kept rows are copied into new files.
     """
-    old = (pd.read_csv(folder / meta["files"]["segments"], dtype=str, keep_default_na=False)
-           if meta["n_segments"] else index.iloc[:0])
+    old = (
+        pd.read_csv(folder / meta["files"]["segments"], dtype=str, keep_default_na=False)
+        if meta["n_segments"]
+        else index.iloc[:0]
+    )
     generation = meta["generation"] + 1
     n_old, n_new = len(old), len(index)
     where = {sid: i for i, sid in enumerate(old["segment_id"])}
@@ -420,9 +522,17 @@ def _reconcile(folder: Path, meta: dict, index: pd.DataFrame) -> dict:
     keep[keep] = old["content"].to_numpy()[source[keep]] == index["content"].to_numpy()[keep]
     changed = int((source >= 0).sum() - keep.sum())
     if changed:
-        log.warning("%s: %d segment(s) changed content since they were encoded; recomputing them", folder.name, changed)
+        log.warning(
+            "%s: %d segment(s) changed content since they were encoded; recomputing them",
+            folder.name,
+            changed,
+        )
     in_place = n_old <= n_new and (source[:n_old] == np.arange(n_old)).all()
-    files = dict(meta["files"]) if in_place else {"features": f"features.{generation}.f16", "status": f"status.{generation}.u8"}
+    files = (
+        dict(meta["files"])
+        if in_place
+        else {"features": f"features.{generation}.f16", "status": f"status.{generation}.u8"}
+    )
     row_bytes = int(np.prod(_row_shape(meta))) * STORE_DTYPE.itemsize
     _ensure_size(folder / files["features"], n_new * row_bytes)
     _ensure_size(folder / files["status"], n_new)
@@ -449,8 +559,14 @@ def _reconcile(folder: Path, meta: dict, index: pd.DataFrame) -> dict:
 
 def _versions() -> dict:
     """Versions of what produced the features."""
-    return {"mvnb": importlib.metadata.version("mvnb"), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": np.__version__, "av": av.__version__, "python": platform.python_version()}
+    return {
+        "mvnb": importlib.metadata.version("mvnb"),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+        "av": av.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def _flatten(settings: dict, prefix: str = "") -> dict:
@@ -471,20 +587,36 @@ def _open_store(folder: Path, encoder: Encoder, rebuild: bool) -> dict:
     meta = read_meta(folder)
     if meta is not None and meta["settings"] != encoder.settings:
         old, new = _flatten(meta["settings"]), _flatten(encoder.settings)
-        diff = ", ".join(f"{k}: {old.get(k)!r} → {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+        diff = ", ".join(
+            f"{k}: {old.get(k)!r} → {new.get(k)!r}"
+            for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k)
+        )
         if not rebuild:
-            raise FeatureStoreMismatch(f"{folder} holds features made with other settings ({diff}); refusing to mix them. "
-                                       f"Rebuild it (--rebuild / rebuild=True) or use another store")
+            raise FeatureStoreMismatch(
+                f"{folder} holds features made with other settings ({diff}); refusing to mix them. "
+                f"Rebuild it (--rebuild / rebuild=True) or use another store"
+            )
         log.warning("rebuilding %s (%s)", folder, diff)
         for path in folder.iterdir():
             if path.is_file() and path.name != ".lock":
                 path.unlink()
         meta = None
     if meta is None:
-        meta = {"key": encoder.key, "modality": encoder.modality, "encoder": encoder.settings["encoder"],
-                "layer": encoder.settings["layer"], "dim": encoder.dim, "views": encoder.settings["views"]["views"],
-                "dtype": STORE_DTYPE.name, "settings": encoder.settings, "generation": 0, "n_segments": 0,
-                "files": {"features": "features.0.f16", "status": "status.0.u8"}, "failed": {}}
+        meta = {
+            "key": encoder.key,
+            "modality": encoder.modality,
+            "encoder": encoder.settings["encoder"],
+            "layer": encoder.settings["layer"],
+            "dim": encoder.dim,
+            "views": encoder.settings["views"]["views"],
+            "dtype": STORE_DTYPE.name,
+            "settings": encoder.settings,
+            "generation": 0,
+            "n_segments": 0,
+            "files": {"features": "features.0.f16", "status": "status.0.u8"},
+            "failed": {},
+        }
     return {**meta, "provenance": encoder.provenance, "versions": _versions()}
 
 
@@ -501,6 +633,7 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------- the pipeline
+
 
 class SegmentInputs(Dataset):
     """The decoded views of the segments to encode (runs in DataLoader workers).
@@ -526,7 +659,9 @@ class SegmentInputs(Dataset):
                 try:
                     item[modality] = read(job, views)
                 except Exception as error:  # one bad segment never stops the run
-                    item["errors"][modality] = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+                    item["errors"][modality] = (
+                        f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+                    )
         return item
 
     def _audio(self, job: pd.Series, views: list[View]) -> torch.Tensor:
@@ -552,12 +687,12 @@ def _write_rows(features: np.ndarray, status: np.ndarray, rows: list[int], value
     file before the status); rows whose values are not finite in float16 are returned instead."""
     values = values.astype(STORE_DTYPE)
     finite = np.isfinite(values).all(axis=(1, 2))
-    good = [r for r, ok in zip(rows, finite) if ok]
+    good = [r for r, ok in zip(rows, finite, strict=True) if ok]
     features[good] = values[finite]
     features.flush()
     status[good] = DONE
     status.flush()
-    return [r for r, ok in zip(rows, finite) if not ok]
+    return [r for r, ok in zip(rows, finite, strict=True) if not ok]
 
 
 def _mark_failed(features: np.ndarray, status: np.ndarray, rows: list[int]) -> None:
@@ -569,9 +704,16 @@ def _mark_failed(features: np.ndarray, status: np.ndarray, rows: list[int]) -> N
         status.flush()
 
 
-def _run_pipeline(data_dir: Path, spec: ViewSpec, jobs: pd.DataFrame, encoders: dict[str, Encoder],
-                  arrays: dict[str, tuple[np.ndarray, np.ndarray]], batch_size: int, workers: int,
-                  progress: bool) -> tuple[dict[str, dict[str, str]], dict[str, float]]:
+def _run_pipeline(
+    data_dir: Path,
+    spec: ViewSpec,
+    jobs: pd.DataFrame,
+    encoders: dict[str, Encoder],
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]],
+    batch_size: int,
+    workers: int,
+    progress: bool,
+) -> tuple[dict[str, dict[str, str]], dict[str, float]]:
     """Decode `jobs` in `workers` processes while the encoders run; write rows as they come.
 
     A batch holds `batch_size` segments, but at most `MAX_CLIPS[device]` clips, which is also
@@ -583,10 +725,16 @@ def _run_pipeline(data_dir: Path, spec: ViewSpec, jobs: pd.DataFrame, encoders: 
     device_type = next(iter(encoders.values())).device
     max_clips = MAX_CLIPS.get(device_type, MAX_CLIPS["cpu"])
     batch_size = max(1, min(batch_size, max_clips // spec.views))
-    loader = DataLoader(SegmentInputs(data_dir, jobs, spec), batch_size=batch_size, num_workers=workers,
-                        collate_fn=list, worker_init_fn=_worker_init if workers else None,
-                        prefetch_factor=2 if workers else None, pin_memory=device_type == "cuda")
-    ids = dict(zip(jobs["row"], jobs["segment_id"]))
+    loader = DataLoader(
+        SegmentInputs(data_dir, jobs, spec),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=list,
+        worker_init_fn=_worker_init if workers else None,
+        prefetch_factor=2 if workers else None,
+        pin_memory=device_type == "cuda",
+    )
+    ids = dict(zip(jobs["row"], jobs["segment_id"], strict=True))
     wanted = {m: set(jobs.loc[jobs[m], "row"]) for m in encoders}
     failed = {m: {} for m in encoders}
     seconds = {m: 0.0 for m in encoders}
@@ -605,7 +753,9 @@ def _run_pipeline(data_dir: Path, spec: ViewSpec, jobs: pd.DataFrame, encoders: 
                     continue
                 inputs = torch.stack([torch.as_tensor(item[modality]) for item in good])
                 t0 = time.perf_counter()
-                values = torch.cat([encoder.encode(chunk).cpu() for chunk in inputs.flatten(0, 1).split(max_clips)])
+                values = torch.cat(
+                    [encoder.encode(chunk).cpu() for chunk in inputs.flatten(0, 1).split(max_clips)]
+                )
                 values = values.view(len(good), spec.views, encoder.dim).numpy()
                 seconds[modality] += time.perf_counter() - t0
                 overflow = _write_rows(features, status, [item["row"] for item in good], values)
@@ -654,14 +804,25 @@ def extract_features(
     manifest = load_manifest(data_dir)
     shard = parse_shard(shard)
     if shard is not None:
-        manifest = manifest[[shard_of(v, shard[1]) == shard[0] for v in manifest["video_id"]]].reset_index(drop=True)
+        manifest = manifest[[shard_of(v, shard[1]) == shard[0] for v in manifest["video_id"]]].reset_index(
+            drop=True
+        )
     if manifest.empty:
         if shard is None:
-            raise FeatureStoreStale(f"the manifest of {data_dir} has no segments; preprocess some videos first")
+            raise FeatureStoreStale(
+                f"the manifest of {data_dir} has no segments; preprocess some videos first"
+            )
         log.info("shard %d/%d of %s holds no videos", *shard, data_dir)
         return {"data_dir": str(data_dir), "segments": 0, "wall_s": 0.0}
     params = load_params(data_dir)
-    spec = ViewSpec(int(views), int(frames), fps=params.fps, seconds=params.seconds, sample_rate=params.sample_rate, seed=int(seed))
+    spec = ViewSpec(
+        int(views),
+        int(frames),
+        fps=params.fps,
+        seconds=params.seconds,
+        sample_rate=params.sample_rate,
+        seed=int(seed),
+    )
     device = torch.device(device) if device else musicnn.default_device()
     unknown = set(modalities) - set(KEYS)
     if unknown:
@@ -676,45 +837,81 @@ def extract_features(
         for folder in folders.values():
             stack.enter_context(_locked(folder))
         metas = {m: _open_store(folders[m], e, rebuild) for m, e in encoders.items()}
-        cached = [pd.read_csv(folders[m] / meta["files"]["segments"], dtype=str, keep_default_na=False)
-                  for m, meta in metas.items() if meta["n_segments"]]
-        index = segment_index(data_dir, manifest, pd.concat(cached).drop_duplicates(["segment_id", "stat"]) if cached else None, progress)
+        cached = [
+            pd.read_csv(folders[m] / meta["files"]["segments"], dtype=str, keep_default_na=False)
+            for m, meta in metas.items()
+            if meta["n_segments"]
+        ]
+        index = segment_index(
+            data_dir,
+            manifest,
+            pd.concat(cached).drop_duplicates(["segment_id", "stat"]) if cached else None,
+            progress,
+        )
         metas = {m: _reconcile(folders[m], meta, index) for m, meta in metas.items()}
         arrays = {m: _open(folders[m], meta, "r+") for m, meta in metas.items()}
         reused = {m: int((arrays[m][1] == DONE).sum()) for m in encoders}
-        imported = {m: _import_shards(folders[m], metas[m], index, *arrays[m]) if shard is None else [] for m in encoders}
+        imported = {
+            m: _import_shards(folders[m], metas[m], index, *arrays[m]) if shard is None else []
+            for m in encoders
+        }
         todo = {m: arrays[m][1] != DONE for m in encoders}
         jobs = manifest[["segment_id", "video_path", "audio_path"]].assign(
-            row=np.arange(len(manifest)), **{m: todo.get(m, np.zeros(len(manifest), bool)) for m in KEYS})
+            row=np.arange(len(manifest)), **{m: todo.get(m, np.zeros(len(manifest), bool)) for m in KEYS}
+        )
         jobs = jobs[jobs["audio"] | jobs["video"]]
         failed, seconds = ({m: {} for m in encoders}, {m: 0.0 for m in encoders} | {"wall": 0.0})
         if len(jobs):
-            log.info("encoding %d of %d segments (%s)", len(jobs), len(manifest), ", ".join(f"{m}: {int(t.sum())}" for m, t in todo.items()))
-            failed, seconds = _run_pipeline(data_dir, spec, jobs, encoders, arrays, int(batch_size), int(workers), progress)
+            log.info(
+                "encoding %d of %d segments (%s)",
+                len(jobs),
+                len(manifest),
+                ", ".join(f"{m}: {int(t.sum())}" for m, t in todo.items()),
+            )
+            failed, seconds = _run_pipeline(
+                data_dir, spec, jobs, encoders, arrays, int(batch_size), int(workers), progress
+            )
         summary = {"data_dir": str(data_dir), "segments": len(manifest), "wall_s": seconds["wall"]}
         retried = set(jobs["segment_id"])
         for m, meta in metas.items():
             status = arrays[m][1]
             computed = int(todo[m].sum())
-            meta["failed"] = {**{sid: why for sid, why in meta["failed"].items() if sid not in retried}, **failed[m]}
+            meta["failed"] = {
+                **{sid: why for sid, why in meta["failed"].items() if sid not in retried},
+                **failed[m],
+            }
             meta["complete"] = bool((status == DONE).all())
             if computed:
-                meta["timing"] = {"segments": computed, "clips": computed * spec.views, "encoder_s": seconds[m],
-                                  "wall_s": seconds["wall"], "device": str(device), "threads": torch.get_num_threads(),
-                                  "workers": int(workers), "batch_size": int(batch_size),
-                                  "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                meta["timing"] = {
+                    "segments": computed,
+                    "clips": computed * spec.views,
+                    "encoder_s": seconds[m],
+                    "wall_s": seconds["wall"],
+                    "device": str(device),
+                    "threads": torch.get_num_threads(),
+                    "workers": int(workers),
+                    "batch_size": int(batch_size),
+                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                }
             elif imported[m]:
                 meta["timing"] = _summed_timing(imported[m])
             _commit_meta(folders[m], meta)
-            summary[m] = {"path": str(folders[m]), "computed": computed - len(failed[m]), "reused": reused[m],
-                          "imported": len(manifest) - reused[m] - computed,
-                          "failed": failed[m], "encoder_s": seconds[m], "precision": meta["settings"]["precision"],
-                          "provenance": meta["provenance"]}
+            summary[m] = {
+                "path": str(folders[m]),
+                "computed": computed - len(failed[m]),
+                "reused": reused[m],
+                "imported": len(manifest) - reused[m] - computed,
+                "failed": failed[m],
+                "encoder_s": seconds[m],
+                "precision": meta["settings"]["precision"],
+                "provenance": meta["provenance"],
+            }
         del arrays
     return summary
 
 
 # --------------------------------------------------------------------------- reading
+
 
 def load_features(data_dir: str | Path, modality_or_key: str) -> tuple[np.ndarray, dict]:
     """The features of one encoder, `(n_segments, V, dim)` float16 memory-mapped (read-only), in
@@ -728,27 +925,42 @@ def load_features(data_dir: str | Path, modality_or_key: str) -> tuple[np.ndarra
     folder = store_dir(data_dir, modality_or_key)
     meta = read_meta(folder)
     if meta is None:
-        raise FileNotFoundError(f"no {modality_or_key} features in {folder}; run `python -m mvnb features --data {data_dir}` first")
+        raise FileNotFoundError(
+            f"no {modality_or_key} features in {folder}; run `python -m mvnb features --data {data_dir}` "
+            f"first"
+        )
     ids = load_manifest(data_dir)["segment_id"].to_numpy()
-    stored = pd.read_csv(folder / meta["files"]["segments"], dtype=str, keep_default_na=False)["segment_id"].to_numpy() \
-        if meta["n_segments"] else np.array([], dtype=object)
+    stored = (
+        pd.read_csv(folder / meta["files"]["segments"], dtype=str, keep_default_na=False)[
+            "segment_id"
+        ].to_numpy()
+        if meta["n_segments"]
+        else np.array([], dtype=object)
+    )
     hint = f"run `python -m mvnb features --data {data_dir}` to bring it up to date"
     if len(ids) != len(stored) or (ids != stored).any():
-        raise FeatureStoreStale(f"{folder} holds {len(stored)} segments, the manifest has {len(ids)} (or another order); {hint}")
+        raise FeatureStoreStale(
+            f"{folder} holds {len(stored)} segments, the manifest has {len(ids)} (or another order); {hint}"
+        )
     features, status = _open(folder, meta, "r")
     missing = int((status == MISSING).sum())
     if missing:
-        raise FeatureStoreStale(f"{folder}: {missing} of {len(ids)} segments have no features yet (an interrupted run?); {hint}")
+        raise FeatureStoreStale(
+            f"{folder}: {missing} of {len(ids)} segments have no features yet (an interrupted run?); {hint}"
+        )
     return features, {**meta, "path": str(folder), "valid": np.asarray(status) == DONE}
 
 
 def check_views_aligned(audio_meta: dict, video_meta: dict) -> None:
-    """Raise FeatureStoreMismatch unless view v of the audio and the video stores covers the same time span."""
+    """Raise FeatureStoreMismatch unless view v of the audio and the video stores covers the same time
+    span."""
     audio_views = audio_meta["settings"]["views"]
     video_views = {k: video_meta["settings"]["views"][k] for k in audio_views}
     if audio_views != video_views:
-        raise FeatureStoreMismatch(f"audio and video views differ in time ({audio_views} vs {video_views}); "
-                                   f"extract both with the same --views and --seed")
+        raise FeatureStoreMismatch(
+            f"audio and video views differ in time ({audio_views} vs {video_views}); "
+            f"extract both with the same --views and --seed"
+        )
 
 
 def load_feature_pair(data_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, dict, dict]:
@@ -762,6 +974,7 @@ def load_feature_pair(data_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, n
 
 # --------------------------------------------------------------------------- what notebook 02 shows
 
+
 def provenance_table(data_dir: str | Path) -> pd.DataFrame:
     """One row per store: what produced its features (encoder, layer, weights, sha256, seed,
     precision, dtype, shape) and a plain-words `note` when the weights are random."""
@@ -772,14 +985,25 @@ def provenance_table(data_dir: str | Path) -> pd.DataFrame:
         random = prov.get("weights") == "random"
         note = ""
         if random:
-            note = (f"RANDOMLY INITIALISED (seed {prov['seed']}), not pretrained"
-                    + (f": {prov['requested']} weights unavailable" if prov.get("fallback") else ""))
-        rows.append({"modality": modality, "encoder": meta["encoder"], "layer": meta["layer"], "weights": prov.get("weights"),
-                     "source": prov.get("source"), "sha256": prov.get("sha256", "")[:16],
-                     "seed": "" if prov.get("seed") is None else str(prov["seed"]),
-                     "precision": settings["precision"], "dtype": meta["dtype"],
-                     "shape": f"({meta['n_segments']}, {meta['views']}, {meta['dim']})", "complete": meta.get("complete"),
-                     "note": note})
+            note = f"RANDOMLY INITIALISED (seed {prov['seed']}), not pretrained" + (
+                f": {prov['requested']} weights unavailable" if prov.get("fallback") else ""
+            )
+        rows.append(
+            {
+                "modality": modality,
+                "encoder": meta["encoder"],
+                "layer": meta["layer"],
+                "weights": prov.get("weights"),
+                "source": prov.get("source"),
+                "sha256": prov.get("sha256", "")[:16],
+                "seed": "" if prov.get("seed") is None else str(prov["seed"]),
+                "precision": settings["precision"],
+                "dtype": meta["dtype"],
+                "shape": f"({meta['n_segments']}, {meta['views']}, {meta['dim']})",
+                "complete": meta.get("complete"),
+                "note": note,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -801,7 +1025,11 @@ def genre_taggram(data_dir: str | Path, by: str = "genre", view: int = 0) -> pd.
     grouped as "(none)"."""
     features, meta = load_features(data_dir, "audio")
     manifest = load_manifest(data_dir)
-    groups = manifest[by].fillna("(none)") if by in manifest.columns else pd.Series("all segments", index=manifest.index)
+    groups = (
+        manifest[by].fillna("(none)")
+        if by in manifest.columns
+        else pd.Series("all segments", index=manifest.index)
+    )
     name = meta["settings"]["model"]
     model = musicnn.load_musicnn(name, "cpu")
     valid = meta["valid"]
@@ -813,6 +1041,7 @@ def genre_taggram(data_dir: str | Path, by: str = "genre", view: int = 0) -> pd.
 def plot_taggram(table: pd.DataFrame):
     """Heatmap of a `genre_taggram` table: groups × tags, with the tag names."""
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(max(8, 0.22 * table.shape[1] + 2), 0.45 * table.shape[0] + 1.8))
     image = ax.imshow(table.to_numpy(), aspect="auto", cmap="magma")
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=90, fontsize=8)
@@ -824,7 +1053,9 @@ def plot_taggram(table: pd.DataFrame):
     return fig
 
 
-def view_similarities(features: np.ndarray, valid: np.ndarray, max_segments: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
+def view_similarities(
+    features: np.ndarray, valid: np.ndarray, max_segments: int = 2000, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Cosine similarities of centred features (the mean view-0 feature subtracted, so that
     unrelated segments score about 0): `other_view` (view 0 vs view 1 of the same segment, if
     V > 1) and `other_segment` (view 0 of two different random segments), over at most
@@ -837,7 +1068,9 @@ def view_similarities(features: np.ndarray, valid: np.ndarray, max_segments: int
     view0 = unit_rows(raw0 - mean)
     result = {}
     if features.shape[1] > 1:
-        result["other_view"] = (view0 * unit_rows(np.asarray(features[rows, 1], dtype=np.float32) - mean)).sum(axis=1)
+        result["other_view"] = (
+            view0 * unit_rows(np.asarray(features[rows, 1], dtype=np.float32) - mean)
+        ).sum(axis=1)
     if len(rows) > 1:
         partner = (np.arange(len(rows)) + rng.integers(1, len(rows), size=len(rows))) % len(rows)
         result["other_segment"] = (view0 * view0[partner]).sum(axis=1)
@@ -853,21 +1086,35 @@ def feature_statistics(data_dir: str | Path) -> pd.DataFrame:
         features, meta = load_features(data_dir, modality)
         x = np.asarray(features[meta["valid"], 0], dtype=np.float32)
         sims = view_similarities(features, meta["valid"])
-        rows.append({"modality": modality, "encoder": meta["encoder"], "segments": int(meta["valid"].sum()),
-                     "views": meta["views"], "dim": meta["dim"], "mean": float(x.mean()), "sd": float(x.std()),
-                     "zeros": float((x == 0).mean()), "constant dims": int((x.std(axis=0) < 1e-6).sum()),
-                     "mean norm": float(np.linalg.norm(x, axis=1).mean()),
-                     "cos other view": float(sims["other_view"].mean()) if "other_view" in sims else float("nan"),
-                     "cos other segment": float(sims["other_segment"].mean()) if "other_segment" in sims else float("nan")})
+        rows.append(
+            {
+                "modality": modality,
+                "encoder": meta["encoder"],
+                "segments": int(meta["valid"].sum()),
+                "views": meta["views"],
+                "dim": meta["dim"],
+                "mean": float(x.mean()),
+                "sd": float(x.std()),
+                "zeros": float((x == 0).mean()),
+                "constant dims": int((x.std(axis=0) < 1e-6).sum()),
+                "mean norm": float(np.linalg.norm(x, axis=1).mean()),
+                "cos other view": float(sims["other_view"].mean()) if "other_view" in sims else float("nan"),
+                "cos other segment": float(sims["other_segment"].mean())
+                if "other_segment" in sims
+                else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def plot_view_similarities(data_dir: str | Path):
-    """Histograms, per store, of the (centred) cosine to another view of the same segment and to another segment."""
+    """Histograms, per store, of the (centred) cosine to another view of the same segment and to another
+    segment."""
     import matplotlib.pyplot as plt
+
     keys = feature_keys(data_dir)
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.2), squeeze=False)
-    for ax, modality in zip(axes[0], keys):
+    for ax, modality in zip(axes[0], keys, strict=True):
         features, meta = load_features(data_dir, modality)
         for name, values in view_similarities(features, meta["valid"]).items():
             ax.hist(values, bins=40, range=(-1.0, 1.0), alpha=0.6, label=name.replace("_", " "))
@@ -887,35 +1134,73 @@ def timing_table(data_dir: str | Path) -> pd.DataFrame:
         timing = meta.get("timing")
         if not timing:
             continue
-        rows.append({"modality": modality, "encoder": meta["encoder"], "device": timing["device"],
-                     "precision": meta["settings"]["precision"], "threads": timing["threads"], "workers": timing["workers"],
-                     "segments": timing["segments"], "views": meta["views"],
-                     "encoder s/segment": timing["encoder_s"] / timing["segments"],
-                     "encoder s/clip": timing["encoder_s"] / timing["clips"],
-                     "wall s/segment (both encoders)": timing["wall_s"] / timing["segments"]})
+        rows.append(
+            {
+                "modality": modality,
+                "encoder": meta["encoder"],
+                "device": timing["device"],
+                "precision": meta["settings"]["precision"],
+                "threads": timing["threads"],
+                "workers": timing["workers"],
+                "segments": timing["segments"],
+                "views": meta["views"],
+                "encoder s/segment": timing["encoder_s"] / timing["segments"],
+                "encoder s/clip": timing["encoder_s"] / timing["clips"],
+                "wall s/segment (both encoders)": timing["wall_s"] / timing["segments"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- CLI: python -m mvnb features
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m mvnb features`."""
     defaults = config.PROFILES["default"]
-    parser.add_argument("--data", type=Path, required=True, help="the segment store (DATA_DIR, holding manifest.csv)")
-    parser.add_argument("--views", type=int, default=defaults["views"], help="views per segment (view 0: centred, centre crop)")
-    parser.add_argument("--frames", type=int, default=defaults["frames"], help="video frames per view, evenly spaced over 3 s (30: all)")
-    parser.add_argument("--video-weights", default=None,
-                        help="kinetics400 (strict: fail when unavailable), random, or a .pth path; "
-                             "default: kinetics400, falling back to seeded random with a warning")
-    parser.add_argument("--audio-model", default="MSD_musicnn", choices=musicnn.MODELS, help="musicnn weights")
-    parser.add_argument("--precision", default="auto", choices=musicnn.PRECISIONS,
-                        help="auto: bf16 autocast on CPUs with native bf16, AMP on CUDA; fp32: full precision; fp16: CUDA only")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="the segment store (DATA_DIR, holding manifest.csv)"
+    )
+    parser.add_argument(
+        "--views",
+        type=int,
+        default=defaults["views"],
+        help="views per segment (view 0: centred, centre crop)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        default=defaults["frames"],
+        help="video frames per view, evenly spaced over 3 s (30: all)",
+    )
+    parser.add_argument(
+        "--video-weights",
+        default=None,
+        help="kinetics400 (strict: fail when unavailable), random, or a .pth path; "
+        "default: kinetics400, falling back to seeded random with a warning",
+    )
+    parser.add_argument(
+        "--audio-model", default="MSD_musicnn", choices=musicnn.MODELS, help="musicnn weights"
+    )
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=musicnn.PRECISIONS,
+        help="auto: bf16 autocast on CPUs with native bf16, AMP on CUDA; "
+        "fp32: full precision; fp16: CUDA only",
+    )
     parser.add_argument("--device", default=None, help="cuda, cpu, cuda:1, … (default: cuda when present)")
     parser.add_argument("--batch-size", type=int, default=4, help="segments per batch (V clips each)")
-    parser.add_argument("--workers", type=int, default=1, help="decoding processes (0: decode in the main process)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random views and of a random video init")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="decoding processes (0: decode in the main process)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the random views and of a random video init"
+    )
     parser.add_argument("--only", choices=tuple(KEYS), help="extract one modality only")
-    parser.add_argument("--shard", help="i/N: encode only shard i of N of the videos; a final run without --shard merges")
+    parser.add_argument(
+        "--shard", help="i/N: encode only shard i of N of the videos; a final run without --shard merges"
+    )
     parser.add_argument("--rebuild", action="store_true", help="replace a store made with other settings")
 
 
@@ -923,19 +1208,40 @@ def run(args: argparse.Namespace) -> int:
     """Run `features` from parsed arguments; prints a summary. Exit code 2 on refusal."""
     try:
         summary = extract_features(
-            args.data, views=args.views, frames=args.frames, video_weights=args.video_weights or "kinetics400",
-            precision=args.precision, batch_size=args.batch_size, device=args.device, workers=args.workers,
-            seed=args.seed, audio_model=args.audio_model, modalities=(args.only,) if args.only else tuple(KEYS),
-            strict_weights=args.video_weights == "kinetics400", rebuild=args.rebuild, shard=args.shard)
-    except (FeatureStoreMismatch, FeatureStoreStale, r2plus1d.WeightsUnavailable, FileNotFoundError, ValueError, RuntimeError) as error:
+            args.data,
+            views=args.views,
+            frames=args.frames,
+            video_weights=args.video_weights or "kinetics400",
+            precision=args.precision,
+            batch_size=args.batch_size,
+            device=args.device,
+            workers=args.workers,
+            seed=args.seed,
+            audio_model=args.audio_model,
+            modalities=(args.only,) if args.only else tuple(KEYS),
+            strict_weights=args.video_weights == "kinetics400",
+            rebuild=args.rebuild,
+            shard=args.shard,
+        )
+    except (
+        FeatureStoreMismatch,
+        FeatureStoreStale,
+        r2plus1d.WeightsUnavailable,
+        FileNotFoundError,
+        ValueError,
+        RuntimeError,
+    ) as error:
         print(f"features: {error}")
         return 2
     for modality in KEYS:
         if modality in summary:
             part = summary[modality]
-            print(f"features: {modality} ({part['provenance']['encoder']}, {part['provenance']['weights']}, {part['precision']}): "
-                  f"{part['computed']} computed, {part['reused']} reused, {part['imported']} from shards, "
-                  f"{len(part['failed'])} failed -> {part['path']}")
+            print(
+                f"features: {modality} ({part['provenance']['encoder']}, {part['provenance']['weights']}, "
+                f"{part['precision']}): "
+                f"{part['computed']} computed, {part['reused']} reused, {part['imported']} from shards, "
+                f"{len(part['failed'])} failed -> {part['path']}"
+            )
             for sid, reason in part["failed"].items():
                 print(f"  skipped {sid}: {reason}")
     return 0

@@ -11,9 +11,10 @@ are saved with the heads, so every later use of a head (embedding the corpus, a 
 a cold-start query) standardises exactly as training did. With `"none"` the head sees the raw
 features, as in the paper.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
@@ -48,15 +49,22 @@ class ProjectionHead(nn.Module):
     """`(batch, in_dim)` → `(batch, out_dim)`: the input layer (`norm`), [dense → ReLU → dropout] per
     hidden width, then dense → output."""
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: tuple[int, ...] = (512,), dropout: float = 0.3,
-                 output: str = "sigmoid", input_norm: str = "none") -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: tuple[int, ...] = (512,),
+        dropout: float = 0.3,
+        output: str = "sigmoid",
+        input_norm: str = "none",
+    ) -> None:
         super().__init__()
         if output not in OUTPUTS:
             raise ValueError(f"unknown output activation {output!r}; choose one of {', '.join(OUTPUTS)}")
         self.norm = input_layer(in_dim, input_norm)
         widths = (in_dim, *hidden)
         layers: list[nn.Module] = []
-        for a, b in zip(widths, widths[1:]):
+        for a, b in zip(widths, widths[1:], strict=True):
             layers += [nn.Linear(a, b), nn.ReLU(), Dropout(dropout)]
         layers.append(nn.Linear(widths[-1], out_dim))
         if output == "sigmoid":
@@ -84,9 +92,16 @@ class ProjectionHeads(nn.Module):
         return tuple(getattr(side, "norm", side) for side in (self.audio, self.video))
 
 
-def build_heads(audio_dim: int, video_dim: int, hidden: tuple[int, ...] = (512,), embedding_dim: int = 256,
-                dropout: float = 0.3, output: str = "sigmoid", single_head: bool = False,
-                input_norm: str = "none") -> ProjectionHeads:
+def build_heads(
+    audio_dim: int,
+    video_dim: int,
+    hidden: tuple[int, ...] = (512,),
+    embedding_dim: int = 256,
+    dropout: float = 0.3,
+    output: str = "sigmoid",
+    single_head: bool = False,
+    input_norm: str = "none",
+) -> ProjectionHeads:
     """Both heads of one configuration.
 
     single_head: no audio head; the video head maps to `audio_dim` instead of `embedding_dim`,
@@ -94,8 +109,10 @@ def build_heads(audio_dim: int, video_dim: int, hidden: tuple[int, ...] = (512,)
         `input_norm="standard"`: the audio side is then its input layer alone).
     """
     if single_head:
-        return ProjectionHeads(input_layer(audio_dim, input_norm),
-                               ProjectionHead(video_dim, audio_dim, hidden, dropout, output, input_norm))
+        return ProjectionHeads(
+            input_layer(audio_dim, input_norm),
+            ProjectionHead(video_dim, audio_dim, hidden, dropout, output, input_norm),
+        )
     return ProjectionHeads(
         ProjectionHead(audio_dim, embedding_dim, hidden, dropout, output, input_norm),
         ProjectionHead(video_dim, embedding_dim, hidden, dropout, output, input_norm),
@@ -106,13 +123,14 @@ def mirror_decoder(head: ProjectionHead) -> nn.Sequential:
     """A decoder `(batch, out_dim)` → `(batch, in_dim)` with the head's hidden widths reversed."""
     widths = (head.out_dim, *reversed(head.hidden), head.in_dim)
     layers: list[nn.Module] = []
-    for a, b in zip(widths, widths[1:]):
+    for a, b in zip(widths, widths[1:], strict=True):
         layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
 
 
-def pretrain_autoencoder(head: ProjectionHead, batches: Callable[[int], Iterable[torch.Tensor]], epochs: int,
-                         lr: float = 1e-3) -> list[float]:
+def pretrain_autoencoder(
+    head: ProjectionHead, batches: Callable[[int], Iterable[torch.Tensor]], epochs: int, lr: float = 1e-3
+) -> list[float]:
     """Train `head` as the encoder of an autoencoder on its modality's features, in place.
 
     batches(epoch): yields `(batch, in_dim)` float tensors (raw features) on the head's device.

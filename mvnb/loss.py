@@ -15,6 +15,7 @@ the whole, the margin is rewarded without limit and a learnable τ runs to its c
 CLIP form is bounded below by 0 and rises again as τ → 0 as soon as one positive is beaten,
 so τ settles unless the batch is perfectly separable.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,7 +43,9 @@ def contrastive_terms(
     temperature: τ > 0, a float or a scalar tensor (learnable).
     """
     if audio.ndim != 2 or video.ndim != 2 or audio.shape != video.shape:
-        raise ValueError(f"need two (batch, dim) tensors of one shape, got {tuple(audio.shape)} and {tuple(video.shape)}")
+        raise ValueError(
+            f"need two (batch, dim) tensors of one shape, got {tuple(audio.shape)} and {tuple(video.shape)}"
+        )
     n = audio.shape[0]
     if n < 2:
         raise ValueError(f"a contrastive loss needs a batch of at least 2 pairs (negatives), got {n}")
@@ -127,4 +130,6 @@ def loss_over_temperatures(
     """
     audio, video = torch.as_tensor(audio, dtype=torch.float64), torch.as_tensor(video, dtype=torch.float64)
     with torch.no_grad():
-        return np.array([float(contrastive_loss(audio, video, float(t), exclude_positive)) for t in temperatures])
+        return np.array(
+            [float(contrastive_loss(audio, video, float(t), exclude_positive)) for t in temperatures]
+        )

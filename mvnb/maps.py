@@ -12,13 +12,14 @@ that loads plotly.js from `plotly.min.js` beside it (no CDN), so it opens offlin
 audio and lists its k nearest neighbours in the layer's own space (not in the 2-d map), each
 playable; a lasso or box selection lists the genres and tags of the selected items.
 """
+
 from __future__ import annotations
 
 import html
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,9 +48,12 @@ class Layer:
 
 def report_layers(configs: Sequence[str], levels: Sequence[str] = ("segment", "video")) -> list[Layer]:
     """Per level, every frozen embedding, then every learned one of each config in `configs`."""
-    return [layer for level in levels
-            for layer in [Layer(name, level) for name in FROZEN]
-            + [Layer(name, level, config) for config in configs for name in LEARNED]]
+    return [
+        layer
+        for level in levels
+        for layer in [Layer(name, level) for name in FROZEN]
+        + [Layer(name, level, config) for config in configs for name in LEARNED]
+    ]
 
 
 def warm_up() -> float:
@@ -71,8 +75,14 @@ def umap_coordinates(vectors, seed: int = 0, n_neighbors: int = 15, min_dist: fl
     vectors = np.asarray(vectors, dtype=np.float32)
     if len(vectors) < 4:
         raise ValueError(f"a UMAP map needs at least 4 points, got {len(vectors)}")
-    reducer = umap.UMAP(n_components=2, metric="cosine", n_neighbors=min(n_neighbors, len(vectors) - 1),
-                        min_dist=min_dist, random_state=seed, n_jobs=1)
+    reducer = umap.UMAP(
+        n_components=2,
+        metric="cosine",
+        n_neighbors=min(n_neighbors, len(vectors) - 1),
+        min_dist=min_dist,
+        random_state=seed,
+        n_jobs=1,
+    )
     return reducer.fit_transform(vectors).astype(np.float32)
 
 
@@ -107,12 +117,21 @@ class EmbeddingMap:
         genre = items["genre"].fillna(UNKNOWN_GENRE).astype(str) if "genre" in items else UNKNOWN_GENRE
         tags = items["tags"].fillna("").astype(str).str.replace(";", ", ") if "tags" in items else ""
         xy = self.coords[layer]
-        return pd.DataFrame({"item": np.arange(len(items)), "x": xy[:, 0], "y": xy[:, 1], "label": label,
-                             "genre": genre, "tags": tags})
+        return pd.DataFrame(
+            {
+                "item": np.arange(len(items)),
+                "x": xy[:, 0],
+                "y": xy[:, 1],
+                "label": label,
+                "genre": genre,
+                "tags": tags,
+            }
+        )
 
 
-def build_map(catalogue: Catalogue, layers: Sequence[Layer], run: tuple[int, int] | None = None,
-              seed: int = 0) -> EmbeddingMap:
+def build_map(
+    catalogue: Catalogue, layers: Sequence[Layer], run: tuple[int, int] | None = None, seed: int = 0
+) -> EmbeddingMap:
     """UMAP coordinates of every layer (with a progress bar), each seeded with `seed`.
 
     run: the training run `(rotation, seed)` of the learned layers (None: the first loaded of each config).
@@ -147,22 +166,47 @@ def map_figure(emap: EmbeddingMap, title: str = "UMAP (cosine)"):
     colours = genre_colours(pd.concat([t["genre"] for t in tables]))
     fig = go.Figure()
     owner = []
-    for index, (layer, table) in enumerate(zip(emap.layers, tables)):
+    for index, table in enumerate(tables):
         for genre, part in table.groupby("genre", sort=True):
-            fig.add_trace(go.Scatter(
-                x=part["x"], y=part["y"], mode="markers", name=genre, legendgroup=genre, meta=index,
-                visible=index == 0, marker=dict(size=6, color=colours[genre], opacity=0.8),
-                customdata=part[["item", "label", "genre", "tags"]].to_numpy(),
-                hovertemplate="<b>%{customdata[1]}</b><br>genre: %{customdata[2]}<br>tags: %{customdata[3]}<extra></extra>"))
+            fig.add_trace(
+                go.Scatter(
+                    x=part["x"],
+                    y=part["y"],
+                    mode="markers",
+                    name=genre,
+                    legendgroup=genre,
+                    meta=index,
+                    visible=index == 0,
+                    marker=dict(size=6, color=colours[genre], opacity=0.8),
+                    customdata=part[["item", "label", "genre", "tags"]].to_numpy(),
+                    hovertemplate="<b>%{customdata[1]}</b><br>genre: %{customdata[2]}"
+                    "<br>tags: %{customdata[3]}<extra></extra>",
+                )
+            )
             owner.append(index)
-    buttons = [dict(label=layer.label, method="update",
-                    args=[{"visible": [o == index for o in owner]}, {"title.text": f"{title}: {layer.label}"}])
-               for index, layer in enumerate(emap.layers)]
+    buttons = [
+        dict(
+            label=layer.label,
+            method="update",
+            args=[{"visible": [o == index for o in owner]}, {"title.text": f"{title}: {layer.label}"}],
+        )
+        for index, layer in enumerate(emap.layers)
+    ]
     fig.update_layout(
-        title=f"{title}: {emap.layers[0].label}", template="plotly_white", width=820, height=720, dragmode="lasso",
-        legend=dict(title="genre", itemsizing="constant"), xaxis=dict(visible=False), yaxis=dict(visible=False),
-        updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.01, yanchor="bottom")],
-        title_y=0.97, margin=dict(t=100))
+        title=f"{title}: {emap.layers[0].label}",
+        template="plotly_white",
+        width=820,
+        height=720,
+        dragmode="lasso",
+        legend=dict(title="genre", itemsizing="constant"),
+        xaxis=dict(visible=False),
+        yaxis=dict(visible=False),
+        updatemenus=[
+            dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.01, yanchor="bottom")
+        ],
+        title_y=0.97,
+        margin=dict(t=100),
+    )
     return fig
 
 
@@ -203,7 +247,10 @@ def selection_summary(items: pd.DataFrame) -> pd.DataFrame:
     if len(items) and "tags" in items:
         matrix, vocabulary = tag_matrix(items["tags"].tolist())
         counts = matrix.sum(0)
-        rows += sorted((("tag", tag, int(c)) for tag, c in zip(vocabulary, counts) if c), key=lambda r: -r[2])
+        rows += sorted(
+            (("tag", tag, int(c)) for tag, c in zip(vocabulary, counts, strict=True) if c),
+            key=lambda r: -r[2],
+        )
     table = pd.DataFrame(rows, columns=["kind", "name", "count"])
     table["share"] = table["count"] / max(len(items), 1)
     return table
@@ -225,16 +272,23 @@ class MapExplorer:
 
         self.emap, self.k, self.cache_dir, self.width = emap, k, cache_dir, width
         self.figure = go.FigureWidget(map_figure(emap).update_layout(width=560, height=600))
-        self.player = widgets.HTML("<p>Click a point to play its clip.</p>",
-                                   layout=widgets.Layout(width=f"{width + 16}px", flex="0 0 auto"))
+        self.player = widgets.HTML(
+            "<p>Click a point to play its clip.</p>",
+            layout=widgets.Layout(width=f"{width + 16}px", flex="0 0 auto"),
+        )
         self.neighbours = widgets.HTML()
         self.selection = widgets.HTML("<p>Lasso or box-select points to list their genres and tags.</p>")
         self.selected: dict[int, list[int]] = {}  # trace index → selected item indices
         for trace in self.figure.data:
             trace.on_click(self._clicked)
             trace.on_selection(self._selected)
-        self.widget = widgets.VBox([widgets.HBox([self.figure, self.player], layout=widgets.Layout(flex_flow="row wrap")),
-                                    self.neighbours, self.selection])
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.figure, self.player], layout=widgets.Layout(flex_flow="row wrap")),
+                self.neighbours,
+                self.selection,
+            ]
+        )
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -245,15 +299,24 @@ class MapExplorer:
         """Play `item` of `layer` in the player and list its neighbours; returns their table
         (`mvnb.neighbours.neighbour_table` rows: the item first, then its k neighbours)."""
         store = self.emap.catalogue.data_dir
-        table = neighbour_table(self.emap.catalogue, layer.name, layer.level, self.k, config=layer.config,
-                                run=self.emap.run, items=[item])
+        table = neighbour_table(
+            self.emap.catalogue,
+            layer.name,
+            layer.level,
+            self.k,
+            config=layer.config,
+            run=self.emap.run,
+            items=[item],
+        )
         first = table.iloc[0]
         clip = explore.segment_preview(store, first["video_path"], first["audio_path"], self.cache_dir)
         caption = " · ".join(line for line in explore.tile_caption(first)[:3] if line)
         self.player.value = explore.video_player(clip, caption, self.width, autoplay=True)
         budget = explore.EmbedBudget(50)  # per click: k + 1 small clips
-        self.neighbours.value = (f"<b>{self.k} nearest in {html.escape(layer.label)}</b>"
-                                 + explore.neighbour_grid(table, store, budget, self.cache_dir, width=200))
+        self.neighbours.value = (
+            f"<b>{self.k} nearest in {html.escape(layer.label)}</b>"
+            + explore.neighbour_grid(table, store, budget, self.cache_dir, width=200)
+        )
         return table
 
     def _clicked(self, trace, points, state) -> None:
@@ -272,5 +335,7 @@ class MapExplorer:
         items = self.emap.catalogue.items(layer.level).iloc[chosen]
         summary = selection_summary(items).assign(share=lambda t: t["share"].map("{:.0%}".format))
         videos = ", ".join(map(html.escape, items["video_id"].astype(str).unique()[:30]))
-        self.selection.value = (f"<b>{len(items)} {layer.level}s of {items['video_id'].nunique()} videos selected</b>"
-                                f"<p style='font-size:11px'>{videos}</p>{summary.to_html(index=False)}")
+        self.selection.value = (
+            f"<b>{len(items)} {layer.level}s of {items['video_id'].nunique()} videos selected</b>"
+            f"<p style='font-size:11px'>{videos}</p>{summary.to_html(index=False)}"
+        )

@@ -3,16 +3,17 @@
 Everything that touches an mp4 goes through here. moviepy is used only to compose previews
 and reels; probing, decoding and encoding are done with PyAV, which bundles FFmpeg.
 """
+
 from __future__ import annotations
 
 import contextlib
 import itertools
 import math
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -70,8 +71,11 @@ def write_mp4(
         audio stays byte-identical); or None for no audio.
     """
     path = Path(path)
-    with atomic_write(path) as tmp, open_media(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out, \
-            contextlib.ExitStack() as sources:
+    with (
+        atomic_write(path) as tmp,
+        open_media(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out,
+        contextlib.ExitStack() as sources,
+    ):
         vstream = None
         astream = None
         if isinstance(audio, (str, Path)):
@@ -107,7 +111,7 @@ def _encode_audio(out: av.container.OutputContainer, stream, audio: np.ndarray, 
     """Feed `(channels, samples)` float32 audio to an AAC stream in 1024-sample planar frames."""
     chunk = 1024
     for start in range(0, audio.shape[1], chunk):
-        block = np.ascontiguousarray(audio[:, start:start + chunk])
+        block = np.ascontiguousarray(audio[:, start : start + chunk])
         frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=stream.layout.name)
         frame.sample_rate = sample_rate
         frame.pts = start
@@ -213,14 +217,16 @@ class SegmentReader:
         except (av.error.FFmpegError, UnicodeDecodeError) as error:
             raise MediaError(_open_reason(self.path, error)) from None
         self._audio_container = None  # a second demuxer, so audio seeks leave the video decoder running
-        self._resume = None  # (last frame used, next frame, decoder) where the previous segment's video stopped
+        self._resume = (
+            None  # (last frame used, next frame, decoder) where the previous segment's video stopped
+        )
         try:
             self.info = self._probe(file_bytes, threads)
         except BaseException:
             self.container.close()
             raise
 
-    def __enter__(self) -> "SegmentReader":
+    def __enter__(self) -> SegmentReader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -234,13 +240,17 @@ class SegmentReader:
     def _probe(self, file_bytes: int, threads: int) -> MediaInfo:
         c = self.container
         if not c.streams.video:
-            raise MediaError("no video stream (an audio-only file?); music videos need both picture and sound")
+            raise MediaError(
+                "no video stream (an audio-only file?); music videos need both picture and sound"
+            )
         if not c.streams.audio:
             raise MediaError("no audio stream (a silent video?); music videos need both picture and sound")
         self.vstream, self.astream = c.streams.video[0], c.streams.audio[0]
         for stream in (self.vstream, self.astream):
             if stream.codec_context is None:
-                raise MediaError(f"{stream.type} stream has no decoder: the file is damaged or uses a codec FFmpeg lacks")
+                raise MediaError(
+                    f"{stream.type} stream has no decoder: the file is damaged or uses a codec FFmpeg lacks"
+                )
         self.vstream.codec_context.thread_type = "AUTO"
         self.vstream.codec_context.thread_count = threads
         first = self._first_video_frame()
@@ -253,7 +263,8 @@ class SegmentReader:
             cut = _indexed_end_s(stream, file_bytes)
             if cut is not None:
                 raise MediaError(
-                    f"truncated file: its {name} data stops at {cut:.1f} s of {min(vend, aend) - origin:.1f} s; re-download it"
+                    f"truncated file: its {name} data stops at {cut:.1f} s of "
+                    f"{min(vend, aend) - origin:.1f} s; re-download it"
                 )
         sar = float(self.vstream.sample_aspect_ratio or 1) or 1.0
         rotation = int(round(first.rotation / 90.0)) * 90 % 360
@@ -279,7 +290,9 @@ class SegmentReader:
             for frame in self.container.decode(self.vstream):
                 return frame
         except av.error.FFmpegError as error:
-            raise MediaError(f"video stream does not decode (FFmpeg: {_detail(error)}); the file is damaged") from None
+            raise MediaError(
+                f"video stream does not decode (FFmpeg: {_detail(error)}); the file is damaged"
+            ) from None
         raise MediaError("video stream has no frames; the file is damaged or unfinished")
 
     def _decode(self, container, stream, seek_s: float):
@@ -301,9 +314,13 @@ class SegmentReader:
 
     def frames(self, start_s: float, n_frames: int, fps: float, size: tuple[int, int]) -> np.ndarray:
         """`(n_frames, height, width, 3)` uint8 RGB: `video_frames` as an array."""
-        return np.stack([f.to_ndarray(format="rgb24") for f in self.video_frames(start_s, n_frames, fps, size)])
+        return np.stack(
+            [f.to_ndarray(format="rgb24") for f in self.video_frames(start_s, n_frames, fps, size)]
+        )
 
-    def video_frames(self, start_s: float, n_frames: int, fps: float, size: tuple[int, int]) -> list[av.VideoFrame]:
+    def video_frames(
+        self, start_s: float, n_frames: int, fps: float, size: tuple[int, int]
+    ) -> list[av.VideoFrame]:
         """`n_frames` yuv420p frames of `size = (width, height)`: those shown at `start_s + i / fps`.
 
         Each output frame is the source frame on screen at that instant (the last one whose
@@ -311,7 +328,10 @@ class SegmentReader:
         rotated upright, scaled to cover `size` and centre-cropped (`fit_frame`).
         """
         targets = self.info.origin_s + start_s + np.arange(n_frames) / fps
-        return [fit_frame(f, size, self.info.rotation, self.info.sample_aspect) for f in self._pick_frames(targets)]
+        return [
+            fit_frame(f, size, self.info.rotation, self.info.sample_aspect)
+            for f in self._pick_frames(targets)
+        ]
 
     def _keyframe_before(self, t: float) -> float:
         """Time of the last video keyframe at or before `t`, from the container's index (without
@@ -330,8 +350,12 @@ class SegmentReader:
         (or before `seek_s`). A seek that lands after the first target is redone from the start.
         """
         previous = None
-        if seek_s is None and self._resume is not None and self._resume[0].time <= targets[0] + _EPS \
-                and self._keyframe_before(targets[0]) <= self._resume[0].time + _EPS:
+        if (
+            seek_s is None
+            and self._resume is not None
+            and self._resume[0].time <= targets[0] + _EPS
+            and self._keyframe_before(targets[0]) <= self._resume[0].time + _EPS
+        ):
             previous, following, decoder = self._resume
             frames = itertools.chain([following], decoder)
         else:
@@ -341,7 +365,9 @@ class SegmentReader:
         picked: list[av.VideoFrame] = []
         for frame in frames:
             if frame.time is None:
-                raise MediaError("video frames carry no timestamps; remux the file (e.g. ffmpeg -i in -c copy out.mp4)")
+                raise MediaError(
+                    "video frames carry no timestamps; remux the file (e.g. ffmpeg -i in -c copy out.mp4)"
+                )
             while len(picked) < len(targets) and frame.time > targets[len(picked)] + _EPS:
                 if previous is None:
                     if seek_s > self.info.origin_s + _EPS:
@@ -353,7 +379,10 @@ class SegmentReader:
                 return picked
             previous = frame
         if previous is None:
-            raise MediaError(f"no video frames after {targets[0] - self.info.origin_s:.1f} s; the file is truncated or damaged")
+            raise MediaError(
+                f"no video frames after {targets[0] - self.info.origin_s:.1f} s; the file is truncated or "
+                f"damaged"
+            )
         last = previous.time + 1.0 / max(self.info.fps, 1.0)
         if targets[-1] > last + 1.0:
             raise MediaError(
@@ -384,31 +413,38 @@ class SegmentReader:
         container = self._audio_container
         for frame in self._decode(container, container.streams.audio[0], window0 - AUDIO_PREROLL_S):
             if frame.pts is None:
-                raise MediaError("audio frames carry no timestamps; remux the file (e.g. ffmpeg -i in -c copy out.mp4)")
+                raise MediaError(
+                    "audio frames carry no timestamps; remux the file (e.g. ffmpeg -i in -c copy out.mp4)"
+                )
             position = (frame.time - window0) * rate  # where the block's first sample belongs
             if anchor is None:  # the first block fixes the sub-sample phase
                 anchor = position - round(position)
             # blocks follow each other sample for sample unless their timestamps (which may be
             # rounded, e.g. to ms in Matroska) show a real gap or overlap
             slack = max(2.0, 2.0 * rate * float(frame.time_base))
-            offset = following if following is not None and abs(position - following) <= slack else int(round(position))
+            offset = (
+                following
+                if following is not None and abs(position - following) <= slack
+                else int(round(position))
+            )
             following = offset + frame.samples
             if offset >= span:
                 break
             block = downmix(frame)
             lo, hi = max(0, offset), min(span, offset + len(block))
             if hi > lo:
-                mono[lo:hi] = block[lo - offset:hi - offset]
+                mono[lo:hi] = block[lo - offset : hi - offset]
                 covered = max(covered, hi)
         missing_s = (span - covered) / rate - 2 * AUDIO_MARGIN_S
         if missing_s > 0.5:
             raise MediaError(
-                f"truncated or corrupt: audio stops {missing_s:.1f} s before the end of a segment at {start_s:.1f} s; re-download the file"
+                f"truncated or corrupt: audio stops {missing_s:.1f} s before the end of a segment at "
+                f"{start_s:.1f} s; re-download the file"
             )
         # mono[i] is the sound at window0 + (i + phase) / rate: undo the phase, then cut the margin
         phase = anchor or 0.0
         resampled = fractional_advance(resample(mono, rate, sample_rate), -phase * sample_rate / rate)
-        return resampled[round(AUDIO_MARGIN_S * sample_rate):][:n_samples]
+        return resampled[round(AUDIO_MARGIN_S * sample_rate) :][:n_samples]
 
 
 def fractional_advance(signal: np.ndarray, delay: float) -> np.ndarray:
@@ -451,7 +487,9 @@ def resample(signal: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return resample_poly(signal, rate_out // g, rate_in // g).astype(np.float32)
 
 
-def fit_frame(frame: av.VideoFrame, size: tuple[int, int], rotation: int = 0, sample_aspect: float = 1.0) -> av.VideoFrame:
+def fit_frame(
+    frame: av.VideoFrame, size: tuple[int, int], rotation: int = 0, sample_aspect: float = 1.0
+) -> av.VideoFrame:
     """A yuv420p frame of `size = (width, height)`: `frame` turned upright, scaled to cover
     `size` and centre-cropped.
 
@@ -481,10 +519,16 @@ def _crop_yuv420p(frame: av.VideoFrame, x0: int, y0: int, width: int, height: in
     """A new yuv420p frame: the `width`×`height` window of `frame` at even `(x0, y0)`."""
     w, h = frame.width, frame.height
     flat = frame.to_ndarray().reshape(-1)  # Y (h, w), then U and V (h/2, w/2) each
-    luma = flat[:h * w].reshape(h, w)
-    u, v = (flat[h * w + i * (h // 2) * (w // 2):][:(h // 2) * (w // 2)].reshape(h // 2, w // 2) for i in (0, 1))
+    luma = flat[: h * w].reshape(h, w)
+    u, v = (
+        flat[h * w + i * (h // 2) * (w // 2) :][: (h // 2) * (w // 2)].reshape(h // 2, w // 2) for i in (0, 1)
+    )
     cx, cy, cw, ch = x0 // 2, y0 // 2, width // 2, height // 2
-    planes = [luma[y0:y0 + height, x0:x0 + width], u[cy:cy + ch, cx:cx + cw], v[cy:cy + ch, cx:cx + cw]]
+    planes = [
+        luma[y0 : y0 + height, x0 : x0 + width],
+        u[cy : cy + ch, cx : cx + cw],
+        v[cy : cy + ch, cx : cx + cw],
+    ]
     packed = np.concatenate([p.reshape(-1) for p in planes]).reshape(-1, width)
     return av.VideoFrame.from_ndarray(packed, format="yuv420p")
 

@@ -16,6 +16,7 @@ Two forms of evaluation on a split of paired audio and video embeddings:
 - **paper form**: pools of up to 1000 segments, at most one per video, as the paper reports;
   only where the split has enough videos for pools of at least 100.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,9 @@ PAPER_MIN_POOL_SIZE = 100
 _CHUNK_ELEMENTS = 1 << 22
 
 
-def retrieval_counts(queries, gallery, targets=None, groups=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def retrieval_counts(
+    queries, gallery, targets=None, groups=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each query, how many competitors beat its match, tie it, and the pool size.
 
     queries: `(n, dim)`; gallery: `(m, dim)`; targets: `(n,)` index of each query's match in
@@ -43,7 +46,10 @@ def retrieval_counts(queries, gallery, targets=None, groups=None) -> tuple[np.nd
     n, m = len(queries), len(gallery)
     targets = np.arange(n) if targets is None else np.asarray(targets, dtype=np.int64)
     if queries.shape[1:] != gallery.shape[1:] or len(targets) != n or (n and targets.max() >= m):
-        raise ValueError(f"need queries (n, dim), gallery (m, dim) and n targets < m; got {queries.shape}, {gallery.shape}, {targets.shape}")
+        raise ValueError(
+            f"need queries (n, dim), gallery (m, dim) and n targets < m; got {queries.shape}, "
+            f"{gallery.shape}, {targets.shape}"
+        )
     # Each gallery item's group; without groups every item is its own, so only the match drops out.
     codes = np.arange(m) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
     if len(codes) != m:
@@ -130,8 +136,14 @@ def summarise_queries(queries: dict[str, np.ndarray], video_ids) -> dict:
     over queries; min and max too), chance (pool + 1) / 2, and per direction the median rank and
     the mean R@1/5/10."""
     pool = float(np.median(queries["pool"]))
-    summary = {"n_segments": len(queries["pool"]), "n_videos": len(np.unique(np.asarray(video_ids))), "pool": pool,
-               "pool_min": int(queries["pool"].min()), "pool_max": int(queries["pool"].max()), "chance": (pool + 1) / 2}
+    summary = {
+        "n_segments": len(queries["pool"]),
+        "n_videos": len(np.unique(np.asarray(video_ids))),
+        "pool": pool,
+        "pool_min": int(queries["pool"].min()),
+        "pool_max": int(queries["pool"].max()),
+        "chance": (pool + 1) / 2,
+    }
     for direction in ("a2v", "v2a"):
         summary[f"median_rank_{direction}"] = float(np.median(queries[f"rank_{direction}"]))
         summary |= {f"r{k}_{direction}": float(queries[f"r{k}_{direction}"].mean()) for k in RECALL_KS}
@@ -147,8 +159,14 @@ def main_form(audio, video, video_ids) -> dict:
     return summarise_queries(main_form_queries(audio, video, video_ids), video_ids)
 
 
-def paper_form(audio, video, video_ids, seed: int = 0, pool_size: int = PAPER_POOL_SIZE,
-               min_pool_size: int = PAPER_MIN_POOL_SIZE) -> dict | None:
+def paper_form(
+    audio,
+    video,
+    video_ids,
+    seed: int = 0,
+    pool_size: int = PAPER_POOL_SIZE,
+    min_pool_size: int = PAPER_MIN_POOL_SIZE,
+) -> dict | None:
     """Retrieval in pools of `min(pool_size, videos)` segments, one per video; None when too few videos.
 
     audio, video: `(n, dim)`; video_ids: `(n,)`. Pools come from the one-segment-per-video
@@ -167,8 +185,8 @@ def paper_form(audio, video, video_ids, seed: int = 0, pool_size: int = PAPER_PO
         "n_pools": len(pools),
         "pool": size,
         "chance": (size + 1) / 2,
-        **_direction_summary("a2v", *map(np.concatenate, zip(*a2v))),
-        **_direction_summary("v2a", *map(np.concatenate, zip(*v2a))),
+        **_direction_summary("a2v", *map(np.concatenate, zip(*a2v, strict=True))),
+        **_direction_summary("v2a", *map(np.concatenate, zip(*v2a, strict=True))),
     }
 
 
@@ -245,7 +263,11 @@ def bootstrap_weights(groups, n_draws: int, seed: int | np.random.Generator = 0,
     a group must lie in one stratum. seed: an int or a numpy Generator.
     """
     codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
-    strata = np.zeros(len(codes), dtype=int) if strata is None else np.unique(np.asarray(strata), return_inverse=True)[1].ravel()
+    strata = (
+        np.zeros(len(codes), dtype=int)
+        if strata is None
+        else np.unique(np.asarray(strata), return_inverse=True)[1].ravel()
+    )
     group_stratum = np.zeros(codes.max() + 1 if len(codes) else 0, dtype=np.int64)
     group_stratum[codes] = strata
     if not np.array_equal(group_stratum[codes], strata):
@@ -274,8 +296,15 @@ def weighted_median(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (sorted_values[lower] + sorted_values[upper]) / 2
 
 
-def bootstrap_interval(values, groups, statistic: str = "median", strata=None, n_draws: int = BOOTSTRAP_DRAWS,
-                       level: float = INTERVAL_LEVEL, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_interval(
+    values,
+    groups,
+    statistic: str = "median",
+    strata=None,
+    n_draws: int = BOOTSTRAP_DRAWS,
+    level: float = INTERVAL_LEVEL,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """`(estimate, low, high)`: `statistic` ("median" or "mean") of `values` `(n,)` and its
     percentile interval from a bootstrap over `groups` (see `bootstrap_weights`).
 
@@ -334,7 +363,8 @@ def macro_roc_auc(y_true, scores) -> float:
 
 
 def per_label_f1(y_true, y_pred) -> np.ndarray:
-    """`(n_labels,)` F1 = 2 TP / (2 TP + FP + FN) of each column; NaN for a label with no positive in `y_true`.
+    """`(n_labels,)` F1 = 2 TP / (2 TP + FP + FN) of each column; NaN for a label with no positive in
+    `y_true`.
 
     y_true, y_pred: `(n, n_labels)` 0/1 indicators. For one label per item (genre), pass
     one-hot rows of the true and predicted classes: the columns are then the per-class F1 of
@@ -358,8 +388,10 @@ def _label_matrices(y_true, other) -> tuple[np.ndarray, np.ndarray]:
     """`y_true` as a bool `(n, n_labels)` matrix and `other` as a float one of the same shape."""
     y_true, other = np.asarray(y_true), np.asarray(other, dtype=np.float64)
     if y_true.ndim != 2 or y_true.shape != other.shape:
-        raise ValueError(f"need (n, n_labels) label and score/prediction matrices of one shape; "
-                         f"got {y_true.shape} and {other.shape}")
+        raise ValueError(
+            f"need (n, n_labels) label and score/prediction matrices of one shape; "
+            f"got {y_true.shape} and {other.shape}"
+        )
     if not np.isin(y_true, (0, 1)).all():
         raise ValueError("labels must be 0/1 indicators (one column per label)")
     return y_true.astype(bool), other
@@ -410,7 +442,8 @@ def weighted_per_label_roc_auc(y_true, scores, weights) -> np.ndarray:
 
 
 def weighted_per_label_f1(y_true, y_pred, weights) -> np.ndarray:
-    """`(d, n_labels)` F1 of each label on `d` weighted copies of the items; NaN for a label with no (weighted) positive.
+    """`(d, n_labels)` F1 of each label on `d` weighted copies of the items; NaN for a label with no
+    (weighted) positive.
 
     y_true, y_pred: `(n, n_labels)` 0/1; weights: `(d, n)` integer multiplicities. Row i equals
     `per_label_f1` on the items repeated `weights[i]` times.
@@ -426,7 +459,8 @@ def weighted_per_label_f1(y_true, y_pred, weights) -> np.ndarray:
 
 
 def row_nanmean(values: np.ndarray) -> np.ndarray:
-    """`(d,)` mean of the finite values of each row of `values` `(d, k)`, NaN (without a warning) for a row with none."""
+    """`(d,)` mean of the finite values of each row of `values` `(d, k)`, NaN (without a warning) for a row
+    with none."""
     finite = np.isfinite(values)
     counts = finite.sum(1)
     sums = np.where(finite, values, 0.0).sum(1)

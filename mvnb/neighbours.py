@@ -28,6 +28,7 @@ exactly as the catalogue was (`mvnb.segments`), encoded with the same frozen enc
 (`mvnb.features`, checked by sha256) and the run's heads, averaged to one video embedding and
 compared with every catalogue video.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,9 +36,9 @@ import functools
 import json
 import logging
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,11 @@ def video_embeddings(segment_embeddings, video_ids, aggregate: str = "mean") -> 
     """
     if aggregate not in AGGREGATES:
         raise ValueError(f"unknown aggregate {aggregate!r}; choose one of {', '.join(AGGREGATES)}")
-    x = unit_rows(segment_embeddings) if aggregate == "unit_mean" else np.asarray(segment_embeddings, dtype=np.float32)
+    x = (
+        unit_rows(segment_embeddings)
+        if aggregate == "unit_mean"
+        else np.asarray(segment_embeddings, dtype=np.float32)
+    )
     if len(video_ids) != len(x):
         raise ValueError(f"need one video id per segment: {len(video_ids)} ids for {len(x)} segments")
     ids, means = video_means(x, video_ids)
@@ -80,7 +85,10 @@ def video_embeddings(segment_embeddings, video_ids, aggregate: str = "mean") -> 
 
 # --------------------------------------------------------------------------- search
 
-def cosine_neighbours(queries, gallery, k: int, query_groups=None, gallery_groups=None) -> tuple[np.ndarray, np.ndarray]:
+
+def cosine_neighbours(
+    queries, gallery, k: int, query_groups=None, gallery_groups=None
+) -> tuple[np.ndarray, np.ndarray]:
     """The k gallery items most cosine-similar to each query, best first.
 
     queries: `(q, dim)`; gallery: `(g, dim)`.
@@ -91,21 +99,30 @@ def cosine_neighbours(queries, gallery, k: int, query_groups=None, gallery_group
     """
     queries, gallery = unit_rows(queries), unit_rows(gallery)
     if queries.shape[1] != gallery.shape[1]:
-        raise ValueError(f"queries and gallery must share a dimension, got {queries.shape} and {gallery.shape}")
+        raise ValueError(
+            f"queries and gallery must share a dimension, got {queries.shape} and {gallery.shape}"
+        )
     if (query_groups is None) != (gallery_groups is None):
         raise ValueError("pass query_groups and gallery_groups together (or neither)")
     q, g = len(queries), len(gallery)
     if query_groups is not None:
-        labels, codes = np.unique(np.concatenate([np.asarray(query_groups), np.asarray(gallery_groups)]), return_inverse=True)
+        labels, codes = np.unique(
+            np.concatenate([np.asarray(query_groups), np.asarray(gallery_groups)]), return_inverse=True
+        )
         codes = codes.ravel()
         if len(codes) != q + g:
-            raise ValueError(f"need one group per query and per gallery item: got {len(query_groups)} and {len(gallery_groups)}")
+            raise ValueError(
+                f"need one group per query and per gallery item: got {len(query_groups)} and "
+                f"{len(gallery_groups)}"
+            )
         query_codes, gallery_codes = codes[:q], codes[q:]
         eligible = g - np.bincount(gallery_codes, minlength=len(labels))[query_codes]
     else:
         eligible = np.full(q, g)
     if q and eligible.min() < k:
-        raise ValueError(f"k = {k} neighbours asked, but a query has only {eligible.min()} gallery items to choose from")
+        raise ValueError(
+            f"k = {k} neighbours asked, but a query has only {eligible.min()} gallery items to choose from"
+        )
     indices, sims = np.empty((q, k), dtype=np.int64), np.empty((q, k), dtype=np.float32)
     step = max(1, _CHUNK_ELEMENTS // max(g, 1))
     for lo in range(0, q, step):
@@ -120,9 +137,13 @@ def cosine_neighbours(queries, gallery, k: int, query_groups=None, gallery_group
 
 # --------------------------------------------------------------------------- metadata agreement
 
+
 def tag_matrix(tags: Sequence) -> tuple[np.ndarray, list[str]]:
-    """`(n, n_tags)` bool membership of `;`-separated tag strings (NaN or "" is no tag), and the vocabulary."""
-    sets = [set(t for t in str(text).split(";") if t.strip()) if isinstance(text, str) else set() for text in tags]
+    """`(n, n_tags)` bool membership of `;`-separated tag strings (NaN or "" is no tag), and the
+    vocabulary."""
+    sets = [
+        set(t for t in str(text).split(";") if t.strip()) if isinstance(text, str) else set() for text in tags
+    ]
     vocabulary = sorted(set().union(*sets)) if sets else []
     column = {tag: j for j, tag in enumerate(vocabulary)}
     matrix = np.zeros((len(sets), len(vocabulary)), dtype=bool)
@@ -160,14 +181,16 @@ def metadata_agreement(seeds, neighbours, genres, tags, groups) -> pd.DataFrame:
     columns = {name: np.empty(len(seeds)) for name in ("genre", "tags", "genre_chance", "tags_chance")}
     step = max(1, _CHUNK_ELEMENTS // max(len(codes), 1))  # seeds per block: memory O(n) per seed
     for lo in range(0, len(seeds), step):
-        block, near = seeds[lo:lo + step], neighbours[lo:lo + step]
+        block, near = seeds[lo : lo + step], neighbours[lo : lo + step]
         rows = slice(lo, lo + len(block))
         eligible = group_codes[block][:, None] != group_codes[None, :]
         similarity = jaccard(tag_rows[block], tag_rows)
         n_eligible = eligible.sum(1)
         columns["genre"][rows] = (codes[near] == codes[block][:, None]).mean(1)
         columns["tags"][rows] = np.take_along_axis(similarity, near, axis=1).mean(1)
-        columns["genre_chance"][rows] = ((codes[block][:, None] == codes[None, :]) & eligible).sum(1) / n_eligible
+        columns["genre_chance"][rows] = ((codes[block][:, None] == codes[None, :]) & eligible).sum(
+            1
+        ) / n_eligible
         columns["tags_chance"][rows] = (similarity * eligible).sum(1) / n_eligible
     table = pd.DataFrame(columns)
     table.loc[~known[seeds], ["genre", "genre_chance"]] = np.nan
@@ -175,6 +198,7 @@ def metadata_agreement(seeds, neighbours, genres, tags, groups) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- the catalogue
+
 
 @dataclass
 class Catalogue:
@@ -207,7 +231,9 @@ class Catalogue:
         """The `(rotation, seed)` of every run loaded for `config`, in load order."""
         keys = [(rotation, seed) for c, rotation, seed in self.runs if c == config]
         if not keys:
-            raise KeyError(f"no run of configuration {config!r} is loaded; loaded: {', '.join(self.configs) or 'none'}")
+            raise KeyError(
+                f"no run of configuration {config!r} is loaded; loaded: {', '.join(self.configs) or 'none'}"
+            )
         return keys
 
     @functools.cached_property
@@ -219,7 +245,11 @@ class Catalogue:
         counts = segs.groupby("video_id", sort=True).size()
         size = counts.loc[segs["video_id"]].to_numpy()
         middle = segs[segs.groupby("video_id").cumcount().to_numpy() == size // 2]
-        return middle.assign(n_segments=counts.loc[middle["video_id"]].to_numpy()).sort_values("video_id").reset_index(drop=True)
+        return (
+            middle.assign(n_segments=counts.loc[middle["video_id"]].to_numpy())
+            .sort_values("video_id")
+            .reset_index(drop=True)
+        )
 
     def groups(self, level: str) -> np.ndarray:
         """The video id of each item at `level` ("segment" or "video")."""
@@ -232,8 +262,14 @@ class Catalogue:
         _check_level(level)
         return self.segments if level == "segment" else self.videos
 
-    def embedding(self, name: str, level: str = "segment", config: str | None = None, run: tuple[int, int] | None = None,
-                  aggregate: str = "mean") -> np.ndarray:
+    def embedding(
+        self,
+        name: str,
+        level: str = "segment",
+        config: str | None = None,
+        run: tuple[int, int] | None = None,
+        aggregate: str = "mean",
+    ) -> np.ndarray:
         """Embedding `name` (`EMBEDDINGS`) of every item at `level`, `(n_items, dim)` float32.
 
         config, run: the run's configuration and `(rotation, seed)`, for the learned embeddings
@@ -244,11 +280,15 @@ class Catalogue:
             values = self.frozen[name]
         elif name in LEARNED:
             if config is None:
-                raise ValueError(f"{name} is learned: name the run's config (one of {', '.join(self.configs)})")
+                raise ValueError(
+                    f"{name} is learned: name the run's config (one of {', '.join(self.configs)})"
+                )
             rotation, seed = self.run_keys(config)[0] if run is None else run
             if (config, rotation, seed) not in self.runs:
-                raise KeyError(f"run {config} rotation {rotation} seed {seed} is not loaded; (rotation, seed) loaded: "
-                               f"{self.run_keys(config)}")
+                raise KeyError(
+                    f"run {config} rotation {rotation} seed {seed} is not loaded; (rotation, seed) loaded: "
+                    f"{self.run_keys(config)}"
+                )
             values = self.runs[config, rotation, seed][name]
         else:
             raise KeyError(f"unknown embedding {name!r}; choose one of {', '.join(EMBEDDINGS)}")
@@ -262,9 +302,14 @@ def _check_level(level: str) -> None:
         raise ValueError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}")
 
 
-def report_runs(runs_dir: str | Path, configs: Sequence[str] = CONFIGS, rotations: Sequence[int] = (0,),
-                seeds: Sequence[int] = (0,)) -> dict[tuple[str, int, int], Path]:
-    """`{(config, rotation, seed): run directory}` of the report's training runs under `runs_dir` (see `run_dir`),
+def report_runs(
+    runs_dir: str | Path,
+    configs: Sequence[str] = CONFIGS,
+    rotations: Sequence[int] = (0,),
+    seeds: Sequence[int] = (0,),
+) -> dict[tuple[str, int, int], Path]:
+    """`{(config, rotation, seed): run directory}` of the report's training runs under `runs_dir` (see
+    `run_dir`),
     rotation by rotation.
 
     A missing run is skipped with a warning; a config without any run is an error naming the
@@ -278,11 +323,15 @@ def report_runs(runs_dir: str | Path, configs: Sequence[str] = CONFIGS, rotation
                 if (path / "embeddings.npz").is_file():
                     found[config, int(rotation), int(seed)] = path
                 else:
-                    log.warning("no run %s rotation %d seed %d at %s; skipping it", config, rotation, seed, path)
+                    log.warning(
+                        "no run %s rotation %d seed %d at %s; skipping it", config, rotation, seed, path
+                    )
         if not any(c == config for c, _, _ in found):
-            raise FileNotFoundError(f"no run of configuration {config!r} under {Path(runs_dir) / 'train' / config} "
-                                    f"for rotations {list(rotations)} and seeds {list(seeds)}; run notebook 03 "
-                                    f"(or `python -m mvnb train`) first")
+            raise FileNotFoundError(
+                f"no run of configuration {config!r} under {Path(runs_dir) / 'train' / config} "
+                f"for rotations {list(rotations)} and seeds {list(seeds)}; run notebook 03 "
+                f"(or `python -m mvnb train`) first"
+            )
     return found
 
 
@@ -305,21 +354,32 @@ def load_catalogue(data_dir: str | Path, runs: dict[tuple[str, int], str | Path]
     if not keep.any():
         raise ValueError(f"no segment of {data_dir} has valid features in both modalities")
     rows = np.flatnonzero(keep)
-    frozen = frozen_embeddings(np.asarray(audio[rows, 0], dtype=np.float32), np.asarray(video[rows, 0], dtype=np.float32))
+    frozen = frozen_embeddings(
+        np.asarray(audio[rows, 0], dtype=np.float32), np.asarray(video[rows, 0], dtype=np.float32)
+    )
     learned = {key: {name: values[rows] for name, values in embs.items()} for key, embs in learned.items()}
     return Catalogue(data_dir, manifest.iloc[rows].reset_index(drop=True), frozen, learned, dirs)
 
 
 # --------------------------------------------------------------------------- neighbours of seeds
 
+
 def draw_seeds(n_items: int, n_seeds: int, seed: int = 0) -> np.ndarray:
     """`min(n_seeds, n_items)` distinct item indices drawn at random with `seed`, in draw order."""
-    return np.random.default_rng(seed).permutation(n_items)[:min(n_seeds, n_items)]
+    return np.random.default_rng(seed).permutation(n_items)[: min(n_seeds, n_items)]
 
 
-def search(catalogue: Catalogue, name: str, level: str = "segment", k: int = 3, gallery: str | None = None,
-           config: str | None = None, run: tuple[int, int] | None = None, seeds: np.ndarray | None = None,
-           aggregate: str = "mean") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def search(
+    catalogue: Catalogue,
+    name: str,
+    level: str = "segment",
+    k: int = 3,
+    gallery: str | None = None,
+    config: str | None = None,
+    run: tuple[int, int] | None = None,
+    seeds: np.ndarray | None = None,
+    aggregate: str = "mean",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Neighbours of seed items in one embedding; `gallery` names another embedding for a
     cross-modal search (e.g. name "CL_a", gallery "CL_v").
 
@@ -334,9 +394,19 @@ def search(catalogue: Catalogue, name: str, level: str = "segment", k: int = 3, 
     return seeds, indices, sims
 
 
-def neighbour_table(catalogue: Catalogue, name: str, level: str = "video", k: int = 3, n_seeds: int = 25,
-                    gallery: str | None = None, config: str | None = None, run: tuple[int, int] | None = None,
-                    draw: int = 0, aggregate: str = "mean", items: Sequence[int] | None = None) -> pd.DataFrame:
+def neighbour_table(
+    catalogue: Catalogue,
+    name: str,
+    level: str = "video",
+    k: int = 3,
+    n_seeds: int = 25,
+    gallery: str | None = None,
+    config: str | None = None,
+    run: tuple[int, int] | None = None,
+    draw: int = 0,
+    aggregate: str = "mean",
+    items: Sequence[int] | None = None,
+) -> pd.DataFrame:
     """The neighbours of `n_seeds` random seed items (or of the given `items`), one row per tile of a grid.
 
     Rows come in groups of k + 1 per seed: `level`, `row` (the seed's number), `rank` (0 for the seed,
@@ -351,23 +421,41 @@ def neighbour_table(catalogue: Catalogue, name: str, level: str = "video", k: in
     chosen = draw_seeds(len(rows), n_seeds, draw) if items is None else np.asarray(items, dtype=np.int64)
     seeds, indices, sims = search(catalogue, name, level, k, gallery, config, run, chosen, aggregate)
     tiles = np.column_stack([seeds, indices]).ravel()
-    table = pd.DataFrame({
-        "level": level,
-        "row": np.repeat(np.arange(len(seeds)), k + 1),
-        "rank": np.tile(np.arange(k + 1), len(seeds)),
-        "item": tiles,
-        "similarity": np.column_stack([np.full(len(seeds), np.nan, np.float32), sims]).ravel(),
-    })
-    columns = [c for c in ("video_id", "segment_id", "k", "genre", "tags", "split", "video_path", "audio_path") if c in rows]
+    table = pd.DataFrame(
+        {
+            "level": level,
+            "row": np.repeat(np.arange(len(seeds)), k + 1),
+            "rank": np.tile(np.arange(k + 1), len(seeds)),
+            "item": tiles,
+            "similarity": np.column_stack([np.full(len(seeds), np.nan, np.float32), sims]).ravel(),
+        }
+    )
+    columns = [
+        c
+        for c in ("video_id", "segment_id", "k", "genre", "tags", "split", "video_path", "audio_path")
+        if c in rows
+    ]
     labels = rows.iloc[tiles][columns].reset_index(drop=True).rename(columns={"k": "k_segment"})
     return pd.concat([table, labels], axis=1)
 
 
-AGREEMENT_SPLITS = ("test", "train")  # the seeds of the agreement table: test items, and training items beside them
+AGREEMENT_SPLITS = (
+    "test",
+    "train",
+)  # the seeds of the agreement table: test items, and training items beside them
 
 
-def agreement_rows(catalogue: Catalogue, name: str, level: str, k: int, gallery: str | None, config: str | None,
-                   run: tuple[int, int] | None, seeds: np.ndarray, aggregate: str = "mean") -> pd.DataFrame:
+def agreement_rows(
+    catalogue: Catalogue,
+    name: str,
+    level: str,
+    k: int,
+    gallery: str | None,
+    config: str | None,
+    run: tuple[int, int] | None,
+    seeds: np.ndarray,
+    aggregate: str = "mean",
+) -> pd.DataFrame:
     """The seed items `seeds` at `level`, each against every other video's items: `metadata_agreement`'s
     columns plus the seed's `item` index and `video_id`, one row per seed."""
     items = catalogue.items(level)
@@ -382,11 +470,19 @@ def agreement_seeds(catalogue: Catalogue, level: str) -> tuple[np.ndarray, np.nd
     """Per item at `level`: the rotation among `catalogue.rotations` that tests it (−1: none), and whether
     it trains in the first of them. `(tested (n,) int, train (n,) bool)`."""
     folds = catalogue.items(level)["fold"].to_numpy()
-    return rotation_tested(folds, catalogue.rotations), rotation_split(folds, catalogue.rotations[0]) == "train"
+    return rotation_tested(folds, catalogue.rotations), rotation_split(
+        folds, catalogue.rotations[0]
+    ) == "train"
 
 
-def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LEVELS, aggregate: str = "mean",
-                    n_draws: int = BOOTSTRAP_DRAWS, draw_seed: int = 0) -> pd.DataFrame:
+def agreement_table(
+    catalogue: Catalogue,
+    k: int = 3,
+    levels: Sequence[str] = LEVELS,
+    aggregate: str = "mean",
+    n_draws: int = BOOTSTRAP_DRAWS,
+    draw_seed: int = 0,
+) -> pd.DataFrame:
     """Metadata agreement of every embedding at each level, test items as seeds, training items beside.
 
     One row per level and search (frozen embeddings; then per loaded config the learned ones and
@@ -413,24 +509,39 @@ def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LE
         tested, train = agreement_seeds(catalogue, level)
         for name, gallery, config in searches:
             runs = catalogue.run_keys(config) if config else [None]
-            collapsed = pd.Series([any(is_collapsed(catalogue.embedding(e, level, config, run, aggregate))
-                                       for e in {name, gallery or name}) for run in runs])
+            collapsed = pd.Series(
+                [
+                    any(
+                        is_collapsed(catalogue.embedding(e, level, config, run, aggregate))
+                        for e in {name, gallery or name}
+                    )
+                    for run in runs
+                ]
+            )
             usable, note = usable_seeds(collapsed)
             parts = {split: [] for split in AGREEMENT_SPLITS}
-            for run in (run for run, ok in zip(runs, usable) if ok):
+            for run in (run for run, ok in zip(runs, usable, strict=True) if ok):
                 mine = tested >= 0 if run is None else tested == run[0]
                 beside = train if run is None or run[0] == first else np.zeros_like(train)
-                found = agreement_rows(catalogue, name, level, k, gallery, config, run, np.flatnonzero(mine | beside),
-                                       aggregate)
+                found = agreement_rows(
+                    catalogue, name, level, k, gallery, config, run, np.flatnonzero(mine | beside), aggregate
+                )
                 seeds = found["item"].to_numpy()
                 parts["test"].append(found[mine[seeds]].assign(rotation=tested[seeds[mine[seeds]]]))
                 parts["train"].append(found[beside[seeds]].assign(rotation=first))
-            row = {"level": level, "embedding": name if gallery is None else f"{name}→{gallery}",
-                   "config": config or "frozen", "runs": len(runs), "collapsed": note or "none"}
+            row = {
+                "level": level,
+                "embedding": name if gallery is None else f"{name}→{gallery}",
+                "config": config or "frozen",
+                "runs": len(runs),
+                "collapsed": note or "none",
+            }
             for split in AGREEMENT_SPLITS:
                 part = pd.concat(parts[split], ignore_index=True) if parts[split] else None
-                row |= {f"{split}_seeds": 0 if part is None else part["item"].nunique(),
-                        f"{split}_videos": 0 if part is None else part["video_id"].nunique()}
+                row |= {
+                    f"{split}_seeds": 0 if part is None else part["item"].nunique(),
+                    f"{split}_videos": 0 if part is None else part["video_id"].nunique(),
+                }
                 for metric in ("genre", "tags"):
                     row |= _agreement_cells(part, metric, f"{split}_{metric}", n_draws, draw_seed)
             rows.append(row)
@@ -438,30 +549,61 @@ def agreement_table(catalogue: Catalogue, k: int = 3, levels: Sequence[str] = LE
 
 
 def _agreement_cells(part: pd.DataFrame | None, metric: str, prefix: str, n_draws: int, seed: int) -> dict:
-    """`prefix`, `_low`, `_high`, `_chance`, `_versus_chance` of one metric over the seeds in `part` (NaN when there
+    """`prefix`, `_low`, `_high`, `_chance`, `_versus_chance` of one metric over the seeds in `part` (NaN
+    when there
     are none); videos are resampled within `part`'s `rotation`s."""
-    cells = {prefix: np.nan, f"{prefix}_low": np.nan, f"{prefix}_high": np.nan, f"{prefix}_chance": np.nan,
-             f"{prefix}_versus_chance": "—"}
+    cells = {
+        prefix: np.nan,
+        f"{prefix}_low": np.nan,
+        f"{prefix}_high": np.nan,
+        f"{prefix}_chance": np.nan,
+        f"{prefix}_versus_chance": "—",
+    }
     if part is None:
         return cells | {f"{prefix}_versus_chance": "collapsed"}
     part = part[part[metric].notna()]
     if part.empty:
         return cells
-    estimate, low, high = bootstrap_interval(part[metric], part["video_id"], "mean", part["rotation"], n_draws, seed=seed)
-    _, above_low, above_high = bootstrap_interval(part[metric] - part[f"{metric}_chance"], part["video_id"], "mean",
-                                                  part["rotation"], n_draws, seed=seed)
-    return {prefix: estimate, f"{prefix}_low": low, f"{prefix}_high": high, f"{prefix}_chance": part[f"{metric}_chance"].mean(),
-            f"{prefix}_versus_chance": versus_chance(above_low, above_high, 0.0)}
+    estimate, low, high = bootstrap_interval(
+        part[metric], part["video_id"], "mean", part["rotation"], n_draws, seed=seed
+    )
+    _, above_low, above_high = bootstrap_interval(
+        part[metric] - part[f"{metric}_chance"],
+        part["video_id"],
+        "mean",
+        part["rotation"],
+        n_draws,
+        seed=seed,
+    )
+    return {
+        prefix: estimate,
+        f"{prefix}_low": low,
+        f"{prefix}_high": high,
+        f"{prefix}_chance": part[f"{metric}_chance"].mean(),
+        f"{prefix}_versus_chance": versus_chance(above_low, above_high, 0.0),
+    }
 
 
 def format_agreement(table: pd.DataFrame) -> pd.DataFrame:
     """`agreement_table` for reading: test-split seeds first (mean [95 % interval], chance, verdict), then the
     train-split seeds' means with their intervals; per split the number of seed items and of their distinct
     videos (`test_videos`, `train_videos`)."""
+
     def cell(prefix: str) -> list[str]:
-        return ["collapsed" if verdict == "collapsed" else "—" if not np.isfinite(m) else format_interval(m, lo, hi, 3)
-                for m, lo, hi, verdict in zip(table[prefix], table[f"{prefix}_low"], table[f"{prefix}_high"],
-                                              table[f"{prefix}_versus_chance"])]
+        return [
+            "collapsed"
+            if verdict == "collapsed"
+            else "—"
+            if not np.isfinite(m)
+            else format_interval(m, lo, hi, 3)
+            for m, lo, hi, verdict in zip(
+                table[prefix],
+                table[f"{prefix}_low"],
+                table[f"{prefix}_high"],
+                table[f"{prefix}_versus_chance"],
+                strict=True,
+            )
+        ]
 
     out = {"level": table["level"], "embedding": table["embedding"], "config": table["config"]}
     for split in AGREEMENT_SPLITS:
@@ -470,7 +612,9 @@ def format_agreement(table: pd.DataFrame) -> pd.DataFrame:
             prefix = f"{split}_{metric}"
             out[f"{words}, {label}"] = cell(prefix)
             if split == "test":  # the result; the training seeds stand beside it, as means only
-                out[f"{words} chance"] = table[f"{prefix}_chance"].map(lambda x: "—" if not np.isfinite(x) else f"{x:.3f}")
+                out[f"{words} chance"] = table[f"{prefix}_chance"].map(
+                    lambda x: "—" if not np.isfinite(x) else f"{x:.3f}"
+                )
                 out[f"{words} vs chance"] = table[f"{prefix}_versus_chance"]
         out[label] = table[f"{split}_seeds"]
         out[f"{split}_videos"] = table[f"{split}_videos"]
@@ -484,33 +628,50 @@ def agreement_note(table: pd.DataFrame, k: int, rotations: Sequence[int]) -> str
     rotations: the catalogue's (`Catalogue.rotations`), the first giving the training seeds.
     """
     counts = table[table["config"] == "frozen"].drop_duplicates("level").set_index("level")
-    seeds = "; ".join(f"{level} level: {r['test_seeds']} test seeds of {r['test_videos']} videos "
-                      f"({r['train_seeds']} training seeds of {r['train_videos']} videos beside)"
-                      for level, r in counts.iterrows())
+    seeds = "; ".join(
+        f"{level} level: {r['test_seeds']} test seeds of {r['test_videos']} videos "
+        f"({r['train_seeds']} training seeds of {r['train_videos']} videos beside)"
+        for level, r in counts.iterrows()
+    )
     plural = "s" if len(rotations) > 1 else ""
-    return (f"k = {k} neighbours per seed; the gallery is every item of the other videos of the corpus. {seeds}. "
-            f"Test seeds come from rotation{plural} {', '.join(map(str, rotations))}, each scored with the runs of the "
-            f"rotation that tests it; training seeds are rotation {rotations[0]}'s. Means with 95 % intervals from a "
-            f"bootstrap over the seeds' videos within rotations, pooled over healthy training runs; 'vs chance' reads "
-            f"the interval of agreement − chance.")
+    return (
+        f"k = {k} neighbours per seed; the gallery is every item of the other videos of the corpus. {seeds}. "
+        f"Test seeds come from rotation{plural} {', '.join(map(str, rotations))}, each scored with the runs "
+        f"of the "
+        f"rotation that tests it; training seeds are rotation {rotations[0]}'s. Means with 95 % intervals "
+        f"from a "
+        f"bootstrap over the seeds' videos within rotations, pooled over healthy training runs; 'vs chance' "
+        f"reads "
+        f"the interval of agreement − chance."
+    )
 
 
 def agreement_findings(table: pd.DataFrame, split: str = "test") -> str:
     """Markdown, generated from `agreement_table`: per level and metric, which searches agree with the
-    metadata above chance, at chance or below it on `split`'s seeds (the paired interval of agreement − chance)."""
+    metadata above chance, at chance or below it on `split`'s seeds (the paired interval of agreement −
+    chance)."""
     lines = []
     for level, part in table.groupby("level", sort=False):
         for metric, words in (("genre", "genre@k"), ("tags", "tag Jaccard@k")):
             verdicts = part[f"{split}_{metric}_versus_chance"]
-            named = [f"{v}: " + ", ".join(f"`{e}`" + ("" if c == "frozen" else f" ({c})")
-                                          for e, c in zip(part.loc[verdicts == v, "embedding"], part.loc[verdicts == v, "config"]))
-                     for v in ("above chance", "at chance", "below chance", "collapsed", "—") if (verdicts == v).any()]
+            named = [
+                f"{v}: "
+                + ", ".join(
+                    f"`{e}`" + ("" if c == "frozen" else f" ({c})")
+                    for e, c in zip(
+                        part.loc[verdicts == v, "embedding"], part.loc[verdicts == v, "config"], strict=True
+                    )
+                )
+                for v in ("above chance", "at chance", "below chance", "collapsed", "—")
+                if (verdicts == v).any()
+            ]
             lines.append(f"- **{level} level, {words}, {split}-split seeds**: " + "; ".join(named) + ".")
     return "\n".join(lines)
 
 
-def similarity_note(catalogue: Catalogue, name: str, level: str, configs: Sequence[str],
-                    run: tuple[int, int] | None = None) -> str:
+def similarity_note(
+    catalogue: Catalogue, name: str, level: str, configs: Sequence[str], run: tuple[int, int] | None = None
+) -> str:
     """Markdown: the range of cosine similarity between items of different videos in embedding `name` at
     `level`, per training config in `configs` (run `(rotation, seed)` of each), so that a grid's similarities
     can be read against it."""
@@ -521,8 +682,11 @@ def similarity_note(catalogue: Catalogue, name: str, level: str, configs: Sequen
         cosine = (x @ x.T)[i, j][groups[i] != groups[j]]  # n × n: meant for video level
         parts.append(f"{config}: {cosine.min():.4f} to {cosine.max():.4f} (median {np.median(cosine):.4f})")
     pair = "two different videos" if level == "video" else "two segments of different videos"
-    return (f"Cosine similarity of `{name}` between {pair}, over all {len(catalogue.items(level))} {level}s: "
-            + "; ".join(parts) + ".")
+    return (
+        f"Cosine similarity of `{name}` between {pair}, over all {len(catalogue.items(level))} {level}s: "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def plot_agreement(table: pd.DataFrame):
@@ -531,20 +695,44 @@ def plot_agreement(table: pd.DataFrame):
     import matplotlib.pyplot as plt
 
     levels = list(dict.fromkeys(table["level"]))
-    fig, axes = plt.subplots(len(levels), 2, figsize=(12, 2.2 + 2.3 * len(levels)), squeeze=False, constrained_layout=True)
-    for row, level in zip(axes, levels):
+    fig, axes = plt.subplots(
+        len(levels), 2, figsize=(12, 2.2 + 2.3 * len(levels)), squeeze=False, constrained_layout=True
+    )
+    for row, level in zip(axes, levels, strict=True):
         part = table[table["level"] == level].reset_index(drop=True)
-        labels = [e if c == "frozen" else f"{e}\n{c}" for e, c in zip(part["embedding"], part["config"])]
+        labels = [
+            e if c == "frozen" else f"{e}\n{c}"
+            for e, c in zip(part["embedding"], part["config"], strict=True)
+        ]
         x = np.arange(len(part))
         configs = list(dict.fromkeys(part["config"]))
         colours = ["tab:gray" if c == "frozen" else f"C{configs.index(c)}" for c in part["config"]]
-        for ax, metric, title in ((row[0], "genre", "same genre among k neighbours"), (row[1], "tags", "mean tag Jaccard")):
+        for ax, metric, title in (
+            (row[0], "genre", "same genre among k neighbours"),
+            (row[1], "tags", "mean tag Jaccard"),
+        ):
             mean = part[f"test_{metric}"].to_numpy(dtype=float)
             spread = np.vstack([mean - part[f"test_{metric}_low"], part[f"test_{metric}_high"] - mean])
-            ax.bar(x, np.nan_to_num(mean), yerr=np.nan_to_num(spread), color=colours, capsize=2, label="test-split seeds")
-            ax.scatter(x, part[f"test_{metric}_chance"], marker="_", s=300, color="black", zorder=3, label="chance")
-            ax.scatter(x, part[f"train_{metric}"], marker="o", facecolors="none", edgecolors="black", zorder=3,
-                       label="train-split seeds")
+            ax.bar(
+                x,
+                np.nan_to_num(mean),
+                yerr=np.nan_to_num(spread),
+                color=colours,
+                capsize=2,
+                label="test-split seeds",
+            )
+            ax.scatter(
+                x, part[f"test_{metric}_chance"], marker="_", s=300, color="black", zorder=3, label="chance"
+            )
+            ax.scatter(
+                x,
+                part[f"train_{metric}"],
+                marker="o",
+                facecolors="none",
+                edgecolors="black",
+                zorder=3,
+                label="train-split seeds",
+            )
             ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
             ax.set_title(f"{level} level: {title}", fontsize=10)
             ax.set_ylim(0, 1)
@@ -554,6 +742,7 @@ def plot_agreement(table: pd.DataFrame):
 
 # --------------------------------------------------------------------------- cold start
 
+
 def run_data_dir(run: str | Path) -> Path:
     """The segment store a training run was trained on, as the run records it.
 
@@ -562,7 +751,11 @@ def run_data_dir(run: str | Path) -> Path:
     ValueError asking for it (`--data`) when the run does not say or the store is gone.
     """
     run = Path(run)
-    records = [json.loads((run / name).read_text()) for name in ("config.json", "summary.json") if (run / name).is_file()]
+    records = [
+        json.loads((run / name).read_text())
+        for name in ("config.json", "summary.json")
+        if (run / name).is_file()
+    ]
     for record in records:
         if record.get("data_dir"):
             return Path(record["data_dir"])
@@ -570,11 +763,18 @@ def run_data_dir(run: str | Path) -> Path:
         store = record.get("provenance", {}).get("audio", {}).get("path")
         if store and (Path(store).parent.parent / "manifest.csv").is_file():
             return Path(store).parent.parent
-    raise ValueError(f"the run {run} does not record a segment store that exists here; pass it with --data DATA_DIR")
+    raise ValueError(
+        f"the run {run} does not record a segment store that exists here; pass it with --data DATA_DIR"
+    )
 
 
-def encode_video(video: str | Path, data_dir: str | Path, work_dir: str | Path, device: str | None = None,
-                 video_id: str | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def encode_video(
+    video: str | Path,
+    data_dir: str | Path,
+    work_dir: str | Path,
+    device: str | None = None,
+    video_id: str | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Segment and encode a new video exactly as the catalogue at `data_dir` was.
 
     The video is preprocessed with the catalogue's parameters into `work_dir/store` and its
@@ -605,13 +805,22 @@ def encode_video(video: str | Path, data_dir: str | Path, work_dir: str | Path, 
     for modality, meta in (("audio", audio_meta), ("video", video_meta)):
         theirs = features.read_meta(features.store_dir(data_dir, modality))["provenance"]["sha256"]
         if meta["provenance"]["sha256"] != theirs:
-            raise ValueError(f"the {modality} encoder here ({meta['provenance']['sha256'][:12]}…) is not the one the catalogue "
-                             f"used ({theirs[:12]}…); its features would not be comparable")
+            raise ValueError(
+                f"the {modality} encoder here ({meta['provenance']['sha256'][:12]}…) is not the one the "
+                f"catalogue "
+                f"used ({theirs[:12]}…); its features would not be comparable"
+            )
     keep = np.flatnonzero(audio_meta["valid"] & video_meta["valid"])
     if not len(keep):
-        raise ValueError(f"{video.name}: none of its {len(manifest)} segments could be encoded ({audio_meta['failed'] or video_meta['failed']})")
-    return (manifest.iloc[keep].reset_index(drop=True), np.asarray(audio[keep], dtype=np.float32),
-            np.asarray(video_features[keep], dtype=np.float32))
+        raise ValueError(
+            f"{video.name}: none of its {len(manifest)} segments could be encoded "
+            f"({audio_meta['failed'] or video_meta['failed']})"
+        )
+    return (
+        manifest.iloc[keep].reset_index(drop=True),
+        np.asarray(audio[keep], dtype=np.float32),
+        np.asarray(video_features[keep], dtype=np.float32),
+    )
 
 
 def query_embeddings(run: str | Path, audio, video, device: str | None = None) -> dict[str, np.ndarray]:
@@ -626,9 +835,17 @@ def query_embeddings(run: str | Path, audio, video, device: str | None = None) -
     return {**frozen_embeddings(audio[:, 0], video[:, 0]), **learned_embeddings(cl_audio, cl_video)}
 
 
-def similar_videos(run: str | Path, video: str | Path, k: int = 10, data_dir: str | Path | None = None,
-                   embedding: str = "CL_agg", aggregate: str = "mean", exclude: Sequence[str] = (),
-                   work_dir: str | Path | None = None, device: str | None = None) -> pd.DataFrame:
+def similar_videos(
+    run: str | Path,
+    video: str | Path,
+    k: int = 10,
+    data_dir: str | Path | None = None,
+    embedding: str = "CL_agg",
+    aggregate: str = "mean",
+    exclude: Sequence[str] = (),
+    work_dir: str | Path | None = None,
+    device: str | None = None,
+) -> pd.DataFrame:
     """The k catalogue videos nearest to a video the catalogue has never seen.
 
     run: a training run directory (heads.pt, embeddings.npz); data_dir: its segment store
@@ -658,10 +875,17 @@ def similar_videos(run: str | Path, video: str | Path, k: int = 10, data_dir: st
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     table.insert(2, "similarity", sims[0])
     clip = segs.iloc[len(segs) // 2]
-    table.attrs["query"] = {"video": str(video), "video_id": segs["video_id"].iloc[0], "segments": len(segs),
-                            "embedding": embedding, "run": str(run), "data_dir": str(data_dir),
-                            "store": str(Path(work_dir) / "store") if work_dir else None,
-                            "video_path": clip["video_path"], "audio_path": clip["audio_path"]}
+    table.attrs["query"] = {
+        "video": str(video),
+        "video_id": segs["video_id"].iloc[0],
+        "segments": len(segs),
+        "embedding": embedding,
+        "run": str(run),
+        "data_dir": str(data_dir),
+        "store": str(Path(work_dir) / "store") if work_dir else None,
+        "video_path": clip["video_path"],
+        "audio_path": clip["audio_path"],
+    }
     return table
 
 
@@ -675,8 +899,10 @@ def check_run_store(run: Path, data_dir: Path) -> None:
         then = recorded.get(modality, {}).get("provenance", {}).get("sha256")
         now = ((read_meta(store_dir(data_dir, modality)) or {}).get("provenance") or {}).get("sha256")
         if then and now and then != now:
-            raise ValueError(f"{run} was trained on {modality} features of other weights ({then[:12]}…) than {data_dir} "
-                             f"holds now ({now[:12]}…); retrain it or point --data at its store")
+            raise ValueError(
+                f"{run} was trained on {modality} features of other weights ({then[:12]}…) than {data_dir} "
+                f"holds now ({now[:12]}…); retrain it or point --data at its store"
+            )
 
 
 def cold_start_table(found: pd.DataFrame, k: int | None = None, labels: dict | None = None) -> pd.DataFrame:
@@ -692,12 +918,31 @@ def cold_start_table(found: pd.DataFrame, k: int | None = None, labels: dict | N
     catalogue = load_catalogue(query["data_dir"]).videos.set_index("video_id")
     top = found.head(k) if k else found
     clips = catalogue.loc[top["video_id"]]
-    rows = [{"rank": 0, "video_id": query["video_id"], "genre": (labels or {}).get("genre", ""), "tags": (labels or {}).get("tags", ""),
-             "similarity": np.nan, "store": query["store"], "video_path": query["video_path"], "audio_path": query["audio_path"]}]
-    for (_, hit), (_, clip) in zip(top.iterrows(), clips.iterrows()):
-        rows.append({"rank": int(hit["rank"]), "video_id": hit["video_id"], "genre": hit.get("genre", ""), "tags": hit.get("tags", ""),
-                     "similarity": hit["similarity"], "store": query["data_dir"], "video_path": clip["video_path"],
-                     "audio_path": clip["audio_path"]})
+    rows = [
+        {
+            "rank": 0,
+            "video_id": query["video_id"],
+            "genre": (labels or {}).get("genre", ""),
+            "tags": (labels or {}).get("tags", ""),
+            "similarity": np.nan,
+            "store": query["store"],
+            "video_path": query["video_path"],
+            "audio_path": query["audio_path"],
+        }
+    ]
+    for (_, hit), (_, clip) in zip(top.iterrows(), clips.iterrows(), strict=True):
+        rows.append(
+            {
+                "rank": int(hit["rank"]),
+                "video_id": hit["video_id"],
+                "genre": hit.get("genre", ""),
+                "tags": hit.get("tags", ""),
+                "similarity": hit["similarity"],
+                "store": query["data_dir"],
+                "video_path": clip["video_path"],
+                "audio_path": clip["audio_path"],
+            }
+        )
     return pd.DataFrame(rows).assign(level="video", row=0)
 
 
@@ -722,8 +967,9 @@ def unseen_synth_video(corpus_dir: str | Path, out_dir: str | Path) -> tuple[Pat
     return path, row
 
 
-def held_out_video(corpus_dir: str | Path, catalogue: Catalogue, out_dir: str | Path,
-                   rotation: int = 0) -> tuple[Path, dict, tuple[str, ...]]:
+def held_out_video(
+    corpus_dir: str | Path, catalogue: Catalogue, out_dir: str | Path, rotation: int = 0
+) -> tuple[Path, dict, tuple[str, ...]]:
     """A video to query the catalogue with as if it were new: `(path, labels, exclude)`.
 
     For a synthetic corpus, the generator's next video, which no run has seen (`exclude` is
@@ -738,36 +984,58 @@ def held_out_video(corpus_dir: str | Path, catalogue: Catalogue, out_dir: str | 
     videos = catalogue.videos
     tests = videos[rotation_split(videos["fold"].to_numpy(), rotation) == "test"]
     if tests.empty:
-        raise ValueError(f"the catalogue of {corpus_dir} has no video in rotation {rotation}'s test split to hold out")
+        raise ValueError(
+            f"the catalogue of {corpus_dir} has no video in rotation {rotation}'s test split to hold out"
+        )
     held = tests.iloc[0]
     metadata = pd.read_csv(corpus_dir / "metadata.csv", dtype={"video_id": str, "path": str})
     path = metadata.loc[metadata["video_id"] == held["video_id"], "path"].iloc[0]
     path = Path(path) if Path(path).is_absolute() else corpus_dir / path
-    return path, {"video_id": held["video_id"], **{c: held[c] for c in ("genre", "tags") if c in held}}, (held["video_id"],)
+    return (
+        path,
+        {"video_id": held["video_id"], **{c: held[c] for c in ("genre", "tags") if c in held}},
+        (held["video_id"],),
+    )
 
 
 # --------------------------------------------------------------------------- CLI: python -m mvnb similar
 
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m mvnb similar`."""
-    parser.add_argument("--run", type=Path, required=True, help="a training run directory (heads.pt, embeddings.npz)")
+    parser.add_argument(
+        "--run", type=Path, required=True, help="a training run directory (heads.pt, embeddings.npz)"
+    )
     parser.add_argument("--video", type=Path, required=True, help="a video file the catalogue has never seen")
     parser.add_argument("--k", type=int, default=10, help="how many catalogue videos to list")
-    parser.add_argument("--data", type=Path, help="the run's segment store (default: the one the run records)")
-    parser.add_argument("--embedding", default="CL_agg", choices=EMBEDDINGS, help="the embedding compared (default CL_agg, as the paper)")
-    parser.add_argument("--aggregate", default="mean", choices=AGGREGATES, help="how a video's segments are averaged")
+    parser.add_argument(
+        "--data", type=Path, help="the run's segment store (default: the one the run records)"
+    )
+    parser.add_argument(
+        "--embedding",
+        default="CL_agg",
+        choices=EMBEDDINGS,
+        help="the embedding compared (default CL_agg, as the paper)",
+    )
+    parser.add_argument(
+        "--aggregate", default="mean", choices=AGGREGATES, help="how a video's segments are averaged"
+    )
     parser.add_argument("--device", help="cuda, cpu, … (default: cuda when present)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the catalogue videos nearest to `--video`; exit code 2 with a one-line reason on bad input."""
     try:
-        table = similar_videos(args.run, args.video, args.k, args.data, args.embedding, args.aggregate, device=args.device)
+        table = similar_videos(
+            args.run, args.video, args.k, args.data, args.embedding, args.aggregate, device=args.device
+        )
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"similar: {error}")
         return 2
     query = table.attrs["query"]
-    print(f"similar: {query['video_id']} ({query['segments']} segments) against the catalogue of {args.run}, "
-          f"by {query['embedding']} (cosine):")
+    print(
+        f"similar: {query['video_id']} ({query['segments']} segments) against the catalogue of {args.run}, "
+        f"by {query['embedding']} (cosine):"
+    )
     print(table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     return 0

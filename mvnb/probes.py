@@ -47,6 +47,7 @@ segments, and its predictions from every seed) and recomputes AUC and F1 on each
 with the videos' multiplicities as integer weights. All rows share the draws, so two rows are
 compared paired, over the same resampled videos (`paper_findings`, `versus_references`).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -64,11 +65,21 @@ from mvnb.embeddings import LEARNED, cl_embeddings
 from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.encoders.musicnn import default_device
 from mvnb.media import atomic_write
-from mvnb.metrics import (BOOTSTRAP_DRAWS, INTERVAL_LEVEL, bootstrap_weights, is_collapsed, macro_f1, macro_roc_auc,
-                          per_label_f1, per_label_roc_auc, row_nanmean, weighted_per_label_f1, weighted_per_label_roc_auc)
-from mvnb.results import format_interval
+from mvnb.metrics import (
+    BOOTSTRAP_DRAWS,
+    INTERVAL_LEVEL,
+    bootstrap_weights,
+    is_collapsed,
+    macro_f1,
+    macro_roc_auc,
+    per_label_f1,
+    per_label_roc_auc,
+    row_nanmean,
+    weighted_per_label_f1,
+    weighted_per_label_roc_auc,
+)
+from mvnb.results import format_interval, usable_seeds
 from mvnb.results import run_dir as contrastive_run_dir
-from mvnb.results import usable_seeds
 from mvnb.segments import manifest_split
 from mvnb.standardise import standardise
 from mvnb.train import SPLITS, torch_threads
@@ -77,16 +88,44 @@ LEVELS = ("segment", "video")
 TOP_TAGS = 10
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
 TASKS = ("tags", "genre")
-METRICS = {"tags": ("auc", "f1@0.5", "f1@val"), "genre": ("auc", "f1")}  # per task, as in `ProbeResult.scores`
+METRICS = {
+    "tags": ("auc", "f1@0.5", "f1@val"),
+    "genre": ("auc", "f1"),
+}  # per task, as in `ProbeResult.scores`
 METRIC_NAMES = {"auc": "AUC", "f1@0.5": "F1@0.5", "f1@val": "F1@val", "f1": "F1"}  # column heads of table2.md
-METRIC_LEGEND = {"auc": "macro ROC-AUC", "f1@0.5": "macro F1, tags predicted where their probability is ≥ 0.5",
-                 "f1@val": "macro F1 at the one threshold, shared by all tags, tuned on the validation split",
-                 "f1": "macro F1 of the arg-max genre"}
+METRIC_LEGEND = {
+    "auc": "macro ROC-AUC",
+    "f1@0.5": "macro F1, tags predicted where their probability is ≥ 0.5",
+    "f1@val": "macro F1 at the one threshold, shared by all tags, tuned on the validation split",
+    "f1": "macro F1 of the arg-max genre",
+}
 FROZEN_CONFIG = "frozen"  # the `config` of the frozen-feature rows
 REFERENCE_CONFIG = "reference"  # the `config` of the reference rows
-REFERENCES = {"prior": TASKS, "all tags positive": ("tags",), "majority genre": ("genre",)}  # name → tasks it scores
-TABLE2_COLUMNS = ["row", "embedding", "config", "task", "level", "metric", "paper", "estimate", "low", "high",
-                  "test_videos", "test_segments", "labels_scored", "labels", "unscored", "rotations", "seeds", "collapsed"]
+REFERENCES = {
+    "prior": TASKS,
+    "all tags positive": ("tags",),
+    "majority genre": ("genre",),
+}  # name → tasks it scores
+TABLE2_COLUMNS = [
+    "row",
+    "embedding",
+    "config",
+    "task",
+    "level",
+    "metric",
+    "paper",
+    "estimate",
+    "low",
+    "high",
+    "test_videos",
+    "test_segments",
+    "labels_scored",
+    "labels",
+    "unscored",
+    "rotations",
+    "seeds",
+    "collapsed",
+]
 
 # Table 2 of the paper: (AUC, F1) per embedding and task. The paper has one CL configuration, its baseline.
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
@@ -168,7 +207,9 @@ def genre_task(manifest: pd.DataFrame) -> ProbeTask:
     genre = _label_column(manifest, "genre")
     classes = sorted(set(genre[(manifest["split"] == "train").to_numpy() & (genre != "")]))
     if len(classes) < 2:
-        raise ValueError(f"genre probe skipped: the training split has {len(classes)} genre(s); it needs two or more")
+        raise ValueError(
+            f"genre probe skipped: the training split has {len(classes)} genre(s); it needs two or more"
+        )
     index = {c: i for i, c in enumerate(classes)}
     codes = np.array([index.get(g, -1) for g in genre])
     labelled = codes >= 0
@@ -188,26 +229,33 @@ def tag_task(manifest: pd.DataFrame, top_k: int = TOP_TAGS) -> ProbeTask:
     all outside the top k is kept, with every target 0. Raises ValueError when no training
     video has a tag.
     """
-    tags = [tuple(sorted({t.strip() for t in text.split(";") if t.strip()}))
-            for text in _label_column(manifest, "tags")]
+    tags = [
+        tuple(sorted({t.strip() for t in text.split(";") if t.strip()}))
+        for text in _label_column(manifest, "tags")
+    ]
     videos = manifest.assign(tag_set=tags).drop_duplicates("video_id")
     counts = videos.loc[videos["split"] == "train", "tag_set"].explode().dropna().value_counts()
     if counts.empty:
         raise ValueError("tag probe skipped: no training video has a tag")
     top = sorted(counts.index, key=lambda t: (-counts[t], t))[:top_k]
     labelled = np.array([len(t) > 0 for t in tags])
-    targets = np.array([[tag in t for tag in top] for t in tags], dtype=np.uint8).reshape(len(manifest), len(top))
+    targets = np.array([[tag in t for tag in top] for t in tags], dtype=np.uint8).reshape(
+        len(manifest), len(top)
+    )
     note = _left_out_note(manifest, labelled, "no tag")
     return ProbeTask("tags", True, targets, labelled, tuple(top), note)
 
 
 def label_basis(manifest: pd.DataFrame, rotations) -> np.ndarray:
-    """`(n_segments,)` "train" for the segments of videos that train in every one of `rotations`, else "held out"."""
+    """`(n_segments,)` "train" for the segments of videos that train in every one of `rotations`, else "held
+    out"."""
     train = np.logical_and.reduce([manifest_split(manifest, r) == "train" for r in rotations])
     return np.where(train, "train", "held out")
 
 
-def probe_tasks(manifest: pd.DataFrame, rotations=(0,), top_k: int = TOP_TAGS) -> tuple[dict[str, ProbeTask], list[str]]:
+def probe_tasks(
+    manifest: pd.DataFrame, rotations=(0,), top_k: int = TOP_TAGS
+) -> tuple[dict[str, ProbeTask], list[str]]:
     """The tasks that can run on `manifest` (`{"tags": ..., "genre": ...}`) and one-line notes on the others.
 
     Their labels are chosen on the videos that train in every one of `rotations` (`label_basis`).
@@ -221,8 +269,10 @@ def probe_tasks(manifest: pd.DataFrame, rotations=(0,), top_k: int = TOP_TAGS) -
         except ValueError as err:
             notes.append(str(err))
     if not tasks:
-        notes.append("no probe can run on this corpus (it has no usable genre or tags): Table 2 and the probe figures "
-                     "are skipped; retrieval, browsing and the map do not need labels")
+        notes.append(
+            "no probe can run on this corpus (it has no usable genre or tags): Table 2 and the probe figures "
+            "are skipped; retrieval, browsing and the map do not need labels"
+        )
     return tasks, notes
 
 
@@ -232,7 +282,10 @@ def label_counts(task: ProbeTask, manifest: pd.DataFrame, rotations=(0,)) -> pd.
     first = ~manifest["video_id"].duplicated().to_numpy() & task.labelled
     targets = task.targets[first]
     counts = {"label basis": targets[label_basis(manifest, rotations)[first] == "train"].sum(0)}
-    counts |= {f"test · rotation {r}": targets[manifest_split(manifest, r)[first] == "test"].sum(0) for r in rotations}
+    counts |= {
+        f"test · rotation {r}": targets[manifest_split(manifest, r)[first] == "test"].sum(0)
+        for r in rotations
+    }
     counts["test · pooled"] = sum(counts[f"test · rotation {r}"] for r in rotations)
     return pd.DataFrame(counts, index=pd.Index(task.labels, name=task.name)).astype(int)
 
@@ -263,17 +316,26 @@ def _left_out_note(manifest: pd.DataFrame, labelled: np.ndarray, why: str) -> st
 
 
 def build_probe(in_dim: int, n_labels: int, config: ProbeConfig = ProbeConfig()) -> nn.Sequential:
-    """`(batch, in_dim)` → `(batch, n_labels)` logits: [dense → ReLU → dropout] per hidden width, then dense."""
+    """`(batch, in_dim)` → `(batch, n_labels)` logits: [dense → ReLU → dropout] per hidden width, then
+    dense."""
     widths = (in_dim, *config.hidden)
     layers: list[nn.Module] = []
-    for a, b in zip(widths, widths[1:]):
+    for a, b in zip(widths, widths[1:], strict=True):
         layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(config.dropout)]
     return nn.Sequential(*layers, nn.Linear(widths[-1], n_labels))
 
 
-def train_probe(x: torch.Tensor, targets: torch.Tensor, multilabel: bool, train_rows: np.ndarray, val_rows: np.ndarray,
-                seed: int, config: ProbeConfig = ProbeConfig()) -> tuple[nn.Sequential, dict]:
-    """Train a probe with early stopping on validation loss; returns it (best weights, eval mode) and its history.
+def train_probe(
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    multilabel: bool,
+    train_rows: np.ndarray,
+    val_rows: np.ndarray,
+    seed: int,
+    config: ProbeConfig = ProbeConfig(),
+) -> tuple[nn.Sequential, dict]:
+    """Train a probe with early stopping on validation loss; returns it (best weights, eval mode) and its
+    history.
 
     x: `(n, dim)` float32 standardised inputs; targets: `(n, n_labels)` float32 indicators, both
     on the training device. The seed drives initialisation, dropout and batch order.
@@ -284,14 +346,17 @@ def train_probe(x: torch.Tensor, targets: torch.Tensor, multilabel: bool, train_
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     loss_fn = _loss_fn(multilabel)
     generator = torch.Generator().manual_seed(seed)
-    train_idx, val_idx = torch.as_tensor(train_rows, device=x.device), torch.as_tensor(val_rows, device=x.device)
+    train_idx, val_idx = (
+        torch.as_tensor(train_rows, device=x.device),
+        torch.as_tensor(val_rows, device=x.device),
+    )
     best = {"val_loss": float("inf"), "epoch": -1, "state": None}
     epoch = -1
     for epoch in range(config.max_epochs):
         model.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator).to(x.device)]
         for lo in range(0, len(order), config.batch_size):
-            batch = order[lo:lo + config.batch_size]
+            batch = order[lo : lo + config.batch_size]
             loss = loss_fn(model(x[batch]), targets[batch])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -326,7 +391,8 @@ def predict_probs(model: nn.Sequential, x: torch.Tensor, rows: np.ndarray, multi
 
 
 def video_means(values: np.ndarray, video_ids) -> tuple[np.ndarray, np.ndarray]:
-    """Per-video mean of segment rows: `values` `(n, k)`, `video_ids` `(n,)` → (videos `(v,)`, means `(v, k)`)."""
+    """Per-video mean of segment rows: `values` `(n, k)`, `video_ids` `(n,)` → (videos `(v,)`, means `(v,
+    k)`)."""
     videos, codes = np.unique(np.asarray(video_ids), return_inverse=True)
     codes = codes.ravel()
     sums = np.zeros((len(videos), values.shape[1]))
@@ -335,20 +401,26 @@ def video_means(values: np.ndarray, video_ids) -> tuple[np.ndarray, np.ndarray]:
 
 
 def predicted_labels(probs: np.ndarray, multilabel: bool, threshold: float = 0.5) -> np.ndarray:
-    """`(n, n_labels)` 0/1 predictions: probabilities ≥ threshold (tags), or the arg-max class one-hot (genre)."""
+    """`(n, n_labels)` 0/1 predictions: probabilities ≥ threshold (tags), or the arg-max class one-hot
+    (genre)."""
     if multilabel:
         return (probs >= threshold).astype(np.uint8)
     return np.eye(probs.shape[1], dtype=np.uint8)[probs.argmax(1)]
 
 
 def metric_outputs(probs: np.ndarray, multilabel: bool, threshold: float) -> dict[str, np.ndarray]:
-    """What each of the task's `METRICS` scores, `(n, n_labels)`: the probabilities for `auc`, 0/1 predictions for each F1.
+    """What each of the task's `METRICS` scores, `(n, n_labels)`: the probabilities for `auc`, 0/1
+    predictions for each F1.
 
     threshold: the validation-tuned threshold of `f1@val` (tags).
     """
     if not multilabel:
         return {"auc": probs, "f1": predicted_labels(probs, False)}
-    return {"auc": probs, "f1@0.5": predicted_labels(probs, True, 0.5), "f1@val": predicted_labels(probs, True, threshold)}
+    return {
+        "auc": probs,
+        "f1@0.5": predicted_labels(probs, True, 0.5),
+        "f1@val": predicted_labels(probs, True, threshold),
+    }
 
 
 def choose_threshold(targets: np.ndarray, probs: np.ndarray) -> float:
@@ -369,12 +441,19 @@ def task_rows(task: ProbeTask, split, finite: np.ndarray | None = None) -> dict[
     rows = {s: np.flatnonzero((split == s) & task.labelled & finite) for s in SPLITS}
     empty = [s for s in SPLITS if not len(rows[s])]
     if empty:
-        raise ValueError(f"{task.name} probe skipped: no labelled segment in the {' and '.join(empty)} split(s)")
+        raise ValueError(
+            f"{task.name} probe skipped: no labelled segment in the {' and '.join(empty)} split(s)"
+        )
     return rows
 
 
-def score_predictions(task: ProbeTask, rows: dict[str, np.ndarray], probs: dict[str, np.ndarray], video_ids,
-                      scores: dict | None = None) -> ProbeResult:
+def score_predictions(
+    task: ProbeTask,
+    rows: dict[str, np.ndarray],
+    probs: dict[str, np.ndarray],
+    video_ids,
+    scores: dict | None = None,
+) -> ProbeResult:
     """Score the validation and test predictions of a probe or reference predictor on `task`.
 
     rows: manifest rows per split (`task_rows`); probs: `{"val": (n_val, k), "test": (n_test, k)}`
@@ -382,15 +461,23 @@ def score_predictions(task: ProbeTask, rows: dict[str, np.ndarray], probs: dict[
     (epochs, …). At each level the tag threshold of `f1@val` is chosen on validation.
     """
     video_ids = np.asarray(video_ids)
-    scores = {"n_train": len(rows["train"]), "n_val": len(rows["val"]), "n_test": len(rows["test"]),
-              "n_test_videos": len(np.unique(video_ids[rows["test"]])), **(scores or {})}
+    scores = {
+        "n_train": len(rows["train"]),
+        "n_val": len(rows["val"]),
+        "n_test": len(rows["test"]),
+        "n_test_videos": len(np.unique(video_ids[rows["test"]])),
+        **(scores or {}),
+    }
     per_label = pd.DataFrame({"label": task.labels})
     for level in LEVELS:
-        (y_val, p_val), (y_test, p_test) = (_at_level(task.targets[rows[s]], probs[s], video_ids[rows[s]], level)
-                                            for s in ("val", "test"))
+        (y_val, p_val), (y_test, p_test) = (
+            _at_level(task.targets[rows[s]], probs[s], video_ids[rows[s]], level) for s in ("val", "test")
+        )
         threshold = choose_threshold(y_val, p_val) if task.multilabel else float("nan")
         for metric, output in metric_outputs(p_test, task.multilabel, threshold).items():
-            per_label[f"{metric}_{level}"] = (per_label_roc_auc if metric == "auc" else per_label_f1)(y_test, output)
+            per_label[f"{metric}_{level}"] = (per_label_roc_auc if metric == "auc" else per_label_f1)(
+                y_test, output
+            )
             scores[f"{metric}_{level}"] = (macro_roc_auc if metric == "auc" else macro_f1)(y_test, output)
         scores[f"threshold_{level}"] = threshold
         if level == "video":
@@ -399,8 +486,15 @@ def score_predictions(task: ProbeTask, rows: dict[str, np.ndarray], probs: dict[
     return ProbeResult(task.name, scores, per_label, rows["test"], probs["test"])
 
 
-def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConfig = ProbeConfig(),
-              device: str | torch.device | None = None) -> ProbeResult:
+def run_probe(
+    x,
+    task: ProbeTask,
+    split,
+    video_ids,
+    seed: int,
+    config: ProbeConfig = ProbeConfig(),
+    device: str | torch.device | None = None,
+) -> ProbeResult:
     """Train a probe for `task` on the labelled training segments of `x`, stop on validation, score on test.
 
     x: `(n_segments, dim)` embeddings in manifest order; split, video_ids: `(n_segments,)`.
@@ -410,8 +504,10 @@ def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConf
     """
     x, split, video_ids = np.asarray(x, dtype=np.float32), np.asarray(split), np.asarray(video_ids)
     if not len(x) == len(split) == len(video_ids) == len(task.targets):
-        raise ValueError(f"need one embedding, split and video id per segment of the task: {len(x)}, {len(split)}, "
-                         f"{len(video_ids)} and {len(task.targets)}")
+        raise ValueError(
+            f"need one embedding, split and video id per segment of the task: {len(x)}, {len(split)}, "
+            f"{len(video_ids)} and {len(task.targets)}"
+        )
     finite = np.isfinite(x).all(1)
     rows = task_rows(task, split, finite)
     device = torch.device(device) if device else default_device()
@@ -420,11 +516,14 @@ def run_probe(x, task: ProbeTask, split, video_ids, seed: int, config: ProbeConf
     with torch_threads(config.cpu_threads if device.type == "cpu" else None):
         model, history = train_probe(xs, targets, task.multilabel, rows["train"], rows["val"], seed, config)
         probs = {s: predict_probs(model, xs, rows[s], task.multilabel) for s in ("val", "test")}
-    return score_predictions(task, rows, probs, video_ids, {"n_nonfinite": int((~finite & task.labelled).sum()), **history})
+    return score_predictions(
+        task, rows, probs, video_ids, {"n_nonfinite": int((~finite & task.labelled).sum()), **history}
+    )
 
 
-def _at_level(targets: np.ndarray, probs: np.ndarray, video_ids: np.ndarray,
-              level: str) -> tuple[np.ndarray, np.ndarray]:
+def _at_level(
+    targets: np.ndarray, probs: np.ndarray, video_ids: np.ndarray, level: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Targets and probabilities per segment, or averaged per video (targets are shared within a video)."""
     if level == "segment":
         return targets, probs
@@ -461,7 +560,9 @@ def reference_probs(name: str, task: ProbeTask, split, video_ids) -> np.ndarray:
     return np.eye(len(prior))[prior.argmax()]
 
 
-def run_references(tasks: dict[str, ProbeTask], split, video_ids, rotation: int = 0) -> tuple[pd.DataFrame, dict, list[str]]:
+def run_references(
+    tasks: dict[str, ProbeTask], split, video_ids, rotation: int = 0
+) -> tuple[pd.DataFrame, dict, list[str]]:
     """Every reference × task it scores on one rotation's `split`, as `run_probes` returns probes
     (config `REFERENCE_CONFIG`, seed 0)."""
     rows, results, notes = [], {}, []
@@ -476,8 +577,17 @@ def run_references(tasks: dict[str, ProbeTask], split, video_ids, rotation: int 
             probs = {s: np.tile(constant, (len(task_split[s]), 1)) for s in ("val", "test")}
             result = score_predictions(task, task_split, probs, video_ids)
             results[(name, REFERENCE_CONFIG, task.name, rotation, 0)] = result
-            rows.append({"embedding": name, "config": REFERENCE_CONFIG, "rotation": rotation, "seed": 0, "task": task.name,
-                         "collapsed": False, **result.scores})
+            rows.append(
+                {
+                    "embedding": name,
+                    "config": REFERENCE_CONFIG,
+                    "rotation": rotation,
+                    "seed": 0,
+                    "task": task.name,
+                    "collapsed": False,
+                    **result.scores,
+                }
+            )
     return pd.DataFrame(rows), results, notes
 
 
@@ -486,8 +596,14 @@ def run_references(tasks: dict[str, ProbeTask], split, video_ids, rotation: int 
 # ---------------------------------------------------------------------------------------------
 
 
-def embeddings_for_run(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_configs: list[str], rotation: int, seed: int,
-                       n_segments: int) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
+def embeddings_for_run(
+    frozen: dict[str, np.ndarray],
+    runs_dir: str | Path,
+    cl_configs: list[str],
+    rotation: int,
+    seed: int,
+    n_segments: int,
+) -> tuple[dict[tuple[str, str], np.ndarray], list[str]]:
     """The embeddings that the probes of `rotation` and `seed` use, keyed by `(embedding, config)`, and
     notes on runs that are missing.
 
@@ -499,16 +615,26 @@ def embeddings_for_run(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_c
     notes = []
     for config in cl_configs:
         try:
-            for name, x in cl_embeddings(contrastive_run_dir(runs_dir, config, seed, rotation=rotation), n_segments).items():
+            for name, x in cl_embeddings(
+                contrastive_run_dir(runs_dir, config, seed, rotation=rotation), n_segments
+            ).items():
                 embeddings[(name, config)] = x
         except (FileNotFoundError, ValueError) as err:
             notes.append(f"{config} rotation {rotation} seed {seed} skipped: {err}")
     return embeddings, notes
 
 
-def run_probes(embeddings: dict[tuple[str, str], np.ndarray], tasks: dict[str, ProbeTask], split, video_ids,
-               seed: int, config: ProbeConfig = ProbeConfig(), device: str | torch.device | None = None,
-               progress: bool = True, rotation: int = 0) -> tuple[pd.DataFrame, dict, list[str]]:
+def run_probes(
+    embeddings: dict[tuple[str, str], np.ndarray],
+    tasks: dict[str, ProbeTask],
+    split,
+    video_ids,
+    seed: int,
+    config: ProbeConfig = ProbeConfig(),
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    rotation: int = 0,
+) -> tuple[pd.DataFrame, dict, list[str]]:
     """Every embedding × task with one seed, on the split of one rotation.
 
     Returns a table with one row per probe (`embedding, config, rotation, seed, task, collapsed`
@@ -532,14 +658,23 @@ def run_probes(embeddings: dict[tuple[str, str], np.ndarray], tasks: dict[str, P
             notes.append(f"{name} ({cfg}) rotation {rotation} seed {seed}: {err}")
             continue
         results[(name, cfg, task.name, rotation, seed)] = result
-        rows.append({"embedding": name, "config": cfg, **run, "task": task.name, "collapsed": False, **result.scores})
+        rows.append(
+            {"embedding": name, "config": cfg, **run, "task": task.name, "collapsed": False, **result.scores}
+        )
     return pd.DataFrame(rows), results, notes
 
 
-def run_table2_probes(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_configs: list[str], rotations: list[int],
-                      seeds: list[int], tasks: dict[str, ProbeTask], manifest: pd.DataFrame,
-                      config: ProbeConfig = ProbeConfig(), device: str | torch.device | None = None
-                      ) -> tuple[pd.DataFrame, dict, list[str]]:
+def run_table2_probes(
+    frozen: dict[str, np.ndarray],
+    runs_dir: str | Path,
+    cl_configs: list[str],
+    rotations: list[int],
+    seeds: list[int],
+    tasks: dict[str, ProbeTask],
+    manifest: pd.DataFrame,
+    config: ProbeConfig = ProbeConfig(),
+    device: str | torch.device | None = None,
+) -> tuple[pd.DataFrame, dict, list[str]]:
     """All of Table 2: per rotation of `rotations`, on its split of `manifest` (`segments.manifest_split`),
     the reference rows, then every embedding × task for each seed, probe seed s on the
     contrastive runs of the same rotation and seed s.
@@ -557,8 +692,9 @@ def run_table2_probes(frozen: dict[str, np.ndarray], runs_dir: str | Path, cl_co
             results |= found
             notes += failed
         embeddings, missing = embeddings_for_run(frozen, runs_dir, cl_configs, rotation, seed, len(manifest))
-        table, found, failed = run_probes(embeddings, tasks, split, video_ids, seed, config, device, progress=False,
-                                          rotation=rotation)
+        table, found, failed = run_probes(
+            embeddings, tasks, split, video_ids, seed, config, device, progress=False, rotation=rotation
+        )
         tables.append(table)
         results |= found
         notes += missing + failed
@@ -584,33 +720,45 @@ def row_label(embedding: str, config: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def level_predictions(result: ProbeResult, task: ProbeTask, video_ids, level: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A probe's test predictions at `level`: `(videos (n,), targets (n, k), probabilities (n, k))`, one row per
+def level_predictions(
+    result: ProbeResult, task: ProbeTask, video_ids, level: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A probe's test predictions at `level`: `(videos (n,), targets (n, k), probabilities (n, k))`, one row
+    per
     test segment, or per test video (probabilities averaged over its segments, videos in sorted id order)."""
     videos = np.asarray(video_ids)[result.test_rows]
     targets, probs = _at_level(task.targets[result.test_rows], result.test_probs, videos, level)
     return (videos if level == "segment" else np.unique(videos)), targets, probs
 
 
-def pooled_outputs(results: list[ProbeResult], task: ProbeTask, video_ids, level: str) -> tuple[np.ndarray, np.ndarray, dict]:
+def pooled_outputs(
+    results: list[ProbeResult], task: ProbeTask, video_ids, level: str
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """The test predictions of several probes of one row (its healthy seeds), stacked:
     `(videos (n,), targets (n, k), {metric: (n, k)})`, the outputs that each of `METRICS[task]` scores."""
     parts = []
     for result in results:
         videos, targets, probs = level_predictions(result, task, video_ids, level)
-        parts.append((videos, targets, metric_outputs(probs, task.multilabel, result.scores[f"threshold_{level}"])))
+        parts.append(
+            (videos, targets, metric_outputs(probs, task.multilabel, result.scores[f"threshold_{level}"]))
+        )
     outputs = {m: np.concatenate([p[2][m] for p in parts]) for m in METRICS[task.name]}
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), outputs
 
 
-def metric_on_weights(metric: str, targets: np.ndarray, output: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def metric_on_weights(
+    metric: str, targets: np.ndarray, output: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
     """`(d,)` macro `metric` ("auc" or an F1) of items weighted by each row of `weights` `(d, n)`."""
-    per_label = (weighted_per_label_roc_auc if metric == "auc" else weighted_per_label_f1)(targets, output, weights)
+    per_label = (weighted_per_label_roc_auc if metric == "auc" else weighted_per_label_f1)(
+        targets, output, weights
+    )
     return row_nanmean(per_label)
 
 
-def resample_test_videos(task: ProbeTask, tested, video_ids, n_draws: int = BOOTSTRAP_DRAWS,
-                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def resample_test_videos(
+    task: ProbeTask, tested, video_ids, n_draws: int = BOOTSTRAP_DRAWS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """The test videos labelled for `task` and the multiplicities of `n_draws` resamples of them.
 
     tested: `(n_segments,)` the rotation in which each segment's video is tested, −1 where none
@@ -632,9 +780,11 @@ def _item_index(videos: np.ndarray, item_videos: np.ndarray) -> np.ndarray:
     return index
 
 
-def row_draws(targets: np.ndarray, outputs: dict, item_videos: np.ndarray, videos: np.ndarray,
-              weights: np.ndarray) -> dict[str, tuple[float, np.ndarray]]:
-    """Per metric, the estimate on the items as they are and its values on each resample: `{metric: (estimate, (d,))}`.
+def row_draws(
+    targets: np.ndarray, outputs: dict, item_videos: np.ndarray, videos: np.ndarray, weights: np.ndarray
+) -> dict[str, tuple[float, np.ndarray]]:
+    """Per metric, the estimate on the items as they are and its values on each resample: `{metric:
+    (estimate, (d,))}`.
 
     item_videos: `(n,)` the video of each item; videos, weights: `resample_test_videos`.
     """
@@ -642,14 +792,26 @@ def row_draws(targets: np.ndarray, outputs: dict, item_videos: np.ndarray, video
     out = {}
     for metric, output in outputs.items():
         estimate = float(metric_on_weights(metric, targets, output, np.ones((1, len(targets))))[0])
-        draws = np.concatenate([metric_on_weights(metric, targets, output, weights[lo:lo + 256][:, index])
-                                for lo in range(0, len(weights), 256)])
+        draws = np.concatenate(
+            [
+                metric_on_weights(metric, targets, output, weights[lo : lo + 256][:, index])
+                for lo in range(0, len(weights), 256)
+            ]
+        )
         out[metric] = estimate, draws
     return out
 
 
-def table2(scores: pd.DataFrame, results: dict, tasks: dict[str, ProbeTask], tested, video_ids,
-           n_draws: int = BOOTSTRAP_DRAWS, interval: float = INTERVAL_LEVEL, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+def table2(
+    scores: pd.DataFrame,
+    results: dict,
+    tasks: dict[str, ProbeTask],
+    tested,
+    video_ids,
+    n_draws: int = BOOTSTRAP_DRAWS,
+    interval: float = INTERVAL_LEVEL,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict]:
     """Table 2: per row (reference, frozen embedding, CL embedding of a configuration), task, level
     and metric, the paper's value and ours with its 95 % interval over test videos.
 
@@ -665,45 +827,75 @@ def table2(scores: pd.DataFrame, results: dict, tasks: dict[str, ProbeTask], tes
     if scores.empty:
         return pd.DataFrame(columns=TABLE2_COLUMNS), {}
     out, draws = [], {}
-    shared = {name: resample_test_videos(task, tested, video_ids, n_draws, seed) for name, task in tasks.items()}
+    shared = {
+        name: resample_test_videos(task, tested, video_ids, n_draws, seed) for name, task in tasks.items()
+    }
     for (embedding, config, task_name), group in scores.groupby(["embedding", "config", "task"], sort=False):
         task = tasks[task_name]
         usable, note = usable_seeds(group["collapsed"])
-        keys = [(embedding, config, task_name, r, s) for r, s in zip(group.loc[usable, "rotation"], group.loc[usable, "seed"])]
+        keys = [
+            (embedding, config, task_name, r, s)
+            for r, s in zip(group.loc[usable, "rotation"], group.loc[usable, "seed"], strict=True)
+        ]
         healthy = [results[key] for key in keys if key in results]
-        base = {"row": row_label(embedding, config), "embedding": embedding, "config": config, "task": task_name,
-                "rotations": group["rotation"].nunique(), "seeds": group["seed"].nunique(), "collapsed": note or "none",
-                "labels": len(task.labels)}
+        base = {
+            "row": row_label(embedding, config),
+            "embedding": embedding,
+            "config": config,
+            "task": task_name,
+            "rotations": group["rotation"].nunique(),
+            "seeds": group["seed"].nunique(),
+            "collapsed": note or "none",
+            "labels": len(task.labels),
+        }
         videos, weights = shared[task_name]
         for level in LEVELS:
             if healthy:
                 item_videos, targets, outputs = pooled_outputs(healthy, task, video_ids, level)
                 found = row_draws(targets, outputs, item_videos, videos, weights)
             for metric in METRICS[task_name]:
-                row = base | {"level": level, "metric": metric, "paper": _paper_value(embedding, config, task_name, metric),
-                              "estimate": np.nan, "low": np.nan, "high": np.nan, "test_videos": 0, "test_segments": 0,
-                              "labels_scored": 0, "unscored": ""}
+                row = base | {
+                    "level": level,
+                    "metric": metric,
+                    "paper": _paper_value(embedding, config, task_name, metric),
+                    "estimate": np.nan,
+                    "low": np.nan,
+                    "high": np.nan,
+                    "test_videos": 0,
+                    "test_segments": 0,
+                    "labels_scored": 0,
+                    "unscored": "",
+                }
                 if healthy:
                     estimate, values = found[metric]
                     low, high = _quantiles(values, interval)
                     scored = _labels_scored(metric, targets)
-                    row |= {"estimate": estimate, "low": low, "high": high,
-                            "test_videos": len(np.unique(item_videos)),
-                            "test_segments": len(np.unique(np.concatenate([r.test_rows for r in healthy]))),
-                            "labels_scored": int(scored.sum()),
-                            "unscored": "; ".join(np.asarray(task.labels)[~scored])}
+                    row |= {
+                        "estimate": estimate,
+                        "low": low,
+                        "high": high,
+                        "test_videos": len(np.unique(item_videos)),
+                        "test_segments": len(np.unique(np.concatenate([r.test_rows for r in healthy]))),
+                        "labels_scored": int(scored.sum()),
+                        "unscored": "; ".join(np.asarray(task.labels)[~scored]),
+                    }
                     draws[(base["row"], task_name, level, metric)] = values
                 out.append(row)
     table = pd.DataFrame(out, columns=TABLE2_COLUMNS)
-    config_order = [REFERENCE_CONFIG, FROZEN_CONFIG,
-                    *dict.fromkeys(c for c in table["config"] if c not in (FROZEN_CONFIG, REFERENCE_CONFIG))]
+    config_order = [
+        REFERENCE_CONFIG,
+        FROZEN_CONFIG,
+        *dict.fromkeys(c for c in table["config"] if c not in (FROZEN_CONFIG, REFERENCE_CONFIG)),
+    ]
     order = [*REFERENCES, *EMBEDDINGS]
     table["_c"] = table["config"].map(config_order.index)
     table["_e"] = table["embedding"].map(order.index)
     table["_t"] = table["task"].map(TASKS.index)
     table["_l"] = table["level"].map(LEVELS.index)
-    table["_m"] = [METRICS[t].index(m) for t, m in zip(table["task"], table["metric"])]
-    return table.sort_values(["_c", "_e", "_t", "_m", "_l"]).drop(columns=["_c", "_e", "_t", "_l", "_m"]).reset_index(drop=True), draws
+    table["_m"] = [METRICS[t].index(m) for t, m in zip(table["task"], table["metric"], strict=True)]
+    return table.sort_values(["_c", "_e", "_t", "_m", "_l"]).drop(
+        columns=["_c", "_e", "_t", "_l", "_m"]
+    ).reset_index(drop=True), draws
 
 
 def _paper_value(embedding: str, config: str, task: str, metric: str) -> float:
@@ -714,7 +906,8 @@ def _paper_value(embedding: str, config: str, task: str, metric: str) -> float:
 
 
 def _labels_scored(metric: str, targets: np.ndarray) -> np.ndarray:
-    """`(k,)` which labels have the metric defined on `targets` `(n, k)`: a positive (F1), and a negative too (AUC)."""
+    """`(k,)` which labels have the metric defined on `targets` `(n, k)`: a positive (F1), and a negative too
+    (AUC)."""
     positive = targets.any(0)
     return positive & (~targets.astype(bool)).any(0) if metric == "auc" else positive
 
@@ -736,15 +929,21 @@ def table2_markdown(table: pd.DataFrame, weights, n_draws: int = BOOTSTRAP_DRAWS
     weights: `mvnb.provenance.Weights` of the features.
     """
     legend = "; ".join(f"{METRIC_NAMES[m]}: {METRIC_LEGEND[m]}" for m in METRIC_LEGEND)
-    parts = [f"Test scores on the pooled test predictions of every healthy run (rotations and seeds), each with its "
-             f"95 % interval from {n_draws} bootstrap resamples of the test videos within each rotation. Reference rows "
-             f"are constant predictors, one per rotation's training split. {legend}. — : undefined."]
+    parts = [
+        f"Test scores on the pooled test predictions of every healthy run (rotations and seeds), each with "
+        f"its "
+        f"95 % interval from {n_draws} bootstrap resamples of the test videos within each rotation. "
+        f"Reference rows "
+        f"are constant predictors, one per rotation's training split. {legend}. — : undefined."
+    ]
     for task in [t for t in TASKS if t in set(table["task"])]:
         rows = table[table["task"] == task]
         parts.append(_scored_line(task, rows))
         header = ["row"]
         for metric in METRICS[task]:
-            paper = ["AUC · paper"] if metric == "auc" else ["F1 · paper"] if metric in ("f1@0.5", "f1") else []
+            paper = (
+                ["AUC · paper"] if metric == "auc" else ["F1 · paper"] if metric in ("f1@0.5", "f1") else []
+            )
             header += paper + [f"{METRIC_NAMES[metric]} · {level}" for level in LEVELS]
         header += ["test videos", "rotations", "seeds", "collapsed"]
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -757,27 +956,37 @@ def table2_markdown(table: pd.DataFrame, weights, n_draws: int = BOOTSTRAP_DRAWS
                     cells.append("—" if not np.isfinite(paper) else f"{paper:.2f}")
                 for level in LEVELS:
                     r = cell.loc[level]
-                    cells.append(("collapsed" if r["collapsed"] != "none" else "—") if not np.isfinite(r["estimate"])
-                                 else format_interval(r["estimate"], r["low"], r["high"], 3))
+                    cells.append(
+                        ("collapsed" if r["collapsed"] != "none" else "—")
+                        if not np.isfinite(r["estimate"])
+                        else format_interval(r["estimate"], r["low"], r["high"], 3)
+                    )
             first = group.iloc[0]
-            cells += [str(group["test_videos"].max()), str(first["rotations"]),
-                      "constant" if first["config"] == REFERENCE_CONFIG else str(first["seeds"]), first["collapsed"]]
+            cells += [
+                str(group["test_videos"].max()),
+                str(first["rotations"]),
+                "constant" if first["config"] == REFERENCE_CONFIG else str(first["seeds"]),
+                first["collapsed"],
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return weights.markdown("\n\n".join(parts))
 
 
 def _scored_line(task: str, rows: pd.DataFrame) -> str:
-    """'**tags**: 8 of 10 tags have a test video and are scored (none carries slow, ambient); 10 test videos (60 segments).'"""
+    """'**tags**: 8 of 10 tags have a test video and are scored (none carries slow, ambient); 10 test videos
+    (60 segments).'"""
     scored = rows[np.isfinite(rows["estimate"].astype(float))]
     if scored.empty:
         return f"**{task}**: nothing could be scored."
     f1 = scored[scored["metric"] != "auc"].iloc[0]
     auc = scored[scored["metric"] == "auc"]
     noun = "tag" if task == "tags" else "genre"
-    line = (f"**{task}**: {_count(f1['labels_scored'], noun, f1['labels'])} a test video and "
-            f"{'is' if f1['labels_scored'] == 1 else 'are'} scored"
-            + (f" (none carries {', '.join(f1['unscored'].split('; '))})" if f1["unscored"] else ""))
+    line = (
+        f"**{task}**: {_count(f1['labels_scored'], noun, f1['labels'])} a test video and "
+        f"{'is' if f1['labels_scored'] == 1 else 'are'} scored"
+        + (f" (none carries {', '.join(f1['unscored'].split('; '))})" if f1["unscored"] else "")
+    )
     if len(auc) and auc["labels_scored"].iloc[0] != f1["labels_scored"]:
         line += f"; AUC needs a negative too, and scores {auc['labels_scored'].iloc[0]}"
     return line + f"; {_count(f1['test_videos'], 'test video')} ({_count(f1['test_segments'], 'segment')})."
@@ -790,18 +999,22 @@ def _count(n: int, noun: str, of: int | None = None) -> str:
     return f"{n} of {of} {noun}{'' if of == 1 else 's'} {'has' if n == 1 else 'have'}"
 
 
-def write_table2(table: pd.DataFrame, figures_dir: str | Path, weights,
-                 n_draws: int = BOOTSTRAP_DRAWS) -> tuple[Path, Path] | None:
-    """Write `table2.md` (under the weights' caption) and `table2.csv` (with the weights' columns) into `figures_dir`,
+def write_table2(
+    table: pd.DataFrame, figures_dir: str | Path, weights, n_draws: int = BOOTSTRAP_DRAWS
+) -> tuple[Path, Path] | None:
+    """Write `table2.md` (under the weights' caption) and `table2.csv` (with the weights' columns) into
+    `figures_dir`,
     atomically; returns their paths, or None, writing nothing, when no probe ran (an empty table)."""
     if table.empty:
         return None
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     paths = figures_dir / "table2.md", figures_dir / "table2.csv"
-    writers = (lambda p: p.write_text(table2_markdown(table, weights, n_draws)),
-               lambda p: weights.stamp(table).to_csv(p, index=False))
-    for path, write in zip(paths, writers):
+    writers = (
+        lambda p: p.write_text(table2_markdown(table, weights, n_draws)),
+        lambda p: weights.stamp(table).to_csv(p, index=False),
+    )
+    for path, write in zip(paths, writers, strict=True):
         with atomic_write(path) as tmp:
             write(tmp)
     return paths
@@ -812,8 +1025,16 @@ def write_table2(table: pd.DataFrame, figures_dir: str | Path, weights,
 # ---------------------------------------------------------------------------------------------
 
 
-def paired_difference(table: pd.DataFrame, draws: dict, a: str, b: str, task: str, level: str, metric: str,
-                      interval: float = INTERVAL_LEVEL) -> tuple[float, float, float] | None:
+def paired_difference(
+    table: pd.DataFrame,
+    draws: dict,
+    a: str,
+    b: str,
+    task: str,
+    level: str,
+    metric: str,
+    interval: float = INTERVAL_LEVEL,
+) -> tuple[float, float, float] | None:
     """`(A − B, low, high)` of rows `a` and `b`: the estimates' difference and the interval of the
     difference over the shared resamples; None when either row has no score there."""
     key_a, key_b = (a, task, level, metric), (b, task, level, metric)
@@ -821,10 +1042,14 @@ def paired_difference(table: pd.DataFrame, draws: dict, a: str, b: str, task: st
         return None
     cells = table.set_index(["row", "task", "level", "metric"])["estimate"]
     difference = float(cells.loc[key_a] - cells.loc[key_b])
-    return (difference, *_quantiles(draws[key_a] - draws[key_b], interval)) if np.isfinite(difference) else None
+    return (
+        (difference, *_quantiles(draws[key_a] - draws[key_b], interval)) if np.isfinite(difference) else None
+    )
 
 
-def paper_findings(table: pd.DataFrame, draws: dict, level: str = "segment", metric: str = "auc") -> pd.DataFrame:
+def paper_findings(
+    table: pd.DataFrame, draws: dict, level: str = "segment", metric: str = "auc"
+) -> pd.DataFrame:
     """Each comparison the paper's Table 2 makes, and whether ours agrees, per task and CL configuration.
 
     Comparisons: audio vs video features, concat vs audio, and each CL embedding vs the frozen
@@ -845,27 +1070,53 @@ def paper_findings(table: pd.DataFrame, draws: dict, level: str = "segment", met
         pairs = [("musicnn", "R(2+1)D"), ("concat", "musicnn")]
         for config in configs:
             cl = {name: row_label(name, config) for name in LEARNED}
-            pairs += [("concat", cl["CL_agg"]), ("musicnn", cl["CL_a"]), ("R(2+1)D", cl["CL_v"]),
-                      (cl["CL_a"], cl["CL_v"]), (cl["CL_agg"], cl["CL_a"])]
+            pairs += [
+                ("concat", cl["CL_agg"]),
+                ("musicnn", cl["CL_a"]),
+                ("R(2+1)D", cl["CL_v"]),
+                (cl["CL_a"], cl["CL_v"]),
+                (cl["CL_agg"], cl["CL_a"]),
+            ]
         for a, b in pairs:
-            paper_a, paper_b = (PAPER_TABLE2[label.split(" · ")[0]][task][metric != "auc"] for label in (a, b))
+            paper_a, paper_b = (
+                PAPER_TABLE2[label.split(" · ")[0]][task][metric != "auc"] for label in (a, b)
+            )
             if paper_b > paper_a:
                 (a, paper_a), (b, paper_b) = (b, paper_b), (a, paper_a)
             tie = paper_a - paper_b <= PAPER_RESOLUTION + 1e-9
-            row = {"task": task, "finding": f"{a} {'≈' if tie else '>'} {b}", "paper": f"{paper_a:.2f} vs {paper_b:.2f}",
-                   "ours": "—", "difference": np.nan, "low": np.nan, "high": np.nan, "verdict": "not measured",
-                   "at_ceiling": False}
+            row = {
+                "task": task,
+                "finding": f"{a} {'≈' if tie else '>'} {b}",
+                "paper": f"{paper_a:.2f} vs {paper_b:.2f}",
+                "ours": "—",
+                "difference": np.nan,
+                "low": np.nan,
+                "high": np.nan,
+                "verdict": "not measured",
+                "at_ceiling": False,
+            }
             found = paired_difference(table, draws, a, b, task, level, metric)
             if found is not None:
                 difference, low, high = found
                 if tie:
-                    verdict = ("reproduced" if -EQUIVALENCE_MARGIN <= low and high <= EQUIVALENCE_MARGIN else
-                               "contradicted" if low > EQUIVALENCE_MARGIN or high < -EQUIVALENCE_MARGIN else "not resolved")
+                    verdict = (
+                        "reproduced"
+                        if -EQUIVALENCE_MARGIN <= low and high <= EQUIVALENCE_MARGIN
+                        else "contradicted"
+                        if low > EQUIVALENCE_MARGIN or high < -EQUIVALENCE_MARGIN
+                        else "not resolved"
+                    )
                 else:
                     verdict = "reproduced" if low > 0 else "contradicted" if high < 0 else "not resolved"
                 ours = cells.loc[(a, task, level, metric)], cells.loc[(b, task, level, metric)]
-                row |= {"ours": f"{ours[0]:.3f} vs {ours[1]:.3f}", "difference": difference, "low": low, "high": high,
-                        "verdict": verdict, "at_ceiling": bool(min(ours) >= CEILING)}
+                row |= {
+                    "ours": f"{ours[0]:.3f} vs {ours[1]:.3f}",
+                    "difference": difference,
+                    "low": low,
+                    "high": high,
+                    "verdict": verdict,
+                    "at_ceiling": bool(min(ours) >= CEILING),
+                }
             out.append(row)
     return pd.DataFrame(out)
 
@@ -875,28 +1126,41 @@ def findings_summary(findings: pd.DataFrame) -> str:
     if findings.empty:
         return "No probe could run, so none of the paper's findings could be checked."
     lines = []
-    for verdict, words in (("reproduced", "Reproduced"), ("contradicted", "Contradicted"),
-                           ("not resolved", "Not resolved (the interval of the difference allows either)"),
-                           ("not measured", "Not measured")):
+    for verdict, words in (
+        ("reproduced", "Reproduced"),
+        ("contradicted", "Contradicted"),
+        ("not resolved", "Not resolved (the interval of the difference allows either)"),
+        ("not measured", "Not measured"),
+    ):
         hits = findings[findings["verdict"] == verdict]
         if len(hits):
-            items = "; ".join(f"{r.finding} on {r.task} ({r.ours}" + (f", difference {format_interval(r.difference, r.low, r.high, 3)})"
-                                                                      if np.isfinite(r.difference) else ")")
-                              for r in hits.itertuples())
+            items = "; ".join(
+                f"{r.finding} on {r.task} ({r.ours}"
+                + (
+                    f", difference {format_interval(r.difference, r.low, r.high, 3)})"
+                    if np.isfinite(r.difference)
+                    else ")"
+                )
+                for r in hits.itertuples()
+            )
             lines.append(f"- **{words}**, {len(hits)} of {len(findings)}: {items}.")
     ceiling = findings[findings["at_ceiling"]]
     if len(ceiling):
         items = "; ".join(f"{r.finding} on {r.task}" for r in ceiling.itertuples())
-        lines.append(f"- Both scores are at the ceiling (≥ {CEILING}) in {len(ceiling)} comparison(s), where an order "
-                     f"between embeddings says little: {items}.")
+        lines.append(
+            f"- Both scores are at the ceiling (≥ {CEILING}) in {len(ceiling)} comparison(s), where an order "
+            f"between embeddings says little: {items}."
+        )
     return "\n".join(lines)
 
 
 def versus_references(table: pd.DataFrame, draws: dict, level: str = "segment") -> pd.DataFrame:
-    """Every scored row against the best reference row of each task and metric, paired over the same resampled test videos.
+    """Every scored row against the best reference row of each task and metric, paired over the same
+    resampled test videos.
 
     The reference is the prior for AUC (whose AUC is chance, 0.5), and for an F1 the one with
-    the highest estimate (the task's own constant on ties: all tags positive, the majority genre). `verdict`: "above" when the
+    the highest estimate (the task's own constant on ties: all tags positive, the majority genre). `verdict`:
+    "above" when the
     95 % interval of row − reference lies above 0, "below" when below, else "indistinguishable".
     Columns: `row, task, metric, reference, ours, reference_score, difference, low, high, verdict`.
     """
@@ -906,32 +1170,68 @@ def versus_references(table: pd.DataFrame, draws: dict, level: str = "segment") 
         refs = group[group["config"] == REFERENCE_CONFIG]
         if refs.empty:
             continue
-        best = (refs[refs["embedding"] == "prior"].iloc[0] if metric == "auc"
-                else refs.loc[refs["estimate"].astype(float)[::-1].idxmax()])  # ties: the later, task-specific one
+        best = (
+            refs[refs["embedding"] == "prior"].iloc[0]
+            if metric == "auc"
+            else refs.loc[refs["estimate"].astype(float)[::-1].idxmax()]
+        )  # ties: the later, task-specific one
         for r in group[group["config"] != REFERENCE_CONFIG].itertuples():
             found = paired_difference(table, draws, r.row, best["row"], task, level, metric)
             if found is None:
                 continue
             difference, low, high = found
-            out.append({"row": r.row, "task": task, "metric": metric, "reference": best["row"], "ours": r.estimate,
-                        "reference_score": best["estimate"], "difference": difference, "low": low, "high": high,
-                        "verdict": "above" if low > 0 else "below" if high < 0 else "indistinguishable"})
-    return pd.DataFrame(out, columns=["row", "task", "metric", "reference", "ours", "reference_score", "difference",
-                                      "low", "high", "verdict"])
+            out.append(
+                {
+                    "row": r.row,
+                    "task": task,
+                    "metric": metric,
+                    "reference": best["row"],
+                    "ours": r.estimate,
+                    "reference_score": best["estimate"],
+                    "difference": difference,
+                    "low": low,
+                    "high": high,
+                    "verdict": "above" if low > 0 else "below" if high < 0 else "indistinguishable",
+                }
+            )
+    return pd.DataFrame(
+        out,
+        columns=[
+            "row",
+            "task",
+            "metric",
+            "reference",
+            "ours",
+            "reference_score",
+            "difference",
+            "low",
+            "high",
+            "verdict",
+        ],
+    )
 
 
 def references_summary(versus: pd.DataFrame) -> str:
-    """Markdown, generated from `versus_references`: per task and metric, which rows beat the best constant predictor."""
+    """Markdown, generated from `versus_references`: per task and metric, which rows beat the best constant
+    predictor."""
     if versus.empty:
         return "No row could be compared with a reference."
     lines = []
     for (task, metric), group in versus.groupby(["task", "metric"], sort=False):
         ref = group.iloc[0]
-        parts = [f"{words}: {', '.join(f'`{r}`' for r in group.loc[group['verdict'] == verdict, 'row'])}"
-                 for verdict, words in (("above", "above it"), ("indistinguishable", "indistinguishable from it"),
-                                        ("below", "below it")) if (group["verdict"] == verdict).any()]
-        lines.append(f"- **{task}, {METRIC_NAMES[metric]}** (best reference `{ref['reference']}`, "
-                     f"{ref['reference_score']:.3f}): " + "; ".join(parts) + ".")
+        parts = [
+            f"{words}: {', '.join(f'`{r}`' for r in group.loc[group['verdict'] == verdict, 'row'])}"
+            for verdict, words in (
+                ("above", "above it"),
+                ("indistinguishable", "indistinguishable from it"),
+                ("below", "below it"),
+            )
+            if (group["verdict"] == verdict).any()
+        ]
+        lines.append(
+            f"- **{task}, {METRIC_NAMES[metric]}** (best reference `{ref['reference']}`, "
+            f"{ref['reference_score']:.3f}): " + "; ".join(parts) + "."
+        )
     return "\n".join(lines)
 
 
@@ -940,10 +1240,17 @@ def references_summary(versus: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def best_row(table: pd.DataFrame, task: str, level: str = "segment", metric: str = "auc") -> tuple[str, str] | None:
-    """`(embedding, config)` of the probed row (not a reference) with the highest `metric` on `task`, or None."""
-    rows = table[(table["task"] == task) & (table["metric"] == metric) & (table["level"] == level)
-                 & (table["config"] != REFERENCE_CONFIG)]
+def best_row(
+    table: pd.DataFrame, task: str, level: str = "segment", metric: str = "auc"
+) -> tuple[str, str] | None:
+    """`(embedding, config)` of the probed row (not a reference) with the highest `metric` on `task`, or
+    None."""
+    rows = table[
+        (table["task"] == task)
+        & (table["metric"] == metric)
+        & (table["level"] == level)
+        & (table["config"] != REFERENCE_CONFIG)
+    ]
     rows = rows[np.isfinite(rows["estimate"].astype(float))]
     if rows.empty:
         return None
@@ -951,8 +1258,18 @@ def best_row(table: pd.DataFrame, task: str, level: str = "segment", metric: str
     return best["embedding"], best["config"]
 
 
-def per_label_auc(results: dict, task: ProbeTask, embedding: str, config: str, tested, video_ids, level: str = "segment",
-                  n_draws: int = BOOTSTRAP_DRAWS, interval: float = INTERVAL_LEVEL, seed: int = 0) -> pd.DataFrame:
+def per_label_auc(
+    results: dict,
+    task: ProbeTask,
+    embedding: str,
+    config: str,
+    tested,
+    video_ids,
+    level: str = "segment",
+    n_draws: int = BOOTSTRAP_DRAWS,
+    interval: float = INTERVAL_LEVEL,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Per-label test AUC of one row on its pooled test predictions (every run of it in `results`),
     with the 95 % interval of `table2`'s bootstrap (test videos resampled within rotations).
 
@@ -965,16 +1282,28 @@ def per_label_auc(results: dict, task: ProbeTask, embedding: str, config: str, t
     item_videos, targets, outputs = pooled_outputs(runs, task, video_ids, level)
     videos, weights = resample_test_videos(task, tested, video_ids, n_draws, seed)
     index = _item_index(videos, item_videos)
-    values = np.concatenate([weighted_per_label_roc_auc(targets, outputs["auc"], weights[lo:lo + 256][:, index])
-                             for lo in range(0, len(weights), 256)])
+    values = np.concatenate(
+        [
+            weighted_per_label_roc_auc(targets, outputs["auc"], weights[lo : lo + 256][:, index])
+            for lo in range(0, len(weights), 256)
+        ]
+    )
     bounds = np.array([_quantiles(values[:, j], interval) for j in range(len(task.labels))]).reshape(-1, 2)
     positives = pd.DataFrame(targets.astype(bool), columns=list(task.labels)).groupby(item_videos).any().sum()
-    return pd.DataFrame({"label": task.labels, "estimate": per_label_roc_auc(targets, outputs["auc"]), "low": bounds[:, 0],
-                         "high": bounds[:, 1], "test_videos": positives.loc[list(task.labels)].to_numpy()})
+    return pd.DataFrame(
+        {
+            "label": task.labels,
+            "estimate": per_label_roc_auc(targets, outputs["auc"]),
+            "low": bounds[:, 0],
+            "high": bounds[:, 1],
+            "test_videos": positives.loc[list(task.labels)].to_numpy(),
+        }
+    )
 
 
 def per_label_auc_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
-    """Bar chart of per-label AUC with its 95 % interval, the chance line at 0.5; labels without an AUC say why.
+    """Bar chart of per-label AUC with its 95 % interval, the chance line at 0.5; labels without an AUC say
+    why.
 
     frame: `per_label_auc`'s table (`label, estimate, low, high, test_videos`).
     """
@@ -987,7 +1316,7 @@ def per_label_auc_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
         why = "absent\nfrom test" if frame["test_videos"].iloc[i] == 0 else "no negative\nin test"
         ax.text(i, 0.02, why, ha="center", va="bottom", fontsize=7, rotation=90)
     ax.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
-    ticks = [f"{label} ({n:g})" for label, n in zip(frame["label"], frame["test_videos"])]
+    ticks = [f"{label} ({n:g})" for label, n in zip(frame["label"], frame["test_videos"], strict=True)]
     ax.set_xticks(positions, ticks, rotation=45, ha="right")
     ax.set(ylim=(0, 1), ylabel="test ROC-AUC", xlabel="tag (test videos carrying it)", title=title)
     ax.legend(loc="lower right")
@@ -996,13 +1325,16 @@ def per_label_auc_figure(frame: pd.DataFrame, title: str) -> plt.Figure:
 
 
 def genre_confusion(results: dict, embedding: str, config: str, task: ProbeTask) -> pd.DataFrame:
-    """Test-segment counts, summed over runs (rotations and seeds), of true genre (rows) × predicted genre (columns)."""
+    """Test-segment counts, summed over runs (rotations and seeds), of true genre (rows) × predicted genre
+    (columns)."""
     counts = np.zeros((len(task.labels), len(task.labels)), dtype=int)
     for key, result in results.items():
         if key[:3] == (embedding, config, task.name):
             true = task.targets[result.test_rows].argmax(1)
             np.add.at(counts, (true, result.test_probs.argmax(1)), 1)
-    return pd.DataFrame(counts, index=pd.Index(task.labels, name="true"), columns=pd.Index(task.labels, name="predicted"))
+    return pd.DataFrame(
+        counts, index=pd.Index(task.labels, name="true"), columns=pd.Index(task.labels, name="predicted")
+    )
 
 
 def confusion_figure(counts: pd.DataFrame, title: str) -> plt.Figure:
@@ -1014,7 +1346,15 @@ def confusion_figure(counts: pd.DataFrame, title: str) -> plt.Figure:
     image = ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
     for (i, j), n in np.ndenumerate(values):
         if n:
-            ax.text(j, i, int(n), ha="center", va="center", fontsize=8, color="white" if share[i, j] > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                int(n),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if share[i, j] > 0.6 else "black",
+            )
     ax.set_xticks(range(len(counts)), counts.columns, rotation=45, ha="right")
     ax.set_yticks(range(len(counts)), counts.index)
     ax.set(xlabel="predicted", ylabel="true", title=title)
@@ -1028,5 +1368,7 @@ def probe_config(**overrides) -> ProbeConfig:
     known = {f.name for f in dataclasses.fields(ProbeConfig)}
     unknown = set(overrides) - known
     if unknown:
-        raise KeyError(f"unknown probe parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        raise KeyError(
+            f"unknown probe parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+        )
     return ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})

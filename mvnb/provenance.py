@@ -4,7 +4,8 @@ Every result of the report starts from the frozen features, so the weights are r
 feature store records them (each store's meta.json, `mvnb.features.read_meta`), never typed:
 
     weights = provenance.of_store(store)        # a segment store with features
-    weights.caption                             # 'R(2+1)D-18: random init (seed 0), not Kinetics-400 · musicnn: MSD_musicnn'
+    weights.caption                             # 'R(2+1)D-18: random init (seed 0), not Kinetics-400 ·
+    musicnn: MSD_musicnn'
     weights.markdown(table.to_markdown())       # a .md table under its caption line
     weights.stamp(table).to_csv(...)            # a CSV with the four columns of `COLUMNS`
     weights.save_figure(fig, path)              # a PNG with the caption as footnote and in its metadata
@@ -12,6 +13,7 @@ feature store records them (each store's meta.json, `mvnb.features.read_meta`), 
 
 Exempt are files that hold no model output (the corpus, preprocessing and timing tables).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ class Weights:
 
     def columns(self) -> dict[str, str]:
         """The CSV columns (`COLUMNS`) and their values."""
-        return dict(zip(COLUMNS, (self.video, self.video_sha256, self.audio, self.audio_sha256)))
+        return dict(zip(COLUMNS, (self.video, self.video_sha256, self.audio, self.audio_sha256), strict=True))
 
     def stamp(self, table: pd.DataFrame) -> pd.DataFrame:
         """`table` with the `COLUMNS` appended (the same value on every row), for a CSV."""
@@ -55,12 +57,16 @@ class Weights:
         return f"Weights: {self.caption}\n\n{body.rstrip()}\n"
 
     def footnote(self, fig):
-        """Write the caption under a matplotlib figure (saved with `bbox_inches="tight"`, it stays inside); returns `fig`."""
-        fig.text(0.01, 0.0, f"weights: {self.caption}", ha="left", va="top", fontsize=7, color="0.3", gid="weights")
+        """Write the caption under a matplotlib figure (saved with `bbox_inches="tight"`, it stays inside);
+        returns `fig`."""
+        fig.text(
+            0.01, 0.0, f"weights: {self.caption}", ha="left", va="top", fontsize=7, color="0.3", gid="weights"
+        )
         return fig
 
     def save_figure(self, fig, path: str | Path, dpi: int = 120) -> Path:
-        """Save `fig` as a PNG at `path`, atomically, with the caption as footnote and as its `PNG_KEY` text chunk."""
+        """Save `fig` as a PNG at `path`, atomically, with the caption as footnote and as its `PNG_KEY` text
+        chunk."""
         from mvnb.media import atomic_write
 
         path = Path(path)
@@ -72,8 +78,17 @@ class Weights:
 
     def plotly(self, fig):
         """Put the caption under a plotly figure, as an annotation below its plot area; returns `fig`."""
-        fig.add_annotation(text=f"weights: {self.caption}", xref="paper", yref="paper", x=0, y=-0.04, xanchor="left",
-                           yanchor="top", showarrow=False, font=dict(size=11, color="#555"))
+        fig.add_annotation(
+            text=f"weights: {self.caption}",
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=-0.04,
+            xanchor="left",
+            yanchor="top",
+            showarrow=False,
+            font=dict(size=11, color="#555"),
+        )
         return fig
 
 
@@ -90,12 +105,14 @@ def video_label(provenance: dict) -> str:
 
 
 def audio_label(provenance: dict) -> str:
-    """The audio encoder's weights in words ('musicnn: MSD_musicnn'), from a feature store's `provenance` record."""
+    """The audio encoder's weights in words ('musicnn: MSD_musicnn'), from a feature store's `provenance`
+    record."""
     return f"{provenance.get('encoder', 'musicnn')}: {provenance.get('weights') or provenance.get('name')}"
 
 
 def of_store(data_dir: str | Path, audio_data_dir: str | Path | None = None) -> Weights:
-    """The weights of the feature stores of the segment store `data_dir` (audio from `audio_data_dir` when given).
+    """The weights of the feature stores of the segment store `data_dir` (audio from `audio_data_dir` when
+    given).
 
     Raises FileNotFoundError naming the store when a modality has no features.
     """
@@ -105,8 +122,14 @@ def of_store(data_dir: str | Path, audio_data_dir: str | Path | None = None) -> 
     for modality, folder in (("audio", audio_data_dir or data_dir), ("video", data_dir)):
         meta = read_meta(store_dir(folder, modality))
         if meta is None:
-            raise FileNotFoundError(f"no {modality} features in {store_dir(folder, modality)}: their weights are unknown; "
-                                    f"run notebook 02 (features) first")
+            raise FileNotFoundError(
+                f"no {modality} features in {store_dir(folder, modality)}: their weights are unknown; "
+                f"run notebook 02 (features) first"
+            )
         records[modality] = meta["provenance"]
-    return Weights(video_label(records["video"]), audio_label(records["audio"]),
-                   records["video"].get("sha256", "")[:16], records["audio"].get("sha256", "")[:16])
+    return Weights(
+        video_label(records["video"]),
+        audio_label(records["audio"]),
+        records["video"].get("sha256", "")[:16],
+        records["audio"].get("sha256", "")[:16],
+    )

@@ -16,6 +16,7 @@ fold), scored on the held-out predictions with a 95 % interval from a bootstrap 
 A segment's factor is the overlap-weighted mean of the table's steps over its span
 (`segment_factors`); the lead instrument is the song's.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,8 +43,10 @@ def load_factors(corpus_dir: str | Path) -> pd.DataFrame:
     """The factor table of a synthetic corpus (`synth.factor_table`), as written beside its videos."""
     path = Path(corpus_dir) / FACTORS_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"no {FACTORS_FILE} in {corpus_dir}: only a synthetic corpus knows its music's "
-                                f"ground truth (rebuild it with `python -m mvnb synth`)")
+        raise FileNotFoundError(
+            f"no {FACTORS_FILE} in {corpus_dir}: only a synthetic corpus knows its music's "
+            f"ground truth (rebuild it with `python -m mvnb synth`)"
+        )
     return pd.read_csv(path, dtype={"video_id": str})
 
 
@@ -57,8 +60,10 @@ def segment_factors(manifest: pd.DataFrame, factors: pd.DataFrame, source: str =
     steps = factors[factors["source"] == source]
     spans = manifest[["video_id", "start_s", "end_s"]].reset_index(names="segment")
     joined = spans.merge(steps, on="video_id")
-    overlap = (np.minimum(joined["end_s"], joined["t_s"] + FACTOR_STEP_S)
-               - np.maximum(joined["start_s"], joined["t_s"])).clip(lower=0)
+    overlap = (
+        np.minimum(joined["end_s"], joined["t_s"] + FACTOR_STEP_S)
+        - np.maximum(joined["start_s"], joined["t_s"])
+    ).clip(lower=0)
     numeric = [*CONTINUOUS, "minor"]
     weighted = joined[numeric].mul(overlap, axis=0).assign(segment=joined["segment"], weight=overlap)
     sums = weighted.groupby("segment").sum()
@@ -117,13 +122,17 @@ def weighted_auc(positive: np.ndarray, scores: np.ndarray, weights: np.ndarray) 
 
 
 def readout_scores(y, pred, factor: str, weights: np.ndarray) -> np.ndarray:
-    """The factor's score (R², or AUC: macro over present classes for `lead`) per row of `weights` `(d, n)`."""
+    """The factor's score (R², or AUC: macro over present classes for `lead`) per row of `weights` `(d,
+    n)`."""
     if factor in CONTINUOUS:
         return weighted_r2(np.asarray(y, dtype=float), pred, weights)
     if factor == "minor":
         return weighted_auc(np.asarray(y, dtype=float), pred, weights)
-    per_class = [weighted_auc((np.asarray(y) == lead).astype(float), pred[:, i], weights)
-                 for i, lead in enumerate(LEADS) if 0 < (np.asarray(y) == lead).sum() < len(y)]
+    per_class = [
+        weighted_auc((np.asarray(y) == lead).astype(float), pred[:, i], weights)
+        for i, lead in enumerate(LEADS)
+        if 0 < (np.asarray(y) == lead).sum() < len(y)
+    ]
     return np.nanmean(per_class, axis=0) if per_class else np.full(len(weights), np.nan)
 
 
@@ -137,37 +146,61 @@ def readout(x, y, groups, factor: str, n_draws: int = N_DRAWS, seed: int = 0) ->
     draws = readout_scores(y, pred, factor, bootstrap_weights(groups, n_draws, seed))
     low, high = np.nanquantile(draws, [0.025, 0.975])
     continuous = factor in CONTINUOUS
-    return {"score": float(estimate), "low": float(low), "high": float(high), "metric": "R²" if continuous else "AUC",
-            "chance": 0.0 if continuous else 0.5, "videos": len(np.unique(groups))}
+    return {
+        "score": float(estimate),
+        "low": float(low),
+        "high": float(high),
+        "metric": "R²" if continuous else "AUC",
+        "chance": 0.0 if continuous else 0.5,
+        "videos": len(np.unique(groups)),
+    }
 
 
-def readout_panel(inputs: dict[str, tuple[np.ndarray, pd.DataFrame]], groups, factors: tuple[str, ...] = FACTORS,
-                  seed: int = 0) -> pd.DataFrame:
+def readout_panel(
+    inputs: dict[str, tuple[np.ndarray, pd.DataFrame]],
+    groups,
+    factors: tuple[str, ...] = FACTORS,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Every factor × input: `factor, input, score, low, high, metric, chance, videos`.
 
     inputs: `{name: (features (n, dim), targets)}`, targets being `segment_factors` of the rows,
     e.g. musicnn against the heard song, R(2+1)D at a sweep point against the heard (or the
     phantom) song. groups: `(n,)` video ids (the folds and the bootstrap keep videos whole).
     """
-    rows = [{"factor": f, "input": name, **readout(x, targets[f].to_numpy(), groups, f, seed=seed)}
-            for name, (x, targets) in inputs.items() for f in factors]
+    rows = [
+        {"factor": f, "input": name, **readout(x, targets[f].to_numpy(), groups, f, seed=seed)}
+        for name, (x, targets) in inputs.items()
+        for f in factors
+    ]
     return pd.DataFrame(rows)
 
 
-def readout_heatmap(panel: pd.DataFrame, title: str = "linear read-outs of the music from frozen features") -> plt.Figure:
+def readout_heatmap(
+    panel: pd.DataFrame, title: str = "linear read-outs of the music from frozen features"
+) -> plt.Figure:
     """Factor × input heatmap of held-out scores, each cell '0.83 [0.78, 0.87]'; R² rows and AUC rows share
     one colour scale by mapping AUC 0.5..1 onto 0..1."""
     factors = list(dict.fromkeys(panel["factor"]))
     names = list(dict.fromkeys(panel["input"]))
     table = panel.set_index(["factor", "input"])
-    fig, ax = plt.subplots(figsize=(2.2 + 2.4 * len(names), 0.9 + 0.5 * len(factors)), constrained_layout=True)
+    fig, ax = plt.subplots(
+        figsize=(2.2 + 2.4 * len(names), 0.9 + 0.5 * len(factors)), constrained_layout=True
+    )
     shade = np.full((len(factors), len(names)), np.nan)
     for i, f in enumerate(factors):
         for j, name in enumerate(names):
             r = table.loc[(f, name)]
             shade[i, j] = r["score"] if r["metric"] == "R²" else 2 * (r["score"] - 0.5)
-            ax.text(j, i, f"{r['score']:.2f} [{r['low']:.2f}, {r['high']:.2f}]", ha="center", va="center", fontsize=7,
-                    color="white" if shade[i, j] > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{r['score']:.2f} [{r['low']:.2f}, {r['high']:.2f}]",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if shade[i, j] > 0.6 else "black",
+            )
     image = ax.imshow(np.clip(shade, 0, 1), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     metric = {f: table.loc[(f, names[0]), "metric"] for f in factors}
     ax.set_yticks(range(len(factors)), [f"{f} ({metric[f]})" for f in factors])

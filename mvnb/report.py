@@ -12,6 +12,7 @@ synthetic generator itself (`SYNTHETIC_ONLY`: the heterogeneity-gap sweep) are s
 recorded as "skipped". Each executed copy's progress bars are given the text of their final
 state (`settle_progress`), so that a copy read without a kernel shows what each loop did.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,10 @@ from .media import atomic_write
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 SYNTHETIC_ONLY = ("06",)  # notebooks that sweep the synthetic generator: nothing to study on one's own videos
-WIDGET_VIEW, WIDGET_STATE = "application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW, WIDGET_STATE = (
+    "application/vnd.jupyter.widget-view+json",
+    "application/vnd.jupyter.widget-state+json",
+)
 
 
 def report_notebooks(only: list[str] | None = None) -> list[Path]:
@@ -41,8 +45,13 @@ def report_notebooks(only: list[str] | None = None) -> list[Path]:
     return books
 
 
-def run_report(profile: str, only: list[str] | None = None, overrides: dict | None = None,
-               out: str | Path | None = None, figures: str | Path | None = None) -> pd.DataFrame:
+def run_report(
+    profile: str,
+    only: list[str] | None = None,
+    overrides: dict | None = None,
+    out: str | Path | None = None,
+    figures: str | Path | None = None,
+) -> pd.DataFrame:
     """Execute the report's notebooks; returns one row per notebook: name, status, seconds.
 
     Stops at the first failure, with that row's status naming the cell. Executed copies go to
@@ -55,7 +64,9 @@ def run_report(profile: str, only: list[str] | None = None, overrides: dict | No
     check_full_size(params)
     books = report_notebooks(only)
     declared = {book: papermill.inspect_notebook(str(book)) for book in books}
-    if any({"corpus", "runs_dir"} <= set(names) for names in declared.values()):  # reads the corpus and trains on it
+    if any(
+        {"corpus", "runs_dir"} <= set(names) for names in declared.values()
+    ):  # reads the corpus and trains on it
         check_split(params)
     if figures is not None:
         params["figures_dir"] = str(repo_path(figures))
@@ -68,21 +79,35 @@ def run_report(profile: str, only: list[str] | None = None, overrides: dict | No
         executed = out_dir / notebook.name
         if notebook.name.split("_")[0] in SYNTHETIC_ONLY and not is_synthetic(params):
             rows.append(dict(notebook=notebook.name, status="skipped", seconds=0.0))
-            print(f"{notebook.name:<34} skipped: {corpus_dir(params)} has no synth.json, and this notebook studies the "
-                  f"synthetic generator", flush=True)
+            print(
+                f"{notebook.name:<34} skipped: {corpus_dir(params)} has no synth.json, and this notebook "
+                f"studies the "
+                f"synthetic generator",
+                flush=True,
+            )
             continue
         try:
-            papermill.execute_notebook(str(notebook), str(executed), parameters={k: params[k] for k in declared[notebook] if k in params},
-                                       kernel_name="python3", cwd=str(REPO_ROOT), progress_bar=False)
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters={k: params[k] for k in declared[notebook] if k in params},
+                kernel_name="python3",
+                cwd=str(REPO_ROOT),
+                progress_bar=False,
+            )
             status = "ok"
         except papermill.PapermillExecutionError as err:
             line = next((ln for ln in err.source.splitlines() if ln.strip()), "")
-            status = (f"failed in cell {err.cell_index} of the executed copy (starting {line!r}): "
-                      f"{err.ename}: {err.evalue}")
+            status = (
+                f"failed in cell {err.cell_index} of the executed copy (starting {line!r}): "
+                f"{err.ename}: {err.evalue}"
+            )
         finally:
             if executed.is_file():
                 settle_progress(executed)
-        rows.append(dict(notebook=notebook.name, status=status, seconds=round(time.perf_counter() - start, 1)))
+        rows.append(
+            dict(notebook=notebook.name, status=status, seconds=round(time.perf_counter() - start, 1))
+        )
         print(f"{notebook.name:<34} {rows[-1]['seconds']:>7.1f} s  {status}", flush=True)
         if status != "ok":
             print(f"report: stopped at {notebook.name}; the executed copy with the error is {executed}")
@@ -113,7 +138,9 @@ def corpus_video_ids(params: dict) -> list[str]:
     folder = corpus_dir(params)
     metadata, videos = folder / "metadata.csv", folder / "videos"
     try:
-        jobs, _, _ = list_videos(videos if videos.is_dir() else None, metadata if metadata.is_file() else None)
+        jobs, _, _ = list_videos(
+            videos if videos.is_dir() else None, metadata if metadata.is_file() else None
+        )
     except ValueError as error:  # a metadata.csv without video_id or path
         raise SystemExit(f"report: {error}") from None
     return [job.video_id for job in jobs]
@@ -133,8 +160,10 @@ def check_split(params: dict) -> None:
     for rotation in params["rotations"]:
         shortfall = split_shortfall(split_counts(ids, rotation))
         if shortfall:
-            raise SystemExit(f"report: the corpus {corpus_dir(params)} is too small to train on in rotation {rotation}. "
-                             f"{shortfall}. Add videos, or run only the notebooks before training (--only 00,01,02).")
+            raise SystemExit(
+                f"report: the corpus {corpus_dir(params)} is too small to train on in rotation {rotation}. "
+                f"{shortfall}. Add videos, or run only the notebooks before training (--only 00,01,02)."
+            )
 
 
 def settle_progress(notebook: str | Path) -> None:
@@ -175,16 +204,24 @@ def _tqdm_bar(output: dict, state: dict) -> str | None:
     `state`; None when the output is no tqdm bar with saved state."""
     view = output.get("data", {}).get(WIDGET_VIEW)
     box = state.get(view["model_id"], {}) if view else {}
-    children = [state.get(ref.removeprefix("IPY_MODEL_"), {}) for ref in box.get("state", {}).get("children", [])]
+    children = [
+        state.get(ref.removeprefix("IPY_MODEL_"), {}) for ref in box.get("state", {}).get("children", [])
+    ]
     names = [child.get("model_name") for child in children]
-    if len(names) != 3 or names[0] != "HTMLModel" or names[2] != "HTMLModel" or names[1] not in ("FloatProgressModel", "IntProgressModel"):
+    if (
+        len(names) != 3
+        or names[0] != "HTMLModel"
+        or names[2] != "HTMLModel"
+        or names[1] not in ("FloatProgressModel", "IntProgressModel")
+    ):
         return None
     layout = state.get(box["state"].get("layout", "").removeprefix("IPY_MODEL_"), {}).get("state", {})
     if layout.get("visibility") == "hidden":
         return ""
     left, progress, right = (child["state"] for child in children)
     filled = min(10, max(0, int(10 * progress["value"] / progress["max"]))) if progress.get("max") else 0
-    return f"{_widget_text(left.get('value'))}|{'█' * filled}{' ' * (10 - filled)}|{_widget_text(right.get('value'))}"
+    bar = "█" * filled + " " * (10 - filled)
+    return f"{_widget_text(left.get('value'))}|{bar}|{_widget_text(right.get('value'))}"
 
 
 def _widget_text(value: str | None) -> str:
@@ -193,7 +230,8 @@ def _widget_text(value: str | None) -> str:
 
 
 def parse_overrides(pairs: list[str]) -> dict:
-    """`["seeds=[0, 1]", "corpus=mine"]` -> {"seeds": [0, 1], "corpus": "mine"}; values are Python literals or strings."""
+    """`["seeds=[0, 1]", "corpus=mine"]` -> {"seeds": [0, 1], "corpus": "mine"}; values are Python literals
+    or strings."""
     overrides = {}
     for pair in pairs:
         name, sep, text = pair.partition("=")
@@ -210,8 +248,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m mvnb report`."""
     parser.add_argument("--profile", choices=list(PROFILES), default="default")
     parser.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
-    parser.add_argument("-p", dest="params", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a profile parameter (repeatable)")
+    parser.add_argument(
+        "-p",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a profile parameter (repeatable)",
+    )
     parser.add_argument("--out", help="folder for the executed notebooks (default: the profile's runs_dir)")
     parser.add_argument("--figures", help="folder for figures and tables (default: figures/)")
 

@@ -15,6 +15,7 @@ rotation's median rank in its own gallery. Intervals come from a bootstrap that 
 videos within each rotation (`metrics.bootstrap_interval` with the rotation as stratum), the
 galleries fixed, a video bringing its queries from every seed.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,9 @@ def run_dir(runs_dir: str | Path, config: str, seed: int, *, rotation: int = 0) 
     return Path(runs_dir) / "train" / config / f"rotation{rotation}" / f"seed{seed}"
 
 
-def load_summaries(runs_dir: str | Path, configs: list[str], rotations: list[int], seeds: list[int]) -> pd.DataFrame:
+def load_summaries(
+    runs_dir: str | Path, configs: list[str], rotations: list[int], seeds: list[int]
+) -> pd.DataFrame:
     """One row per (config, rotation, seed) run: test-split retrieval in the main form, collapse, τ, epochs.
 
     Columns: config, rotation, seed, input_norm, collapsed (either modality's test embeddings),
@@ -58,23 +61,47 @@ def load_summaries(runs_dir: str | Path, configs: list[str], rotations: list[int
         settings = json.loads((folder / "config.json").read_text())["config"]
         main, paper = summary["test"]["main"], summary["test"]["paper"] or {}
         collapsed = summary["collapsed"]
-        rows.append(dict(config=config, rotation=rotation, seed=seed, input_norm=summary["input_norm"],
-                         collapsed=collapsed["audio"] or collapsed["video"], collapsed_audio=collapsed["audio"],
-                         collapsed_video=collapsed["video"], pool=main["pool"], chance=main["chance"],
-                         median_rank_a2v=main["median_rank_a2v"], median_rank_v2a=main["median_rank_v2a"],
-                         r10_a2v=main["r10_a2v"], r10_v2a=main["r10_v2a"],
-                         paper_median_rank_a2v=paper.get("median_rank_a2v", np.nan),
-                         paper_median_rank_v2a=paper.get("median_rank_v2a", np.nan),
-                         paper_pool=paper.get("pool", np.nan), tau=summary["tau"], tau_init=settings["tau_init"],
-                         learnable=settings["learnable_temperature"], epochs_run=summary["epochs_run"]))
+        rows.append(
+            dict(
+                config=config,
+                rotation=rotation,
+                seed=seed,
+                input_norm=summary["input_norm"],
+                collapsed=collapsed["audio"] or collapsed["video"],
+                collapsed_audio=collapsed["audio"],
+                collapsed_video=collapsed["video"],
+                pool=main["pool"],
+                chance=main["chance"],
+                median_rank_a2v=main["median_rank_a2v"],
+                median_rank_v2a=main["median_rank_v2a"],
+                r10_a2v=main["r10_a2v"],
+                r10_v2a=main["r10_v2a"],
+                paper_median_rank_a2v=paper.get("median_rank_a2v", np.nan),
+                paper_median_rank_v2a=paper.get("median_rank_v2a", np.nan),
+                paper_pool=paper.get("pool", np.nan),
+                tau=summary["tau"],
+                tau_init=settings["tau_init"],
+                learnable=settings["learnable_temperature"],
+                epochs_run=summary["epochs_run"],
+            )
+        )
     return pd.DataFrame(rows)
 
 
-def load_test_ranks(runs_dir: str | Path, configs: list[str], rotations: list[int], seeds: list[int]) -> pd.DataFrame:
-    """Every test query of every (config, rotation, seed) run: config, rotation, seed and the columns of `test_ranks.csv`."""
-    return pd.concat([pd.read_csv(run_dir(runs_dir, c, s, rotation=r) / "test_ranks.csv", dtype={"video_id": str})
-                      .assign(config=c, rotation=r, seed=s) for c, r, s in product(configs, rotations, seeds)],
-                     ignore_index=True)
+def load_test_ranks(
+    runs_dir: str | Path, configs: list[str], rotations: list[int], seeds: list[int]
+) -> pd.DataFrame:
+    """Every test query of every (config, rotation, seed) run: config, rotation, seed and the columns of
+    `test_ranks.csv`."""
+    return pd.concat(
+        [
+            pd.read_csv(
+                run_dir(runs_dir, c, s, rotation=r) / "test_ranks.csv", dtype={"video_id": str}
+            ).assign(config=c, rotation=r, seed=s)
+            for c, r, s in product(configs, rotations, seeds)
+        ],
+        ignore_index=True,
+    )
 
 
 def usable_seeds(collapsed: pd.Series) -> tuple[pd.Series, str]:
@@ -120,7 +147,9 @@ def run_queries(runs: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
     configuration), with `share_a2v`, `share_v2a` (rank / pool) added."""
     keys = pd.MultiIndex.from_frame(runs[["rotation", "seed"]])
     queries = ranks[pd.MultiIndex.from_frame(ranks[["rotation", "seed"]]).isin(keys)]
-    return queries.assign(share_a2v=queries["rank_a2v"] / queries["pool"], share_v2a=queries["rank_v2a"] / queries["pool"])
+    return queries.assign(
+        share_a2v=queries["rank_a2v"] / queries["pool"], share_v2a=queries["rank_v2a"] / queries["pool"]
+    )
 
 
 def _verdict(intervals: dict, chance: float) -> str:
@@ -156,23 +185,45 @@ def table1(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
         usable, note = usable_seeds(runs["collapsed"])
         queries = run_queries(runs[usable], mine)
         chance = float(((mine["pool"] + 1) / (2 * mine["pool"])).median())
-        row = {"configuration": config, "input": "standardised" if runs["input_norm"].iloc[0] == "standard" else "raw",
-               f"paper: a→v / v→a (rank / {PAPER_POOL})": "-" if np.isnan(paper_a2v) else
-               f"{paper_a2v / PAPER_POOL:.3f} / {paper_v2a / PAPER_POOL:.3f}"}
+        row = {
+            "configuration": config,
+            "input": "standardised" if runs["input_norm"].iloc[0] == "standard" else "raw",
+            f"paper: a→v / v→a (rank / {PAPER_POOL})": "-"
+            if np.isnan(paper_a2v)
+            else f"{paper_a2v / PAPER_POOL:.3f} / {paper_v2a / PAPER_POOL:.3f}",
+        }
         if queries.empty:
             row |= {"ours: a→v": "collapsed", "ours: v→a": "collapsed", "versus chance": "collapsed"}
         else:
-            intervals = {d: bootstrap_interval(queries[f"share_{d}"], queries["video_id"], strata=queries["rotation"])
-                         for d in ("a2v", "v2a")}
-            row |= {"ours: a→v": format_interval(*intervals["a2v"], 3), "ours: v→a": format_interval(*intervals["v2a"], 3),
-                    "versus chance": _verdict(intervals, chance)}
+            intervals = {
+                d: bootstrap_interval(queries[f"share_{d}"], queries["video_id"], strata=queries["rotation"])
+                for d in ("a2v", "v2a")
+            }
+            row |= {
+                "ours: a→v": format_interval(*intervals["a2v"], 3),
+                "ours: v→a": format_interval(*intervals["v2a"], 3),
+                "versus chance": _verdict(intervals, chance),
+            }
         row |= {"pool P": _pools(runs), "chance (P+1)/2P": f"{chance:.3f}"}
         for d, arrow in (("a2v", "a→v"), ("v2a", "v→a")):
-            row[f"R@10 {arrow}"] = ("collapsed" if queries.empty else format_interval(
-                *bootstrap_interval(queries[f"r10_{d}"], queries["video_id"], "mean", strata=queries["rotation"]), 2))
+            row[f"R@10 {arrow}"] = (
+                "collapsed"
+                if queries.empty
+                else format_interval(
+                    *bootstrap_interval(
+                        queries[f"r10_{d}"], queries["video_id"], "mean", strata=queries["rotation"]
+                    ),
+                    2,
+                )
+            )
         healthy = runs.loc[usable, "tau"]
-        row |= {"final τ": mean_sd(healthy, 3) if len(healthy) else "collapsed", "rotations": runs["rotation"].nunique(),
-                "runs": len(runs), "collapsed": note or "none", "test_videos": int(queries["video_id"].nunique())}
+        row |= {
+            "final τ": mean_sd(healthy, 3) if len(healthy) else "collapsed",
+            "rotations": runs["rotation"].nunique(),
+            "runs": len(runs),
+            "collapsed": note or "none",
+            "test_videos": int(queries["video_id"].nunique()),
+        }
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -187,51 +238,84 @@ def table1_rotations(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFra
     rows = []
     for (config, rotation), runs in summaries.groupby(["config", "rotation"], sort=False):
         usable, note = usable_seeds(runs["collapsed"])
-        queries = run_queries(runs[usable], ranks[(ranks["config"] == config) & (ranks["rotation"] == rotation)])
+        queries = run_queries(
+            runs[usable], ranks[(ranks["config"] == config) & (ranks["rotation"] == rotation)]
+        )
         chance = float(runs["chance"].median())
-        row = {"configuration": config, "rotation": rotation,
-               "test fold": int(np.flatnonzero(rotation_split(np.arange(FOLDS), rotation) == "test")[0])}
+        row = {
+            "configuration": config,
+            "rotation": rotation,
+            "test fold": int(np.flatnonzero(rotation_split(np.arange(FOLDS), rotation) == "test")[0]),
+        }
         if queries.empty:
             row |= {"ours: a→v": "collapsed", "ours: v→a": "collapsed", "versus chance": "collapsed"}
         else:
-            intervals = {d: bootstrap_interval(queries[f"rank_{d}"], queries["video_id"]) for d in ("a2v", "v2a")}
-            row |= {"ours: a→v": format_interval(*intervals["a2v"]), "ours: v→a": format_interval(*intervals["v2a"]),
-                    "versus chance": _verdict(intervals, chance)}
-        row |= {"pool P": _pools(runs), "chance (P+1)/2": f"{chance:g}", "seeds": len(runs), "collapsed": note or "none",
-                "test_videos": int(queries["video_id"].nunique())}
+            intervals = {
+                d: bootstrap_interval(queries[f"rank_{d}"], queries["video_id"]) for d in ("a2v", "v2a")
+            }
+            row |= {
+                "ours: a→v": format_interval(*intervals["a2v"]),
+                "ours: v→a": format_interval(*intervals["v2a"]),
+                "versus chance": _verdict(intervals, chance),
+            }
+        row |= {
+            "pool P": _pools(runs),
+            "chance (P+1)/2": f"{chance:g}",
+            "seeds": len(runs),
+            "collapsed": note or "none",
+            "test_videos": int(queries["video_id"].nunique()),
+        }
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def table1_findings(table: pd.DataFrame) -> str:
     """Markdown: which configurations retrieve better than chance, decided by `table1`'s intervals."""
-    groups = {verdict: list(rows["configuration"]) for verdict, rows in table.groupby("versus chance", sort=False)}
+    groups = {
+        verdict: list(rows["configuration"]) for verdict, rows in table.groupby("versus chance", sort=False)
+    }
     rotations = table["rotations"].max()
-    lines = [f"- Chance is a median rank / pool of **{table['chance (P+1)/2P'].iloc[0]}**; each query is ranked among "
-             f"the **{table['pool P'].iloc[0]}** test segments of its rotation, and the numbers pool **{rotations}** "
-             f"rotation{'s' if rotations > 1 else ''} with **{table['test_videos'].max()}** distinct test videos in all."]
-    words = {"below chance": "Below chance in both directions (the 95 % interval lies under it)",
-             "at chance": "At chance (the interval contains it)", "collapsed": "Collapsed (flagged, not scored)"}
+    lines = [
+        f"- Chance is a median rank / pool of **{table['chance (P+1)/2P'].iloc[0]}**; each query is ranked "
+        f"among "
+        f"the **{table['pool P'].iloc[0]}** test segments of its rotation, and the numbers pool "
+        f"**{rotations}** "
+        f"rotation{'s' if rotations > 1 else ''} with **{table['test_videos'].max()}** distinct test videos "
+        f"in all."
+    ]
+    words = {
+        "below chance": "Below chance in both directions (the 95 % interval lies under it)",
+        "at chance": "At chance (the interval contains it)",
+        "collapsed": "Collapsed (flagged, not scored)",
+    }
     for verdict, names in groups.items():
         lines.append(f"- {words.get(verdict, f'Mixed ({verdict})')}: {', '.join(f'`{n}`' for n in names)}.")
     by_name = table.set_index("configuration")
     if {"paper_baseline", "paper_std"} <= set(by_name.index):
         raw, std = by_name.loc["paper_baseline"], by_name.loc["paper_std"]
-        lines.append(f"- `paper_std` is `paper_baseline` with standardised inputs and nothing else changed: "
-                     f"a→v {raw['ours: a→v']} on raw inputs, {std['ours: a→v']} standardised.")
+        lines.append(
+            f"- `paper_std` is `paper_baseline` with standardised inputs and nothing else changed: "
+            f"a→v {raw['ours: a→v']} on raw inputs, {std['ours: a→v']} standardised."
+        )
     return "\n".join(lines)
 
 
 def tau_summary(summaries: pd.DataFrame) -> str:
-    """Markdown: where each learnable temperature started and ended, measured, and whether it hit its clamp."""
+    """Markdown: where each learnable temperature started and ended, measured, and whether it hit its
+    clamp."""
     lines = []
     for config, runs in summaries[summaries["learnable"]].groupby("config", sort=False):
         final = runs["tau"]
         at_clamp = np.isclose(final, TAU_MIN, rtol=1e-3) | np.isclose(final, TAU_MAX, rtol=1e-3)
-        where = (f"at its clamp in {int(at_clamp.sum())} of {len(runs)} runs" if at_clamp.any()
-                 else f"inside [{TAU_MIN:g}, {TAU_MAX:g}] in every run")
-        lines.append(f"- **{config}**: τ started at {runs['tau_init'].iloc[0]:g} and ended at {mean_sd(final, 3)} "
-                     f"({where}).")
+        where = (
+            f"at its clamp in {int(at_clamp.sum())} of {len(runs)} runs"
+            if at_clamp.any()
+            else f"inside [{TAU_MIN:g}, {TAU_MAX:g}] in every run"
+        )
+        lines.append(
+            f"- **{config}**: τ started at {runs['tau_init'].iloc[0]:g} and ended at {mean_sd(final, 3)} "
+            f"({where})."
+        )
     return "\n".join(lines) if lines else "No configuration here learns its temperature."
 
 
@@ -252,7 +336,8 @@ def write_table(table: pd.DataFrame, figures_dir: str | Path, name: str, weights
 
 
 def training_curves(runs_dir: str | Path, configs: list[str], rotation: int, seed: int) -> plt.Figure:
-    """Per epoch, for each configuration (one run: `rotation`, `seed`): training loss, validation median ranks, τ.
+    """Per epoch, for each configuration (one run: `rotation`, `seed`): training loss, validation median
+    ranks, τ.
 
     Median ranks are drawn as fractions of the validation pool, with chance at (P+1)/2P.
     """

@@ -10,10 +10,11 @@ broken at random, and one not yet used segment of each, chosen at random. Taking
 videos first is what lets every batch but the last few be full: an epoch has exactly
 max(most segments of one video, ⌈segments / batch_size⌉) batches, the fewest possible.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -33,7 +34,9 @@ class OneSegmentPerVideoBatchSampler:
         video_ids = np.asarray(video_ids)
         grouped = np.argsort(video_ids, kind="stable")  # segment indices, grouped by video
         labels = video_ids[grouped]
-        starts = np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]]) if len(labels) else np.zeros(0, np.int64)
+        starts = (
+            np.flatnonzero(np.r_[True, labels[1:] != labels[:-1]]) if len(labels) else np.zeros(0, np.int64)
+        )
         counts = np.diff(np.r_[starts, len(labels)])
         n_videos = len(counts)
         if batch_size > n_videos > 0:
@@ -107,7 +110,9 @@ class _VideoTiers:
 
     def __init__(self, counts: np.ndarray, rng: np.random.Generator) -> None:
         self.rng = rng
-        self.chunks: dict[int, list[np.ndarray]] = {int(c): [np.flatnonzero(counts == c)] for c in np.unique(counts) if c > 0}
+        self.chunks: dict[int, list[np.ndarray]] = {
+            int(c): [np.flatnonzero(counts == c)] for c in np.unique(counts) if c > 0
+        }
         self.unshuffled = set(self.chunks)
         self.top = max(self.chunks, default=0)
 

@@ -32,6 +32,7 @@ most one of them (`rotation_tested`). The manifest's `split` column is rotation 
 test u ≥ 0.9, validation 0.8 ≤ u < 0.9. A throwaway corpus may give each split several folds
 (`folds_per_split`, e.g. 2 for 60/20/20).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,10 +57,34 @@ from .workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ["segment_id", "video_id", "k", "start_s", "end_s", "video_path", "audio_path", "split", "fold"]
+MANIFEST_COLUMNS = [
+    "segment_id",
+    "video_id",
+    "k",
+    "start_s",
+    "end_s",
+    "video_path",
+    "audio_path",
+    "split",
+    "fold",
+]
 SKIPPED_COLUMNS = ["video_id", "path", "reason"]
 FOLDS = 10
-VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".3gp", ".ogv"}
+VIDEO_EXTENSIONS = {
+    ".mp4",
+    ".m4v",
+    ".mov",
+    ".mkv",
+    ".webm",
+    ".avi",
+    ".mpg",
+    ".mpeg",
+    ".ts",
+    ".flv",
+    ".wmv",
+    ".3gp",
+    ".ogv",
+}
 FORMAT_VERSION = 1  # bump when the bytes written for the same parameters change
 X264_PRESET = "ultrafast"  # 3.5x faster than veryfast for about 3x the bytes (~300 kB per segment)
 
@@ -129,7 +154,8 @@ def rotation_split(folds, rotation: int = 0, folds_per_split: int = 1) -> np.nda
 
 
 def rotation_tested(folds, rotations, folds_per_split: int = 1) -> np.ndarray:
-    """`(n,)` int: the rotation among `rotations` whose test split holds each fold in `folds` `(n,)`, −1 where none does.
+    """`(n,)` int: the rotation among `rotations` whose test split holds each fold in `folds` `(n,)`, −1
+    where none does.
 
     This is what pools rotations: a video is tested in one rotation, and its test predictions,
     ranks and neighbours come from that rotation's runs. Raises ValueError when two of
@@ -143,8 +169,10 @@ def rotation_tested(folds, rotations, folds_per_split: int = 1) -> np.ndarray:
     for rotation in rotations:
         mine = everything[rotation_split(everything, rotation, folds_per_split) == "test"]
         if (owner[mine] >= 0).any():
-            raise ValueError(f"rotations {owner[mine][owner[mine] >= 0][0]} and {rotation} test the same fold; "
-                             f"give each rotation once, fewer than {FOLDS // int(folds_per_split)} of them")
+            raise ValueError(
+                f"rotations {owner[mine][owner[mine] >= 0][0]} and {rotation} test the same fold; "
+                f"give each rotation once, fewer than {FOLDS // int(folds_per_split)} of them"
+            )
         owner[mine] = rotation
         tested[np.isin(folds, mine)] = rotation
     return tested
@@ -156,12 +184,15 @@ def manifest_split(manifest: pd.DataFrame, rotation: int = 0) -> np.ndarray:
     Raises ValueError, asking for the store to be rebuilt, when the manifest predates folds.
     """
     if "fold" not in manifest:
-        raise ValueError("the manifest has no fold column (it predates rotations); rerun preprocessing (notebook 01)")
+        raise ValueError(
+            "the manifest has no fold column (it predates rotations); rerun preprocessing (notebook 01)"
+        )
     return rotation_split(manifest["fold"].to_numpy(), rotation)
 
 
 def split_of(video_id: str, rotation: int = 0, folds_per_split: int = 1) -> str:
-    """'train', 'val' or 'test' for a video under `rotation` (see `rotation_split`); rotation 0 is 80/10/10."""
+    """'train', 'val' or 'test' for a video under `rotation` (see `rotation_split`); rotation 0 is
+    80/10/10."""
     return str(rotation_split([fold_of(video_id)], rotation, folds_per_split)[0])
 
 
@@ -181,7 +212,9 @@ def shard_of(video_id: str, n_shards: int) -> int:
     return int(_hash_unit(f"shard:{video_id}") * n_shards)
 
 
-def sample_segment_starts(duration_s: float, n_segments: int, seconds: float, seed: int, video_id: str) -> list[float]:
+def sample_segment_starts(
+    duration_s: float, n_segments: int, seconds: float, seed: int, video_id: str
+) -> list[float]:
     """Start times (s) of the segments of one video, in order; pure in its arguments.
 
     The video keeps `n = min(n_segments, floor(duration_s / seconds))` segments. Its duration is
@@ -229,7 +262,10 @@ def parse_size(size: str | tuple[int, int]) -> tuple[int, int]:
     return width, height
 
 
-SHARD_ENV = (("RANK", "WORLD_SIZE"), ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"))  # torchrun, SLURM arrays
+SHARD_ENV = (
+    ("RANK", "WORLD_SIZE"),
+    ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"),
+)  # torchrun, SLURM arrays
 
 
 def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -239,10 +275,15 @@ def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
     SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT (an array numbered from 0).
     """
     if shard == "auto":
-        found = next(((os.environ[i], os.environ[n]) for i, n in SHARD_ENV if i in os.environ and n in os.environ), None)
+        found = next(
+            ((os.environ[i], os.environ[n]) for i, n in SHARD_ENV if i in os.environ and n in os.environ),
+            None,
+        )
         if found is None:
-            raise ValueError("--shard auto needs torchrun (RANK, WORLD_SIZE) or a SLURM array (SLURM_ARRAY_TASK_ID, "
-                             "SLURM_ARRAY_TASK_COUNT); give --shard i/N otherwise")
+            raise ValueError(
+                "--shard auto needs torchrun (RANK, WORLD_SIZE) or a SLURM array (SLURM_ARRAY_TASK_ID, "
+                "SLURM_ARRAY_TASK_COUNT); give --shard i/N otherwise"
+            )
         shard = "/".join(found)
     if shard is None or isinstance(shard, tuple):
         pair = shard
@@ -268,7 +309,9 @@ def _resolve(path_text: str, csv_dir: Path | None, videos_dir: Path | None) -> P
     return next((c for c in candidates if c.is_file()), None)
 
 
-def list_videos(videos_dir: Path | None, metadata_csv: Path | None) -> tuple[list[VideoJob], pd.DataFrame, pd.DataFrame]:
+def list_videos(
+    videos_dir: Path | None, metadata_csv: Path | None
+) -> tuple[list[VideoJob], pd.DataFrame, pd.DataFrame]:
     """The videos to preprocess, the ones left out, and the label columns.
 
     Returns `(jobs, skipped, labels)`: `jobs` sorted by video_id; `skipped` with
@@ -280,24 +323,37 @@ def list_videos(videos_dir: Path | None, metadata_csv: Path | None) -> tuple[lis
     files or labels they disagree on.
     """
     if metadata_csv is None:
-        files = sorted(p for p in Path(videos_dir).iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-                       and not p.name.startswith("."))
+        files = sorted(
+            p
+            for p in Path(videos_dir).iterdir()
+            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+        )
         table = pd.DataFrame({"video_id": [p.stem for p in files], "path": [str(p) for p in files]})
         csv_dir, label_columns = None, []
     else:
-        table = pd.read_csv(metadata_csv, dtype={"video_id": str, "path": str}, keep_default_na=False, na_values=[""])
+        table = pd.read_csv(
+            metadata_csv, dtype={"video_id": str, "path": str}, keep_default_na=False, na_values=[""]
+        )
         missing = {"video_id", "path"} - set(table.columns)
         if missing:
-            raise ValueError(f"{metadata_csv} lacks column(s) {', '.join(sorted(missing))}; it needs video_id and path")
+            raise ValueError(
+                f"{metadata_csv} lacks column(s) {', '.join(sorted(missing))}; it needs video_id and path"
+            )
         csv_dir = Path(metadata_csv).resolve().parent
         clashes = [c for c in table.columns if c in MANIFEST_COLUMNS and c != "video_id"]
         if clashes:
-            log.warning("metadata columns %s are computed by preprocess; the metadata's values are ignored", clashes)
+            log.warning(
+                "metadata columns %s are computed by preprocess; the metadata's values are ignored", clashes
+            )
         label_columns = [c for c in table.columns if c not in ("video_id", "path", *clashes)]
     skipped, used, rows_of = [], set(), {}
-    for row_number, (video_id, path_text) in enumerate(zip(table["video_id"], table["path"]), start=2):
+    for row_number, (video_id, path_text) in enumerate(
+        zip(table["video_id"], table["path"], strict=True), start=2
+    ):
         if not isinstance(video_id, str) or not video_id.strip():
-            skipped.append((str(path_text), str(path_text), f"metadata row {row_number} has no video_id; fill it in"))
+            skipped.append(
+                (str(path_text), str(path_text), f"metadata row {row_number} has no video_id; fill it in")
+            )
         elif not isinstance(path_text, str) or not path_text.strip():
             skipped.append((video_id, "", f"metadata row {row_number} has no path; fill it in"))
         else:
@@ -311,26 +367,52 @@ def list_videos(videos_dir: Path | None, metadata_csv: Path | None) -> tuple[lis
         conflict = _disagreement(table, rows, label_columns) if extra else None
         if conflict:
             numbers = ", ".join(str(number) for number, _, _ in rows)
-            skipped += [(video_id, text, f"video_id appears on {len(rows)} metadata rows ({numbers}) with {conflict}; "
-                                          f"ids must be unique: keep one row") for _, text, _ in rows]
+            skipped += [
+                (
+                    video_id,
+                    text,
+                    f"video_id appears on {len(rows)} metadata rows ({numbers}) with {conflict}; "
+                    f"ids must be unique: keep one row",
+                )
+                for _, text, _ in rows
+            ]
             continue
-        skipped += [(video_id, text, f"duplicate of metadata row {first} (same id, file and labels): kept once")
-                    for number, text, _ in extra]
+        skipped += [
+            (video_id, text, f"duplicate of metadata row {first} (same id, file and labels): kept once")
+            for number, text, _ in extra
+        ]
         if found is None:
-            where = "relative to the metadata folder or --videos" if not Path(path_text).is_absolute() else "absolute"
+            where = (
+                "relative to the metadata folder or --videos"
+                if not Path(path_text).is_absolute()
+                else "absolute"
+            )
             skipped.append((video_id, path_text, f"file not found ({where}); fix the path or remove the row"))
         else:
             jobs.append(VideoJob(video_id, str(found.resolve())))
     if metadata_csv is not None and videos_dir is not None:
         for p in sorted(Path(videos_dir).iterdir()):
-            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and p.resolve() not in used and not p.name.startswith("."):
-                skipped.append((p.stem, str(p), f"no row in {Path(metadata_csv).name}; add one or move the file out of {videos_dir}"))
+            if (
+                p.is_file()
+                and p.suffix.lower() in VIDEO_EXTENSIONS
+                and p.resolve() not in used
+                and not p.name.startswith(".")
+            ):
+                skipped.append(
+                    (
+                        p.stem,
+                        str(p),
+                        f"no row in {Path(metadata_csv).name}; add one or move the file out of {videos_dir}",
+                    )
+                )
     labels = table[["video_id", *label_columns]].drop_duplicates("video_id").set_index("video_id")
     skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
     return sorted(jobs, key=lambda j: j.video_id), skipped_table, labels
 
 
-def _disagreement(table: pd.DataFrame, rows: list[tuple[int, str, Path | None]], label_columns: list[str]) -> str | None:
+def _disagreement(
+    table: pd.DataFrame, rows: list[tuple[int, str, Path | None]], label_columns: list[str]
+) -> str | None:
     """What the metadata rows of one id disagree on ("different files (…)" or "different
     labels (…)", naming each row's value), or None when they are the same video.
 
@@ -338,13 +420,23 @@ def _disagreement(table: pd.DataFrame, rows: list[tuple[int, str, Path | None]],
     """
     files = [str(found.resolve()) if found is not None else text for _, text, found in rows]
     if len(set(files)) > 1:
-        return "different files (" + "; ".join(f"row {n}: {text}" for (n, text, _), f in zip(rows, files)) + ")"
+        return (
+            "different files ("
+            + "; ".join(f"row {n}: {text}" for (n, text, _), f in zip(rows, files, strict=True))
+            + ")"
+        )
     values = table.iloc[[n - 2 for n, _, _ in rows]][label_columns].astype(object)
     values = values.where(values.notna(), "")
     differ = [c for c in label_columns if values[c].nunique() > 1]
     if differ:
-        return "different labels (" + "; ".join(f"row {n}: " + ", ".join(f"{c}={values.iloc[i][c]}" for c in differ)
-                                                 for i, (n, _, _) in enumerate(rows)) + ")"
+        return (
+            "different labels ("
+            + "; ".join(
+                f"row {n}: " + ", ".join(f"{c}={values.iloc[i][c]}" for c in differ)
+                for i, (n, _, _) in enumerate(rows)
+            )
+            + ")"
+        )
     return None
 
 
@@ -392,7 +484,9 @@ def process_video(job: VideoJob, params: PreprocessParams, out_dir: Path, thread
     try:
         with SegmentReader(Path(job.path), threads=threads) as reader:
             duration = reader.info.duration_s
-            starts = sample_segment_starts(duration, params.segments, params.seconds, params.seed, job.video_id)
+            starts = sample_segment_starts(
+                duration, params.segments, params.seconds, params.seed, job.video_id
+            )
             if not starts:
                 raise MediaError(f"too short: {duration:.1f} s, one segment needs {params.seconds:g} s")
             folder.mkdir(parents=True, exist_ok=True)
@@ -409,7 +503,9 @@ def process_video(job: VideoJob, params: PreprocessParams, out_dir: Path, thread
         record.update(status="skipped", reason=str(error), final=True)
     except Exception as error:  # one bad file never stops the batch
         first_line = (str(error).splitlines() or [""])[0]
-        record.update(status="skipped", reason=f"could not process ({type(error).__name__}: {first_line})", final=False)
+        record.update(
+            status="skipped", reason=f"could not process ({type(error).__name__}: {first_line})", final=False
+        )
     _write_json(_record_file(out_dir, job.video_id), record)
     return record
 
@@ -447,11 +543,17 @@ def read_record(out_dir: Path, job: VideoJob) -> dict | None:
     source file changed size, one of its segment files is gone, or it failed for a reason other
     than the file itself."""
     record = _read_json(_record_file(Path(out_dir), job.video_id))
-    if record is None or record.get("video_id") != job.video_id or record.get("source_bytes") != Path(job.path).stat().st_size:
+    if (
+        record is None
+        or record.get("video_id") != job.video_id
+        or record.get("source_bytes") != Path(job.path).stat().st_size
+    ):
         return None
     if record["status"] != "ok" and not record.get("final"):  # running when killed, or a passing failure
         return None
-    if record["status"] == "ok" and not all(f.exists() for k in range(len(record["starts"])) for f in _segment_files(out_dir, job.video_id, k)):
+    if record["status"] == "ok" and not all(
+        f.exists() for k in range(len(record["starts"])) for f in _segment_files(out_dir, job.video_id, k)
+    ):
         return None
     return record
 
@@ -480,7 +582,8 @@ def check_params(out_dir: Path, params: PreprocessParams, rebuild: bool = False)
         if changed and not rebuild:
             what = ", ".join(f"{k}={old} (now {new})" for k, (old, new) in changed.items())
             raise StoreParamsError(
-                f"{out_dir} was preprocessed with {what}; use another --out, or --rebuild to delete its segments and start again"
+                f"{out_dir} was preprocessed with {what}; use another --out, or --rebuild to delete its "
+                f"segments and start again"
             )
         if changed:
             _delete_store(out_dir)
@@ -495,12 +598,16 @@ def _delete_store(out_dir: Path) -> None:
         (out_dir / name).unlink(missing_ok=True)
 
 
-def _pool_round(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, workers: int, done) -> list[VideoJob]:
+def _pool_round(
+    jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, workers: int, done
+) -> list[VideoJob]:
     """Process `jobs` in a pool of `workers` processes, calling `done(record)` for each; returns
     the jobs lost because a worker process died (e.g. FFmpeg crashed on a file)."""
     lost = []
     with ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent) as pool:
-        futures = {pool.submit(process_video, job, params, out_dir, 0 if workers == 1 else 1): job for job in jobs}
+        futures = {
+            pool.submit(process_video, job, params, out_dir, 0 if workers == 1 else 1): job for job in jobs
+        }
         for future in as_completed(futures):
             try:
                 done(future.result())
@@ -509,7 +616,9 @@ def _pool_round(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, w
     return lost
 
 
-def _run_jobs(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, workers: int, progress: bool) -> list[dict]:
+def _run_jobs(
+    jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, workers: int, progress: bool
+) -> list[dict]:
     """Process videos in `workers` processes, with a progress bar; records in job order.
 
     A worker that dies takes the pool with it. The videos it was working on still have a
@@ -528,13 +637,22 @@ def _run_jobs(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, wor
     pending = list(jobs)
     while pending:
         lost = _pool_round(pending, params, out_dir, max(1, workers), done)
-        running = [j for j in lost if (_read_json(_record_file(out_dir, j.video_id)) or {}).get("status") == "running"]
+        running = [
+            j
+            for j in lost
+            if (_read_json(_record_file(out_dir, j.video_id)) or {}).get("status") == "running"
+        ]
         suspects = running or lost  # without a culprit in sight, retry every lost video alone
         for job in suspects:
             if _pool_round([job], params, out_dir, 1, done):
-                record = {"video_id": job.video_id, "source_bytes": Path(job.path).stat().st_size, "status": "skipped",
-                          "reason": "the decoder crashed on this file (FFmpeg died); it is probably damaged: re-encode or remove it",
-                          "final": True}
+                record = {
+                    "video_id": job.video_id,
+                    "source_bytes": Path(job.path).stat().st_size,
+                    "status": "skipped",
+                    "reason": "the decoder crashed on this file (FFmpeg died); "
+                    "it is probably damaged: re-encode or remove it",
+                    "final": True,
+                }
                 _write_json(_record_file(out_dir, job.video_id), record)
                 done(record)
         pending = [j for j in lost if j not in suspects]
@@ -542,21 +660,40 @@ def _run_jobs(jobs: list[VideoJob], params: PreprocessParams, out_dir: Path, wor
     return [records[job.video_id] for job in jobs]
 
 
-def build_tables(out_dir: Path, params: PreprocessParams, jobs: list[VideoJob], records: list[dict],
-                 listing_skips: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def build_tables(
+    out_dir: Path,
+    params: PreprocessParams,
+    jobs: list[VideoJob],
+    records: list[dict],
+    listing_skips: pd.DataFrame,
+    labels: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """`(manifest, videos, skipped)` from the per-video records, in video_id order (then k)."""
     rows, videos, skipped = [], [], [listing_skips]
-    for job, record in zip(jobs, records):
+    for job, record in zip(jobs, records, strict=True):
         if record["status"] != "ok":
-            skipped.append(pd.DataFrame([(job.video_id, job.path, record["reason"])], columns=SKIPPED_COLUMNS))
+            skipped.append(
+                pd.DataFrame([(job.video_id, job.path, record["reason"])], columns=SKIPPED_COLUMNS)
+            )
             continue
         split, fold = split_of(job.video_id), fold_of(job.video_id)
         starts = record["starts"]
         videos.append((job.video_id, record["duration_s"], len(starts), split))
         for k, start in enumerate(starts):
             mp4, wav = _segment_files(out_dir, job.video_id, k)
-            rows.append((segment_id(job.video_id, k), job.video_id, k, start, start + params.seconds,
-                         mp4.relative_to(out_dir).as_posix(), wav.relative_to(out_dir).as_posix(), split, fold))
+            rows.append(
+                (
+                    segment_id(job.video_id, k),
+                    job.video_id,
+                    k,
+                    start,
+                    start + params.seconds,
+                    mp4.relative_to(out_dir).as_posix(),
+                    wav.relative_to(out_dir).as_posix(),
+                    split,
+                    fold,
+                )
+            )
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     video_table = pd.DataFrame(videos, columns=["video_id", "media_duration_s", "n_segments", "split"])
     if len(labels.columns):
@@ -603,13 +740,20 @@ def preprocess(
     if videos_dir is None and metadata_csv is None:
         raise ValueError("give a videos folder, a metadata CSV, or both")
     out_dir = Path(out_dir)
-    params = PreprocessParams(segments=int(segments), seconds=float(seconds), fps=int(fps), size=parse_size(size),
-                              sample_rate=int(sample_rate), seed=int(seed))
+    params = PreprocessParams(
+        segments=int(segments),
+        seconds=float(seconds),
+        fps=int(fps),
+        size=parse_size(size),
+        sample_rate=int(sample_rate),
+        seed=int(seed),
+    )
     shard = parse_shard(shard)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_params(out_dir, params, rebuild=rebuild)
-    jobs, listing_skips, labels = list_videos(Path(videos_dir) if videos_dir else None,
-                                              Path(metadata_csv) if metadata_csv else None)
+    jobs, listing_skips, labels = list_videos(
+        Path(videos_dir) if videos_dir else None, Path(metadata_csv) if metadata_csv else None
+    )
     if shard is not None:
         jobs = [j for j in jobs if shard_of(j.video_id, shard[1]) == shard[0]]
         mine = np.array([shard_of(v, shard[1]) == shard[0] for v in listing_skips["video_id"]], dtype=bool)
@@ -620,7 +764,9 @@ def preprocess(
         log.info("preprocessing %d of %d videos into %s", len(todo), len(jobs), out_dir)
     for record in _run_jobs(todo, params, out_dir, workers, progress):
         records[record["video_id"]] = record
-    manifest, video_table, skipped = build_tables(out_dir, params, jobs, [records[j.video_id] for j in jobs], listing_skips, labels)
+    manifest, video_table, skipped = build_tables(
+        out_dir, params, jobs, [records[j.video_id] for j in jobs], listing_skips, labels
+    )
     for name, table in (("manifest", manifest), ("videos", video_table), ("skipped", skipped)):
         _write_csv(table_path(out_dir, name, shard), table)
     if shard is None:
@@ -643,9 +789,15 @@ def load_manifest(data_dir: str | Path, absolute_paths: bool = False) -> pd.Data
     data_dir = Path(data_dir)
     path = data_dir / "manifest.csv"
     if not path.exists():
-        raise FileNotFoundError(f"no manifest at {path}; run `python -m mvnb preprocess --out {data_dir} ...` first")
-    manifest = pd.read_csv(path, dtype={"segment_id": str, "video_id": str, "video_path": str, "audio_path": str, "split": str},
-                           keep_default_na=False, na_values=[""])
+        raise FileNotFoundError(
+            f"no manifest at {path}; run `python -m mvnb preprocess --out {data_dir} ...` first"
+        )
+    manifest = pd.read_csv(
+        path,
+        dtype={"segment_id": str, "video_id": str, "video_path": str, "audio_path": str, "split": str},
+        keep_default_na=False,
+        na_values=[""],
+    )
     if absolute_paths:
         root = data_dir.resolve()
         for column in ("video_path", "audio_path"):
@@ -655,7 +807,9 @@ def load_manifest(data_dir: str | Path, absolute_paths: bool = False) -> pd.Data
 
 def load_videos(data_dir: str | Path) -> pd.DataFrame:
     """One row per stored video: `video_id, media_duration_s, n_segments, split` and its labels."""
-    return pd.read_csv(Path(data_dir) / "videos.csv", dtype={"video_id": str}, keep_default_na=False, na_values=[""])
+    return pd.read_csv(
+        Path(data_dir) / "videos.csv", dtype={"video_id": str}, keep_default_na=False, na_values=[""]
+    )
 
 
 def load_skipped(data_dir: str | Path) -> pd.DataFrame:
@@ -685,17 +839,29 @@ def read_segment(data_dir: str | Path, row) -> tuple[np.ndarray, np.ndarray]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m mvnb preprocess`."""
     defaults = PreprocessParams()
-    parser.add_argument("--videos", type=Path, help="folder of video files (all of them are taken without --metadata)")
-    parser.add_argument("--metadata", type=Path, help="CSV with video_id, path (absolute, or relative to the CSV or --videos), labels")
+    parser.add_argument(
+        "--videos", type=Path, help="folder of video files (all of them are taken without --metadata)"
+    )
+    parser.add_argument(
+        "--metadata",
+        type=Path,
+        help="CSV with video_id, path (absolute, or relative to the CSV or --videos), labels",
+    )
     parser.add_argument("--out", type=Path, required=True, help="the store folder (DATA_DIR)")
-    parser.add_argument("--segments", type=int, default=defaults.segments, help="segments per video (one per equal section)")
+    parser.add_argument(
+        "--segments", type=int, default=defaults.segments, help="segments per video (one per equal section)"
+    )
     parser.add_argument("--seconds", type=float, default=defaults.seconds, help="length of a segment")
     parser.add_argument("--fps", type=int, default=defaults.fps, help="frame rate of the stored segments")
-    parser.add_argument("--size", default="x".join(map(str, defaults.size)), help="WIDTHxHEIGHT of the stored frames")
+    parser.add_argument(
+        "--size", default="x".join(map(str, defaults.size)), help="WIDTHxHEIGHT of the stored frames"
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the segment positions")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (one video each)")
     parser.add_argument("--shard", help="i/N: process only shard i of N; a final run without --shard merges")
-    parser.add_argument("--rebuild", action="store_true", help="delete a store made with other parameters and start again")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="delete a store made with other parameters and start again"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -704,13 +870,25 @@ def run(args: argparse.Namespace) -> int:
         print("preprocess: give --videos, --metadata, or both")
         return 2
     try:
-        manifest = preprocess(args.videos, args.metadata, args.out, segments=args.segments, seconds=args.seconds,
-                              fps=args.fps, size=args.size, seed=args.seed, workers=args.workers,
-                              shard=args.shard, rebuild=args.rebuild)
+        manifest = preprocess(
+            args.videos,
+            args.metadata,
+            args.out,
+            segments=args.segments,
+            seconds=args.seconds,
+            fps=args.fps,
+            size=args.size,
+            seed=args.seed,
+            workers=args.workers,
+            shard=args.shard,
+            rebuild=args.rebuild,
+        )
     except (StoreParamsError, ValueError, FileNotFoundError) as error:
         print(f"preprocess: {error}")
         return 2
     skipped = table_path(args.out, "skipped", args.shard)
-    print(f"preprocess: {manifest['video_id'].nunique()} videos, {len(manifest)} segments in {args.out}; "
-          f"{len(pd.read_csv(skipped))} skipped (see {skipped})")
+    print(
+        f"preprocess: {manifest['video_id'].nunique()} videos, {len(manifest)} segments in {args.out}; "
+        f"{len(pd.read_csv(skipped))} skipped (see {skipped})"
+    )
     return 0

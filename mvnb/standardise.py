@@ -9,6 +9,7 @@ is at most `MIN_SD` is constant: it is only centred, never divided by (almost) z
 One implementation serves the contrastive heads (`Standardise`, saved in the heads' state),
 the probes and the read-outs (`Stats.apply`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,12 +47,12 @@ def fit(features, rows: np.ndarray | None = None, block_rows: int = BLOCK_ROWS) 
     dim = features.shape[-1]
     count, mean, m2 = 0, np.zeros(dim), np.zeros(dim)
     for lo in range(0, len(rows), block_rows):
-        block = np.asarray(features[rows[lo:lo + block_rows]], dtype=np.float64).reshape(-1, dim)
+        block = np.asarray(features[rows[lo : lo + block_rows]], dtype=np.float64).reshape(-1, dim)
         n_b, mean_b = len(block), block.mean(0)
         m2_b = ((block - mean_b) ** 2).sum(0)
         delta, total = mean_b - mean, count + n_b
         mean = mean + delta * (n_b / total)
-        m2 = m2 + m2_b + delta ** 2 * (count * n_b / total)
+        m2 = m2 + m2_b + delta**2 * (count * n_b / total)
         count = total
     sd = np.sqrt(m2 / count)
     return Stats(mean, np.where(sd > MIN_SD, sd, 1.0))
@@ -63,14 +64,15 @@ def standardise(x, train_rows: np.ndarray) -> np.ndarray:
 
 
 class Standardise(nn.Module):
-    """`(batch, dim)` → `(x - mean) / scale`, with the statistics held as buffers (saved in the state dict)."""
+    """`(batch, dim)` → `(x - mean) / scale`, with the statistics held as buffers (saved in the state
+    dict)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))
 
-    def set_stats(self, stats: Stats) -> "Standardise":
+    def set_stats(self, stats: Stats) -> Standardise:
         """Load `stats` into the buffers (float32, on the buffers' device); returns self."""
         self.mean.copy_(torch.from_numpy(stats.mean))
         self.scale.copy_(torch.from_numpy(stats.scale))

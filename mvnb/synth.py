@@ -49,6 +49,7 @@ With both knobs at 0, audio and video are statistically independent. A song depe
 (seed, index): the knobs never touch the audio, so coupling sweeps hold the music fixed.
 Random streams are `numpy.random.default_rng([seed, index, stream])`, one per concern.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,20 +94,113 @@ class Genre:
 
 
 GENRES: dict[str, Genre] = {
-    "pop": Genre((95, 130), 0.2, {"synth": 0.45, "pluck": 0.4, "guitar": 0.15}, "backbeat", 1.0, (0, 0), 0.9, 2,
-                 0.92, 0.8, "circles", "bounce", 0.5),
-    "rock": Genre((100, 150), 0.4, {"guitar": 0.85, "synth": 0.15}, "backbeat", 1.0, (4, 8), 0.6, 2,
-                  0.05, 0.7, "rects", "drift", 0.35),
-    "metal": Genre((135, 200), 0.9, {"guitar": 1.0}, "double", 1.0, (15, 30), 0.3, 4,
-                   0.0, 0.0, "stripes", "drift", 0.6, black_and_white=True),
-    "electronic": Genre((110, 140), 0.6, {"synth": 0.8, "pad": 0.2}, "four", 1.0, (0, 0), 0.2, 4,
-                        0.55, 1.0, "bars", "orbit", 0.7),
-    "hiphop": Genre((75, 105), 0.6, {"synth": 0.45, "pluck": 0.35, "pad": 0.2}, "boombap", 1.0, (0, 0), 0.8, 1,
-                    0.12, 0.9, "rects", "bounce", 0.3),
-    "ambient": Genre((60, 95), 0.4, {"pad": 0.8, "pluck": 0.2}, None, 0.0, (0, 0), 0.15, 1,
-                     0.45, 0.5, "rings", "orbit", 0.08),
-    "folk": Genre((80, 125), 0.25, {"pluck": 0.8, "guitar": 0.2}, "light", 0.35, (0, 0), 0.7, 2,
-                  0.1, 0.0, "circles", "drift", 0.15, black_and_white=True),
+    "pop": Genre(
+        (95, 130),
+        0.2,
+        {"synth": 0.45, "pluck": 0.4, "guitar": 0.15},
+        "backbeat",
+        1.0,
+        (0, 0),
+        0.9,
+        2,
+        0.92,
+        0.8,
+        "circles",
+        "bounce",
+        0.5,
+    ),
+    "rock": Genre(
+        (100, 150),
+        0.4,
+        {"guitar": 0.85, "synth": 0.15},
+        "backbeat",
+        1.0,
+        (4, 8),
+        0.6,
+        2,
+        0.05,
+        0.7,
+        "rects",
+        "drift",
+        0.35,
+    ),
+    "metal": Genre(
+        (135, 200),
+        0.9,
+        {"guitar": 1.0},
+        "double",
+        1.0,
+        (15, 30),
+        0.3,
+        4,
+        0.0,
+        0.0,
+        "stripes",
+        "drift",
+        0.6,
+        black_and_white=True,
+    ),
+    "electronic": Genre(
+        (110, 140),
+        0.6,
+        {"synth": 0.8, "pad": 0.2},
+        "four",
+        1.0,
+        (0, 0),
+        0.2,
+        4,
+        0.55,
+        1.0,
+        "bars",
+        "orbit",
+        0.7,
+    ),
+    "hiphop": Genre(
+        (75, 105),
+        0.6,
+        {"synth": 0.45, "pluck": 0.35, "pad": 0.2},
+        "boombap",
+        1.0,
+        (0, 0),
+        0.8,
+        1,
+        0.12,
+        0.9,
+        "rects",
+        "bounce",
+        0.3,
+    ),
+    "ambient": Genre(
+        (60, 95),
+        0.4,
+        {"pad": 0.8, "pluck": 0.2},
+        None,
+        0.0,
+        (0, 0),
+        0.15,
+        1,
+        0.45,
+        0.5,
+        "rings",
+        "orbit",
+        0.08,
+    ),
+    "folk": Genre(
+        (80, 125),
+        0.25,
+        {"pluck": 0.8, "guitar": 0.2},
+        "light",
+        0.35,
+        (0, 0),
+        0.7,
+        2,
+        0.1,
+        0.0,
+        "circles",
+        "drift",
+        0.15,
+        black_and_white=True,
+    ),
 }
 DRUM_PATTERNS = ("backbeat", "four", "double", "boombap", "light")
 CROSSOVER_P = 0.25  # share of songs that take their tempo, lead, drums and guitar sound from another genre
@@ -179,8 +273,18 @@ def compose(genre: str, duration_s: float, rng: np.random.Generator) -> Score:
     distortion = float(rng.uniform(*source.distortion)) if lead == "guitar" else 0.0
     beat = 60.0 / tempo
     n_sections = int(math.ceil(duration_s / (16 * beat)))
-    score = Score(genre, duration_s, tempo, int(rng.integers(12)), minor, lead, drums, distortion,
-                  bool(rng.random() < g.vocal_p), list(rng.uniform(0.35, 1.0, n_sections)))
+    score = Score(
+        genre,
+        duration_s,
+        tempo,
+        int(rng.integers(12)),
+        minor,
+        lead,
+        drums,
+        distortion,
+        bool(rng.random() < g.vocal_p),
+        list(rng.uniform(0.35, 1.0, n_sections)),
+    )
     score.events = _harmony_events(score, g, rng) + (_drum_events(score, pattern, rng) if drums else [])
     score.events.sort(key=lambda e: (e[0], e[1]))
     return score
@@ -197,7 +301,8 @@ def _hz(semitones_above_a2: float) -> float:
 
 def _harmony_events(score: Score, g: Genre, rng: np.random.Generator) -> list:
     """Bass, lead and vocal notes over a four-chord loop (I-V-vi-IV or i-VI-III-VII); in loud sections
-    (energy ≥ `DENSE_ENERGY`) the lead is doubled an octave up, as arrangements thicken when songs get louder."""
+    (energy ≥ `DENSE_ENERGY`) the lead is doubled an octave up, as arrangements thicken when songs get
+    louder."""
     scale, beat = _scale(score), score.beat_s
     degrees = [0, 5, 2, 6] if score.minor else [0, 4, 5, 3]
     events = []
@@ -207,8 +312,11 @@ def _harmony_events(score: Score, g: Genre, rng: np.random.Generator) -> list:
         chord = [root, root + (3 if score.minor and degrees[bar % 4] in (0, 3, 4) else 4), root + 7]
         dense = energy >= DENSE_ENERGY
         if score.lead == "pad":
-            events += [(t0, "pad", _hz(n + 12 * octave), 4 * beat, 0.5 * energy / octave) for n in chord
-                       for octave in ((1, 2) if dense else (1,))]
+            events += [
+                (t0, "pad", _hz(n + 12 * octave), 4 * beat, 0.5 * energy / octave)
+                for n in chord
+                for octave in ((1, 2) if dense else (1,))
+            ]
         for b in range(4):
             events.append((t0 + b * beat, "bass", _hz(root - 12), 0.9 * beat, 0.8 * energy))
             for s in range(g.density if score.lead != "pad" else 0):
@@ -222,7 +330,9 @@ def _harmony_events(score: Score, g: Genre, rng: np.random.Generator) -> list:
                     events.append((t, score.lead, _hz(note + 12), beat / g.density, 0.6 * velocity))
             if score.vocal and rng.random() < 0.7:
                 degree = int(rng.integers(7))
-                events.append((t0 + b * beat, "vocal", _hz(score.key + scale[degree] + 24), beat, 0.6 * energy))
+                events.append(
+                    (t0 + b * beat, "vocal", _hz(score.key + scale[degree] + 24), beat, 0.6 * energy)
+                )
     return events
 
 
@@ -243,7 +353,7 @@ def _drum_events(score: Score, pattern: str, rng: np.random.Generator) -> list:
         energy = score.section_energy[min(bar // 4, len(score.section_energy) - 1)]
         dense = energy >= DENSE_ENERGY
         for drum, steps in grids.items():
-            for s in (range(16) if dense and drum == "hat" else steps):
+            for s in range(16) if dense and drum == "hat" else steps:
                 t = t0 + s * step + (swing if s % 2 else 0.0)
                 events.append((t, drum, 0.0, 0.2, energy * rng.uniform(0.8, 1.0)))
     return events
@@ -253,21 +363,31 @@ def render_audio(score: Score, sample_rate: int, rng: np.random.Generator) -> np
     """Render a score to `(2, samples)` float32 stereo in [-1, 1]."""
     n = int(round(score.duration_s * sample_rate))
     mix = np.zeros((2, n), np.float32)
-    pans = {"bass": 0.5, "kick": 0.5, "snare": 0.45, "hat": 0.65, "pad": 0.5, "vocal": 0.5,
-            "guitar": 0.35, "synth": 0.6, "pluck": 0.4}
+    pans = {
+        "bass": 0.5,
+        "kick": 0.5,
+        "snare": 0.45,
+        "hat": 0.65,
+        "pad": 0.5,
+        "vocal": 0.5,
+        "guitar": 0.35,
+        "synth": 0.6,
+        "pluck": 0.4,
+    }
     for t, kind, hz, dur, vel in score.events:
         start = int(t * sample_rate)
-        note = _render_event(kind, hz, dur, vel, score.distortion, sample_rate, rng)[:max(0, n - start)]
+        note = _render_event(kind, hz, dur, vel, score.distortion, sample_rate, rng)[: max(0, n - start)]
         pan = pans[kind]
-        mix[0, start:start + len(note)] += (1 - pan) * note
-        mix[1, start:start + len(note)] += pan * note
+        mix[0, start : start + len(note)] += (1 - pan) * note
+        mix[1, start : start + len(note)] += pan * note
     fade = np.minimum(1.0, np.minimum(np.arange(n), n - 1 - np.arange(n)) / (0.01 * sample_rate))
     mix *= fade
     return (0.9 * mix / max(1e-6, float(np.abs(mix).max()))).astype(np.float32)
 
 
-def _render_event(kind: str, hz: float, dur: float, vel: float, distortion: float, sr: int,
-                  rng: np.random.Generator) -> np.ndarray:
+def _render_event(
+    kind: str, hz: float, dur: float, vel: float, distortion: float, sr: int, rng: np.random.Generator
+) -> np.ndarray:
     """One note or drum hit, `(samples,)` float32."""
     if kind in ("kick", "snare", "hat"):
         length = {"kick": 0.3, "snare": 0.2, "hat": 0.05}[kind]
@@ -278,7 +398,9 @@ def _render_event(kind: str, hz: float, dur: float, vel: float, distortion: floa
         noise = rng.standard_normal(len(t))
         if kind == "hat":
             return (0.25 * vel * np.diff(noise, prepend=0) * np.exp(-t / 0.012)).astype(np.float32)
-        return (vel * (0.5 * noise + 0.5 * np.sin(2 * np.pi * 185 * t)) * np.exp(-t / 0.06)).astype(np.float32)
+        return (vel * (0.5 * noise + 0.5 * np.sin(2 * np.pi * 185 * t)) * np.exp(-t / 0.06)).astype(
+            np.float32
+        )
     tail = {"pad": 1.0, "pluck": 0.6}.get(kind, 0.05)
     t = np.arange(int((dur + tail) * sr)) / sr
     if kind == "bass":
@@ -289,8 +411,10 @@ def _render_event(kind: str, hz: float, dur: float, vel: float, distortion: floa
         wave = np.tanh(distortion * saw) if distortion > 0 else 0.4 * saw
         env = np.clip((dur + 0.05 - t) / 0.05, 0, 1)
     elif kind == "synth":  # two detuned square-ish saws
-        wave = sum(np.sign(np.sin(2 * np.pi * f * t)) * 0.5 + (2 * ((t * f) % 1.0) - 1) * 0.3
-                   for f in (hz, hz * 1.007))
+        wave = sum(
+            np.sign(np.sin(2 * np.pi * f * t)) * 0.5 + (2 * ((t * f) % 1.0) - 1) * 0.3
+            for f in (hz, hz * 1.007)
+        )
         env = np.clip((dur - t) / 0.02, 0, 1) * np.minimum(1, t / 0.005)
     elif kind == "pluck":  # decaying harmonics, higher ones faster: acoustic-like
         wave = sum(np.sin(2 * np.pi * k * hz * t) * np.exp(-t * (2 + 3 * k)) / k for k in range(1, 7))
@@ -301,8 +425,11 @@ def _render_event(kind: str, hz: float, dur: float, vel: float, distortion: floa
     else:  # vocal: harmonics shaped by two formants, with vibrato
         f0 = hz * (1 + 0.012 * np.sin(2 * np.pi * 5.5 * t))
         phase = 2 * np.pi * np.cumsum(f0) / sr
-        wave = sum(np.sin(k * phase) * (np.exp(-((k * hz - 700) / 250) ** 2) + 0.6 * np.exp(-((k * hz - 1200) / 300) ** 2) + 0.1)
-                   for k in range(1, 16))
+        wave = sum(
+            np.sin(k * phase)
+            * (np.exp(-(((k * hz - 700) / 250) ** 2)) + 0.6 * np.exp(-(((k * hz - 1200) / 300) ** 2)) + 0.1)
+            for k in range(1, 16)
+        )
         env = np.clip((dur - t) / 0.05, 0, 1) * np.minimum(1, t / 0.04)
     return (vel * 0.3 * wave * env).astype(np.float32)
 
@@ -323,12 +450,24 @@ def song_factors(score: Score) -> pd.DataFrame:
     section_s = 16 * score.beat_s
     grid = np.linspace(0.0, FACTOR_STEP_S, 33)[:-1]  # 32 samples per step, for the mean section energy
     times = np.minimum(steps[:, None] + grid, score.duration_s - 1e-9)
-    energy = np.asarray(score.section_energy)[np.minimum((times / section_s).astype(int), len(score.section_energy) - 1)]
+    energy = np.asarray(score.section_energy)[
+        np.minimum((times / section_s).astype(int), len(score.section_energy) - 1)
+    ]
     onsets = np.histogram([e[0] for e in score.events], bins=np.append(steps, steps[-1] + FACTOR_STEP_S))[0]
     angle = 2 * np.pi * ((7 * score.key) % 12) / 12
-    return pd.DataFrame({"t_s": steps, "energy": energy.mean(1), "onset_density": onsets / FACTOR_STEP_S,
-                         "tempo_bpm": score.tempo, "key_sin": np.sin(angle), "key_cos": np.cos(angle),
-                         "minor": float(score.minor), "distortion": score.distortion, "lead": score.lead})
+    return pd.DataFrame(
+        {
+            "t_s": steps,
+            "energy": energy.mean(1),
+            "onset_density": onsets / FACTOR_STEP_S,
+            "tempo_bpm": score.tempo,
+            "key_sin": np.sin(angle),
+            "key_cos": np.cos(angle),
+            "minor": float(score.minor),
+            "distortion": score.distortion,
+            "lead": score.lead,
+        }
+    )
 
 
 def factor_table(spec: SynthSpec) -> pd.DataFrame:
@@ -347,7 +486,12 @@ def factor_table(spec: SynthSpec) -> pd.DataFrame:
     return table[["video_id", "source", *[c for c in table.columns if c not in ("video_id", "source")]]]
 
 
-LEAD_HUES = {"guitar": 0.02, "synth": 0.5, "pluck": 0.14, "pad": 0.68}  # what each lead sounds like, as a colour
+LEAD_HUES = {
+    "guitar": 0.02,
+    "synth": 0.5,
+    "pluck": 0.14,
+    "pad": 0.68,
+}  # what each lead sounds like, as a colour
 DISTORTION_MAX = 30.0  # the largest guitar gain of any genre
 PULSE_DECAY_S = 0.2  # long enough for a clip of a few frames to catch a drum hit
 BEAT_WINDOW_S = 3.0  # sparkles count the beats of the last three seconds
@@ -384,17 +528,27 @@ def score_driver(score: Score, fps: int, n_frames: int) -> Driver:
     times = np.arange(n_frames) / fps
     energy = np.array(score.section_energy)
     section = np.minimum((times / (16 * score.beat_s)).astype(int), len(energy) - 1)
-    beat_times = np.arange(-BEAT_WINDOW_S, score.duration_s, score.beat_s)  # counted in: no warm-up that dates a frame
+    beat_times = np.arange(
+        -BEAT_WINDOW_S, score.duration_s, score.beat_s
+    )  # counted in: no warm-up that dates a frame
     pulse = np.zeros(n_frames)
     for t, kind, _, _, vel in score.events:
         if kind in ("kick", "snare"):
             i = int(np.ceil(t * fps))
             pulse[i:] = np.maximum(pulse[i:], vel * np.exp(-(times[i:] - t) / PULSE_DECAY_S))
-    recent = np.searchsorted(beat_times, times, side="right") - np.searchsorted(beat_times, times - BEAT_WINDOW_S, side="right")
-    return Driver(loudness=np.clip((energy[section] - 0.35) / 0.65, 0, 1), pulse=np.clip(pulse, 0, 1),
-                  beats=np.clip(recent / BEATS_FULL, 0, 1), bars=score.bar_starts, tempo=score.tempo,
-                  lead_hue=LEAD_HUES[score.lead], grit=min(1.0, score.distortion / DISTORTION_MAX),
-                  minor=float(score.minor))
+    recent = np.searchsorted(beat_times, times, side="right") - np.searchsorted(
+        beat_times, times - BEAT_WINDOW_S, side="right"
+    )
+    return Driver(
+        loudness=np.clip((energy[section] - 0.35) / 0.65, 0, 1),
+        pulse=np.clip(pulse, 0, 1),
+        beats=np.clip(recent / BEATS_FULL, 0, 1),
+        bars=score.bar_starts,
+        tempo=score.tempo,
+        lead_hue=LEAD_HUES[score.lead],
+        grit=min(1.0, score.distortion / DISTORTION_MAX),
+        minor=float(score.minor),
+    )
 
 
 def mix_drivers(own: Driver, phantom: Driver, c: float) -> tuple[Driver, np.ndarray]:
@@ -421,8 +575,15 @@ def mix_drivers(own: Driver, phantom: Driver, c: float) -> tuple[Driver, np.ndar
     return mixed, weight[order]
 
 
-def render_frames(style: Genre, driver: Driver, cut_weight: np.ndarray, fps: int, n_frames: int,
-                  size: tuple[int, int], rng: np.random.Generator):
+def render_frames(
+    style: Genre,
+    driver: Driver,
+    cut_weight: np.ndarray,
+    fps: int,
+    n_frames: int,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+):
     """Draw the picture: yields `(height, width, 3)` uint8 frames at `size` = (width, height).
 
     The style (the visual genre) sets the background hue, the shapes, their kind of motion,
@@ -441,11 +602,13 @@ def render_frames(style: Genre, driver: Driver, cut_weight: np.ndarray, fps: int
     colourfulness = 1.0 - 0.45 * driver.minor
 
     def new_scene():
-        return dict(pos=rng.uniform([0, 0], [aspect, 1], (n_shapes, 2)),
-                    vel=rng.normal(0, 0.12, (n_shapes, 2)),
-                    radius=rng.uniform(0.05, 0.16, n_shapes),
-                    hue=(driver.lead_hue + rng.uniform(-0.04, 0.04, n_shapes)) % 1.0,
-                    phase=rng.uniform(0, 2 * np.pi, n_shapes))
+        return dict(
+            pos=rng.uniform([0, 0], [aspect, 1], (n_shapes, 2)),
+            vel=rng.normal(0, 0.12, (n_shapes, 2)),
+            radius=rng.uniform(0.05, 0.16, n_shapes),
+            hue=(driver.lead_hue + rng.uniform(-0.04, 0.04, n_shapes)) % 1.0,
+            phase=rng.uniform(0, 2 * np.pi, n_shapes),
+        )
 
     scene = new_scene()
     for i in range(n_frames):
@@ -457,18 +620,34 @@ def render_frames(style: Genre, driver: Driver, cut_weight: np.ndarray, fps: int
         if style.black_and_white:
             frame[:] = frame.mean(axis=2, keepdims=True)
         for k in range(n_shapes):
-            cover = np.mean([_shape_mask(style, scene, k, t - j * BLUR_S, speed, pulse, xx, yy, aspect)
-                             for j in range(BLUR_STEPS)], axis=0)[..., None]
+            cover = np.mean(
+                [
+                    _shape_mask(style, scene, k, t - j * BLUR_S, speed, pulse, xx, yy, aspect)
+                    for j in range(BLUR_STEPS)
+                ],
+                axis=0,
+            )[..., None]
             color = _hsv(np.float32(scene["hue"][k]), 0.9 * colourfulness, 0.5 + 0.45 * loud)
             frame = frame * (1 - cover) + color * cover
-        sparkles = rng.uniform([0, 0], [width, height], (int(round(MAX_SPARKLES * driver.beats[i])), 2)).astype(int)
+        sparkles = rng.uniform(
+            [0, 0], [width, height], (int(round(MAX_SPARKLES * driver.beats[i])), 2)
+        ).astype(int)
         frame[sparkles[:, 1], sparkles[:, 0]] = 1.0
         frame += 0.35 * pulse + GRIT * driver.grit * rng.standard_normal(frame.shape[:2])[..., None]
         yield np.clip(frame * 255, 0, 255).astype(np.uint8)
 
 
-def _shape_mask(style: Genre, scene: dict, k: int, t: float, speed: float, pulse: float,
-                xx: np.ndarray, yy: np.ndarray, aspect: float) -> np.ndarray:
+def _shape_mask(
+    style: Genre,
+    scene: dict,
+    k: int,
+    t: float,
+    speed: float,
+    pulse: float,
+    xx: np.ndarray,
+    yy: np.ndarray,
+    aspect: float,
+) -> np.ndarray:
     """Boolean `(height, width)` mask of shape k of the scene at time t."""
     travel = SHAPE_SPEED * speed * t  # picture heights travelled by time t, whatever the kind of motion
     if style.motion == "orbit":
@@ -533,10 +712,22 @@ def video_plan(spec: SynthSpec, index: int) -> dict:
     visual_genre = genre if own_style else GENRE_NAMES[int(style_rng.integers(len(GENRE_NAMES)))]
     phantom = compose(visual_genre, duration, np.random.default_rng([spec.seed, index, PHANTOM]))
     video_id = synth_video_id(index)
-    row = dict(video_id=video_id, path=f"videos/{video_id}.mp4", genre=genre, tags=";".join(song_tags(score)),
-               duration_s=duration, tempo_bpm=round(score.tempo, 2), key=score.key,
-               mode="minor" if score.minor else "major", lead=score.lead, visual_genre=visual_genre,
-               coupling=spec.coupling, style_coupling=spec.style_coupling, source_fps=fps, source_sample_rate=sample_rate)
+    row = dict(
+        video_id=video_id,
+        path=f"videos/{video_id}.mp4",
+        genre=genre,
+        tags=";".join(song_tags(score)),
+        duration_s=duration,
+        tempo_bpm=round(score.tempo, 2),
+        key=score.key,
+        mode="minor" if score.minor else "major",
+        lead=score.lead,
+        visual_genre=visual_genre,
+        coupling=spec.coupling,
+        style_coupling=spec.style_coupling,
+        source_fps=fps,
+        source_sample_rate=sample_rate,
+    )
     return dict(row=row, score=score, phantom=phantom)
 
 
@@ -550,22 +741,32 @@ def render_video(spec: SynthSpec, index: int, out_dir: Path, audio_from: Path | 
     row, score = plan["row"], plan["score"]
     fps, n_frames = row["source_fps"], int(round(row["duration_s"] * row["source_fps"]))
     if audio_from is None:
-        audio = render_audio(score, row["source_sample_rate"], np.random.default_rng([spec.seed, index, MUSIC, 1]))
+        audio = render_audio(
+            score, row["source_sample_rate"], np.random.default_rng([spec.seed, index, MUSIC, 1])
+        )
     else:
         audio = Path(audio_from) / row["path"]
     own = score_driver(score, fps, n_frames)
     driver, cut_weight = mix_drivers(own, score_driver(plan["phantom"], fps, n_frames), spec.coupling)
     width, height = spec.size
     small = (max(16, width // 4 // 2 * 2), max(16, height // 4 // 2 * 2))
-    frames = render_frames(GENRES[row["visual_genre"]], driver, cut_weight, fps, n_frames, small,
-                           np.random.default_rng([spec.seed, index, VISUAL]))
+    frames = render_frames(
+        GENRES[row["visual_genre"]],
+        driver,
+        cut_weight,
+        fps,
+        n_frames,
+        small,
+        np.random.default_rng([spec.seed, index, VISUAL]),
+    )
     path = out_dir / row["path"]
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_mp4(path, frames, fps, audio, row["source_sample_rate"], size=spec.size, preset="ultrafast")
 
 
-def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int = 1,
-                audio_from: str | Path | None = None) -> Path:
+def make_corpus(
+    out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int = 1, audio_from: str | Path | None = None
+) -> Path:
     """Write (or complete) a synthetic corpus: `out_dir/videos/*.mp4`, `out_dir/metadata.csv` and the
     ground truth of its music, `out_dir/factors.csv` (`factor_table`).
 
@@ -584,14 +785,18 @@ def make_corpus(out_dir: str | Path, spec: SynthSpec = SynthSpec(), workers: int
     settings = json.dumps(asdict(spec), sort_keys=True)
     spec_file = out_dir / "synth.json"
     if spec_file.exists() and json.loads(spec_file.read_text()) != json.loads(settings):
-        raise ValueError(f"{out_dir} holds a corpus made with other settings ({spec_file.read_text().strip()}); "
-                         f"delete it or choose another folder")
+        raise ValueError(
+            f"{out_dir} holds a corpus made with other settings ({spec_file.read_text().strip()}); "
+            f"delete it or choose another folder"
+        )
     spec_file.write_text(settings)
     rows = [video_plan(spec, i)["row"] for i in range(spec.n_videos)]
     todo = [i for i, row in enumerate(rows) if not (out_dir / row["path"]).exists()]
     if todo:
         with ProcessPoolExecutor(max_workers=max(1, workers), initializer=exit_with_parent) as pool:
-            jobs = pool.map(render_video, [spec] * len(todo), todo, [out_dir] * len(todo), [audio_from] * len(todo))
+            jobs = pool.map(
+                render_video, [spec] * len(todo), todo, [out_dir] * len(todo), [audio_from] * len(todo)
+            )
             for _ in tqdm(jobs, total=len(todo), desc="synth videos", unit="video"):
                 pass
     metadata = out_dir / "metadata.csv"
@@ -610,8 +815,11 @@ def _check_same_songs(spec: SynthSpec, source: Path) -> None:
     theirs = json.loads(spec_file.read_text())
     differ = [key for key in ("seed", "min_seconds", "max_seconds") if theirs.get(key) != getattr(spec, key)]
     if differ or theirs.get("n_videos", 0) < spec.n_videos:
-        raise ValueError(f"audio_from={source} has other songs ({', '.join(differ or ['fewer videos'])} differ "
-                         f"from this corpus's); its audio cannot be reused")
+        raise ValueError(
+            f"audio_from={source} has other songs ({', '.join(differ or ['fewer videos'])} differ "
+            f"from this corpus's); its audio cannot be reused"
+        )
+
 
 def _size(text: str) -> tuple[int, int]:
     """Parse 'WIDTHxHEIGHT' (even numbers, as H.264 with yuv420p needs)."""
@@ -637,10 +845,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="corpus folder: videos/ and metadata.csv go here")
     parser.add_argument("--n-videos", type=int, default=d.n_videos)
     parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--coupling", type=_unit, default=d.coupling,
-                        help="how much the picture follows this video's own audio, 0..1 (see mvnb.synth)")
-    parser.add_argument("--style-coupling", type=_unit, default=d.style_coupling,
-                        help="probability that the visual style is the video's own genre's, 0..1")
+    parser.add_argument(
+        "--coupling",
+        type=_unit,
+        default=d.coupling,
+        help="how much the picture follows this video's own audio, 0..1 (see mvnb.synth)",
+    )
+    parser.add_argument(
+        "--style-coupling",
+        type=_unit,
+        default=d.style_coupling,
+        help="probability that the visual style is the video's own genre's, 0..1",
+    )
     parser.add_argument("--min-seconds", type=float, default=d.min_seconds)
     parser.add_argument("--max-seconds", type=float, default=d.max_seconds)
     parser.add_argument("--size", type=_size, default=d.size, help="WIDTHxHEIGHT, default 768x432")
@@ -651,7 +867,14 @@ def run(args: argparse.Namespace) -> int:
     """Write the corpus described by `args`."""
     if not 0 < args.min_seconds <= args.max_seconds:
         raise SystemExit("synth: need 0 < --min-seconds <= --max-seconds")
-    spec = SynthSpec(args.n_videos, args.seed, args.coupling, args.style_coupling,
-                     args.min_seconds, args.max_seconds, tuple(args.size))
+    spec = SynthSpec(
+        args.n_videos,
+        args.seed,
+        args.coupling,
+        args.style_coupling,
+        args.min_seconds,
+        args.max_seconds,
+        tuple(args.size),
+    )
     print(make_corpus(args.out, spec, workers=args.workers))
     return 0

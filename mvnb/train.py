@@ -28,6 +28,7 @@ skipped (and counted). Per epoch, retrieval is measured on view 0 of (at most
 `precision="bf16"` runs the heads under bfloat16 autocast, about twice as fast on CPUs with
 AVX512-BF16 (see benchmarks/bench_train.py); the loss and all outputs stay float32.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,9 @@ import dataclasses
 import json
 import time
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -50,11 +51,25 @@ from tqdm.auto import tqdm
 from mvnb import standardise
 from mvnb.encoders.musicnn import autocast_for, default_device
 from mvnb.features import load_feature_pair
-from mvnb.heads import INPUT_NORMS, OUTPUTS, ProjectionHead, ProjectionHeads, build_heads, pretrain_autoencoder
+from mvnb.heads import (
+    INPUT_NORMS,
+    OUTPUTS,
+    ProjectionHead,
+    ProjectionHeads,
+    build_heads,
+    pretrain_autoencoder,
+)
 from mvnb.loss import TAU_INIT, ContrastiveLoss
 from mvnb.media import atomic_write
-from mvnb.metrics import (COLLAPSE_DISTANCE, RECALL_KS, main_form, main_form_queries, median_pair_distance, paper_form,
-                          summarise_queries)
+from mvnb.metrics import (
+    COLLAPSE_DISTANCE,
+    RECALL_KS,
+    main_form,
+    main_form_queries,
+    median_pair_distance,
+    paper_form,
+    summarise_queries,
+)
 from mvnb.samplers import OneSegmentPerVideoBatchSampler
 from mvnb.segments import manifest_split
 
@@ -120,7 +135,12 @@ CONFIGS: dict[str, dict] = {
     "no_sigmoid": {"output": "none"},
     "learnable_tau": {"learnable_temperature": True},
     "paper_std": {"input_norm": "standard"},
-    "corrected": {"output": "none", "learnable_temperature": True, "exclude_positive": False, "input_norm": "standard"},
+    "corrected": {
+        "output": "none",
+        "learnable_temperature": True,
+        "exclude_positive": False,
+        "input_norm": "standard",
+    },
 }
 
 # Table 1 of the paper: label and test median rank a→v, v→a in pools of 1000 (chance 500.5).
@@ -146,7 +166,9 @@ def make_config(name: str, overrides: dict | list[str] | None = None) -> TrainCo
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = set(pairs) - set(fields)
     if unknown:
-        raise KeyError(f"unknown training parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
+        raise KeyError(
+            f"unknown training parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(fields)}"
+        )
     values = {**CONFIGS[name], **{k: _coerce(fields[k], v) for k, v in pairs.items()}}
     return TrainConfig(**values)
 
@@ -169,15 +191,30 @@ def _coerce(field: dataclasses.Field, value):
         try:
             value = ast.literal_eval(value) if value else ()
         except (ValueError, SyntaxError):
-            raise ValueError(f"{field.name} takes a number{'s' * isinstance(default, tuple)}, not {value!r}") from None
+            raise ValueError(
+                f"{field.name} takes a number{'s' * isinstance(default, tuple)}, not {value!r}"
+            ) from None
     if isinstance(default, tuple):
         return tuple(int(v) for v in (value if isinstance(value, (tuple, list)) else (value,)))
     return type(default)(value)
 
 
-def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_dir: str | Path, *,
-          name: str = "custom", rotation: int | None = None, provenance: dict | None = None,
-          valid: np.ndarray | None = None, device: str | torch.device | None = None, progress: bool = True) -> dict:
+def train(
+    audio,
+    video,
+    video_ids,
+    split,
+    config: TrainConfig,
+    seed: int,
+    out_dir: str | Path,
+    *,
+    name: str = "custom",
+    rotation: int | None = None,
+    provenance: dict | None = None,
+    valid: np.ndarray | None = None,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> dict:
     """Train both heads of `config` and write the run directory `out_dir`; returns the summary.
 
     audio: `(n_segments, views, audio_dim)`; video: `(n_segments, views, video_dim)`, arrays or
@@ -192,8 +229,21 @@ def train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_di
     """
     device = torch.device(device) if device else default_device()
     with torch_threads(_cpu_threads(config) if device.type == "cpu" else None):
-        return _train(audio, video, video_ids, split, config, seed, Path(out_dir), name, rotation, provenance, valid, device,
-                      progress)
+        return _train(
+            audio,
+            video,
+            video_ids,
+            split,
+            config,
+            seed,
+            Path(out_dir),
+            name,
+            rotation,
+            provenance,
+            valid,
+            device,
+            progress,
+        )
 
 
 def _cpu_threads(config: TrainConfig) -> int | None:
@@ -220,8 +270,21 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_dir: Path, name: str, rotation: int | None,
-           provenance: dict | None, valid: np.ndarray | None, device: torch.device, progress: bool) -> dict:
+def _train(
+    audio,
+    video,
+    video_ids,
+    split,
+    config: TrainConfig,
+    seed: int,
+    out_dir: Path,
+    name: str,
+    rotation: int | None,
+    provenance: dict | None,
+    valid: np.ndarray | None,
+    device: torch.device,
+    progress: bool,
+) -> dict:
     """`train`, with the device chosen and the threads set."""
     started = time.time()
     video_ids, split = np.asarray(video_ids), np.asarray(split)
@@ -232,17 +295,31 @@ def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_d
     torch.manual_seed(seed)
     heads = _build(config, audio.shape[2], video.shape[2]).to(device)
     if config.input_norm == "standard":
-        for norm, features in zip(heads.input_norms(), (audio, video)):
+        for norm, features in zip(heads.input_norms(), (audio, video), strict=True):
             norm.set_stats(standardise.fit(features, rows["train"]))
     loss_fn = _loss(config).to(device)
-    train_sampler = OneSegmentPerVideoBatchSampler(video_ids[rows["train"]], _batch_cap(config, video_ids[rows["train"]]), seed)
-    val_sampler = OneSegmentPerVideoBatchSampler(video_ids[rows["val"]], _batch_cap(config, video_ids[rows["val"]]), seed=0)
+    train_sampler = OneSegmentPerVideoBatchSampler(
+        video_ids[rows["train"]], _batch_cap(config, video_ids[rows["train"]]), seed
+    )
+    val_sampler = OneSegmentPerVideoBatchSampler(
+        video_ids[rows["val"]], _batch_cap(config, video_ids[rows["val"]]), seed=0
+    )
     rank_rows = rows["val"][_rank_subset(video_ids[rows["val"]], config.val_rank_segments)]
-    _write_json(out_dir / "config.json", {
-        "name": name, "rotation": rotation, "seed": seed, "config": dataclasses.asdict(config), "n_segments": len(split),
-        "views": audio.shape[1], "audio_dim": audio.shape[2], "video_dim": video.shape[2],
-        "batch_size_train": train_sampler.batch_size, "batch_size_val": val_sampler.batch_size,
-    })
+    _write_json(
+        out_dir / "config.json",
+        {
+            "name": name,
+            "rotation": rotation,
+            "seed": seed,
+            "config": dataclasses.asdict(config),
+            "n_segments": len(split),
+            "views": audio.shape[1],
+            "audio_dim": audio.shape[2],
+            "video_dim": video.shape[2],
+            "batch_size_train": train_sampler.batch_size,
+            "batch_size_val": val_sampler.batch_size,
+        },
+    )
     view_rng = np.random.default_rng([seed, 1])
     if config.ae_init:
         _pretrain_heads(heads, audio, video, rows["train"], config, view_rng, device)
@@ -256,26 +333,52 @@ def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_d
         tic = time.time()
         train_sampler.set_epoch(epoch)
         lr = optimiser.param_groups[0]["lr"]
-        train_loss, skipped = train_epoch(heads, loss_fn, optimiser, audio, video, rows["train"], train_sampler, view_rng,
-                                          device, config.precision)
+        train_loss, skipped = train_epoch(
+            heads,
+            loss_fn,
+            optimiser,
+            audio,
+            video,
+            rows["train"],
+            train_sampler,
+            view_rng,
+            device,
+            config.precision,
+        )
         scheduler.step()
-        val_loss, val_skipped = _val_loss(heads, loss_fn, audio, video, rows["val"], val_sampler, device, config.precision)
-        ranks = main_form(*embed_segments(heads, audio, video, rank_rows, 0, device, config.precision), video_ids[rank_rows])
+        val_loss, val_skipped = _val_loss(
+            heads, loss_fn, audio, video, rows["val"], val_sampler, device, config.precision
+        )
+        ranks = main_form(
+            *embed_segments(heads, audio, video, rank_rows, 0, device, config.precision), video_ids[rank_rows]
+        )
         record = {
-            "epoch": epoch, "loss": train_loss, "val_loss": val_loss, "skipped_batches": skipped + val_skipped,
-            "val_pool": ranks["pool"], **{f"val_{k}": ranks[k] for k in RANK_COLUMNS},
-            "tau": loss_fn.temperature, "lr": lr, "seconds": time.time() - tic,
+            "epoch": epoch,
+            "loss": train_loss,
+            "val_loss": val_loss,
+            "skipped_batches": skipped + val_skipped,
+            "val_pool": ranks["pool"],
+            **{f"val_{k}": ranks[k] for k in RANK_COLUMNS},
+            "tau": loss_fn.temperature,
+            "lr": lr,
+            "seconds": time.time() - tic,
         }
         history.append(record)
         _write_csv(out_dir / "metrics.csv", pd.DataFrame(history))
-        bar.set_postfix(loss=f"{train_loss:.3f}", val=f"{val_loss:.3f}", mr=f"{ranks['median_rank_a2v']:.0f}/{ranks['pool']:.0f}")
+        bar.set_postfix(
+            loss=f"{train_loss:.3f}",
+            val=f"{val_loss:.3f}",
+            mr=f"{ranks['median_rank_a2v']:.0f}/{ranks['pool']:.0f}",
+        )
         if val_loss < best["val_loss"]:
             best = {"val_loss": val_loss, "epoch": epoch, "state": _state(heads, loss_fn)}
             _save_torch(out_dir / "heads.pt", best["state"] | _head_meta(config, audio, video))
         elif epoch - best["epoch"] >= config.patience:
             break
     if best["state"] is None:
-        raise RuntimeError(f"validation loss was never finite in {len(history)} epoch(s); see {out_dir / 'metrics.csv'}")
+        raise RuntimeError(
+            f"validation loss was never finite in {len(history)} epoch(s); see {out_dir / 'metrics.csv'}"
+        )
     heads.load_state_dict(best["state"]["heads"])
     loss_fn.load_state_dict(best["state"]["loss"])
 
@@ -283,37 +386,62 @@ def _train(audio, video, video_ids, split, config: TrainConfig, seed: int, out_d
     test_audio, test_video = embed_segments(heads, audio, video, rows["test"], 0, device, config.precision)
     test_ids = video_ids[rows["test"]]
     queries = main_form_queries(test_audio, test_video, test_ids)
-    _write_csv(out_dir / "test_ranks.csv", pd.DataFrame({"row": rows["test"], "video_id": test_ids, **queries})[TEST_RANK_COLUMNS])
-    distances = {m: median_pair_distance(x) if len(x) > 1 else float("nan")
-                 for m, x in (("audio", test_audio), ("video", test_video))}
+    _write_csv(
+        out_dir / "test_ranks.csv",
+        pd.DataFrame({"row": rows["test"], "video_id": test_ids, **queries})[TEST_RANK_COLUMNS],
+    )
+    distances = {
+        m: median_pair_distance(x) if len(x) > 1 else float("nan")
+        for m, x in (("audio", test_audio), ("video", test_video))
+    }
     summary = {
-        "name": name, "rotation": rotation, "seed": seed, "device": str(device), "input_norm": config.input_norm,
-        "test": {"main": summarise_queries(queries, test_ids), "paper": paper_form(test_audio, test_video, test_ids, seed)},
+        "name": name,
+        "rotation": rotation,
+        "seed": seed,
+        "device": str(device),
+        "input_norm": config.input_norm,
+        "test": {
+            "main": summarise_queries(queries, test_ids),
+            "paper": paper_form(test_audio, test_video, test_ids, seed),
+        },
         "collapsed": {m: bool(d < COLLAPSE_DISTANCE) for m, d in distances.items()},
         "median_pair_distance": distances,
-        "epochs_run": len(history), "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
-        "stopped_early": len(history) < config.max_epochs, "tau": loss_fn.temperature,
+        "epochs_run": len(history),
+        "best_epoch": best["epoch"],
+        "best_val_loss": best["val_loss"],
+        "stopped_early": len(history) < config.max_epochs,
+        "tau": loss_fn.temperature,
         "skipped_batches": int(sum(r["skipped_batches"] for r in history)),
-        "n_segments": {s: len(r) for s, r in rows.items()}, "n_invalid": int(len(split) - sum(map(len, rows.values()))),
+        "n_segments": {s: len(r) for s, r in rows.items()},
+        "n_invalid": int(len(split) - sum(map(len, rows.values()))),
         "n_videos": {s: len(np.unique(video_ids[r])) for s, r in rows.items()},
-        "seconds": time.time() - started, "provenance": provenance or {},
+        "seconds": time.time() - started,
+        "provenance": provenance or {},
     }
     _write_json(out_dir / "summary.json", summary)
     return summary
 
 
-def _split_rows(audio, video, video_ids: np.ndarray, split: np.ndarray, valid: np.ndarray | None) -> dict[str, np.ndarray]:
+def _split_rows(
+    audio, video, video_ids: np.ndarray, split: np.ndarray, valid: np.ndarray | None
+) -> dict[str, np.ndarray]:
     """Row indices of the valid segments of each split, after checking that the inputs fit together."""
     if audio.ndim != 3 or video.ndim != 3 or audio.shape[:2] != video.shape[:2]:
-        raise ValueError(f"need audio and video features of shape (segments, views, dim) with equal segments and "
-                         f"views; got {audio.shape} and {video.shape}")
+        raise ValueError(
+            f"need audio and video features of shape (segments, views, dim) with equal segments and "
+            f"views; got {audio.shape} and {video.shape}"
+        )
     if not len(video_ids) == len(split) == audio.shape[0]:
-        raise ValueError(f"need one video id and one split per segment: {len(video_ids)} ids, {len(split)} splits, "
-                         f"{audio.shape[0]} segments")
+        raise ValueError(
+            f"need one video id and one split per segment: {len(video_ids)} ids, {len(split)} splits, "
+            f"{audio.shape[0]} segments"
+        )
     in_split = {s: split == s for s in SPLITS}
     known = in_split["train"] | in_split["val"] | in_split["test"]
     if not known.all():
-        raise ValueError(f"unknown split name(s) {sorted(set(np.unique(split[~known])))}; splits are {', '.join(SPLITS)}")
+        raise ValueError(
+            f"unknown split name(s) {sorted(set(np.unique(split[~known])))}; splits are {', '.join(SPLITS)}"
+        )
     valid = np.ones(len(split), dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
     if valid.shape != split.shape:
         raise ValueError(f"need one valid flag per segment: {valid.shape[0]} flags, {len(split)} segments")
@@ -331,10 +459,13 @@ def split_shortfall(counts: dict[str, int]) -> str | None:
     if all(counts[s] >= need for s, need in MIN_SPLIT_VIDEOS.items()):
         return None
     total = sum(counts.values())
-    return (f"{total} video{'' if total == 1 else 's'}: the split gives {counts['train']} training, {counts['val']} "
-            f"validation and {counts['test']} test video{'' if counts['test'] == 1 else 's'}; training needs "
-            f"≥ {MIN_SPLIT_VIDEOS['train']} training, ≥ {MIN_SPLIT_VIDEOS['val']} validation and "
-            f"≥ {MIN_SPLIT_VIDEOS['test']} test video")
+    return (
+        f"{total} video{'' if total == 1 else 's'}: the split gives {counts['train']} training, "
+        f"{counts['val']} "
+        f"validation and {counts['test']} test video{'' if counts['test'] == 1 else 's'}; training needs "
+        f"≥ {MIN_SPLIT_VIDEOS['train']} training, ≥ {MIN_SPLIT_VIDEOS['val']} validation and "
+        f"≥ {MIN_SPLIT_VIDEOS['test']} test video"
+    )
 
 
 def _batch_cap(config: TrainConfig, video_ids: np.ndarray) -> int:
@@ -363,9 +494,18 @@ def _random_views(rng: np.random.Generator, n: int, n_views: int) -> np.ndarray 
     return rng.integers(1, n_views, size=n) if n_views > 1 else 0
 
 
-def train_epoch(heads: ProjectionHeads, loss_fn: ContrastiveLoss, optimiser: torch.optim.Optimizer, audio, video,
-                rows: np.ndarray, batches: Iterable[list[int]], rng: np.random.Generator,
-                device: torch.device, precision: str = "fp32") -> tuple[float, int]:
+def train_epoch(
+    heads: ProjectionHeads,
+    loss_fn: ContrastiveLoss,
+    optimiser: torch.optim.Optimizer,
+    audio,
+    video,
+    rows: np.ndarray,
+    batches: Iterable[list[int]],
+    rng: np.random.Generator,
+    device: torch.device,
+    precision: str = "fp32",
+) -> tuple[float, int]:
     """One pass over the training batches; returns the mean loss and the number of skipped batches.
 
     rows: `(n_train,)` feature rows of the training segments; batches index into it (one
@@ -380,7 +520,11 @@ def train_epoch(heads: ProjectionHeads, loss_fn: ContrastiveLoss, optimiser: tor
             continue
         idx = np.sort(rows[batch])
         views = _random_views(rng, len(idx), audio.shape[1])
-        loss = loss_fn(*project(heads, _to_tensor(audio, idx, views, device), _to_tensor(video, idx, views, device), precision))
+        loss = loss_fn(
+            *project(
+                heads, _to_tensor(audio, idx, views, device), _to_tensor(video, idx, views, device), precision
+            )
+        )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -399,23 +543,34 @@ def _val_loss(heads, loss_fn, audio, video, rows, sampler, device, precision) ->
             skipped += 1
             continue
         idx = np.sort(rows[batch])
-        losses.append(loss_fn(*project(heads, _to_tensor(audio, idx, 0, device), _to_tensor(video, idx, 0, device), precision)).item())
+        losses.append(
+            loss_fn(
+                *project(
+                    heads, _to_tensor(audio, idx, 0, device), _to_tensor(video, idx, 0, device), precision
+                )
+            ).item()
+        )
     return float(np.mean(losses)), skipped
 
 
 def _pretrain_heads(heads: ProjectionHeads, audio, video, rows, config, rng, device) -> None:
-    """Autoencoder initialisation of each head that is a `ProjectionHead`, on training views of the train split."""
+    """Autoencoder initialisation of each head that is a `ProjectionHead`, on training views of the train
+    split."""
     for head, features in ((heads.audio, audio), (heads.video, video)):
         if isinstance(head, ProjectionHead):
+
             def batches(epoch: int, features=features) -> Iterator[torch.Tensor]:
                 order = rng.permutation(rows)
                 for lo in range(0, len(order), config.batch_size):
-                    idx = np.sort(order[lo:lo + config.batch_size])
+                    idx = np.sort(order[lo : lo + config.batch_size])
                     yield _to_tensor(features, idx, _random_views(rng, len(idx), features.shape[1]), device)
+
             pretrain_autoencoder(head, batches, config.ae_epochs, config.ae_lr)
 
 
-def project(heads: ProjectionHeads, audio: torch.Tensor, video: torch.Tensor, precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+def project(
+    heads: ProjectionHeads, audio: torch.Tensor, video: torch.Tensor, precision: str = "fp32"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Both heads on `(batch, dim)` features; with "bf16", under bfloat16 autocast, returned as float32."""
     with autocast_for(precision, audio.device):
         embedded = heads(audio, video)
@@ -423,10 +578,17 @@ def project(heads: ProjectionHeads, audio: torch.Tensor, video: torch.Tensor, pr
 
 
 @torch.no_grad()
-def embed_modality(head: torch.nn.Module, features, rows: np.ndarray | None = None, view: int = 0,
-                   device: str | torch.device = "cpu", precision: str = "fp32",
-                   batch_size: int = EMBED_BATCH) -> Iterator[np.ndarray]:
-    """Embeddings of `features[rows, view]` by `head` in eval mode, yielded as float32 `(≤ batch_size, dim)` blocks.
+def embed_modality(
+    head: torch.nn.Module,
+    features,
+    rows: np.ndarray | None = None,
+    view: int = 0,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    batch_size: int = EMBED_BATCH,
+) -> Iterator[np.ndarray]:
+    """Embeddings of `features[rows, view]` by `head` in eval mode, yielded as float32 `(≤ batch_size, dim)`
+    blocks.
 
     rows: segment indices, all segments when None.
     """
@@ -435,20 +597,36 @@ def embed_modality(head: torch.nn.Module, features, rows: np.ndarray | None = No
     rows = np.arange(features.shape[0]) if rows is None else rows
     for lo in range(0, len(rows), batch_size):
         with autocast_for(precision, device):
-            embedded = head(_to_tensor(features, rows[lo:lo + batch_size], view, device))
+            embedded = head(_to_tensor(features, rows[lo : lo + batch_size], view, device))
         yield embedded.float().cpu().numpy()
 
 
-def embed_segments(heads: ProjectionHeads, audio, video, rows: np.ndarray | None = None, view: int = 0,
-                   device: str | torch.device = "cpu", precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+def embed_segments(
+    heads: ProjectionHeads,
+    audio,
+    video,
+    rows: np.ndarray | None = None,
+    view: int = 0,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> tuple[np.ndarray, np.ndarray]:
     """Audio and video embeddings `(len(rows), dim)` of the chosen segments on one view."""
-    return tuple(np.concatenate(list(embed_modality(head, features, rows, view, device, precision)))
-                 for head, features in ((heads.audio, audio), (heads.video, video)))
+    return tuple(
+        np.concatenate(list(embed_modality(head, features, rows, view, device, precision)))
+        for head, features in ((heads.audio, audio), (heads.video, video))
+    )
 
 
-def write_embeddings(path: Path, heads: ProjectionHeads, audio, video, device: str | torch.device = "cpu",
-                     precision: str = "fp32") -> Path:
-    """Write view-0 embeddings of every segment to an .npz (`audio`, `video`, `segment_index`), block by block.
+def write_embeddings(
+    path: Path,
+    heads: ProjectionHeads,
+    audio,
+    video,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+) -> Path:
+    """Write view-0 embeddings of every segment to an .npz (`audio`, `video`, `segment_index`), block by
+    block.
 
     The arrays are streamed into the archive, so memory does not grow with the corpus.
     """
@@ -456,7 +634,13 @@ def write_embeddings(path: Path, heads: ProjectionHeads, audio, video, device: s
     with atomic_write(path) as tmp, zipfile.ZipFile(tmp, "w", allowZip64=True) as archive:
         for name, head, features in (("audio", heads.audio, audio), ("video", heads.video, video)):
             dim = head.out_dim if isinstance(head, ProjectionHead) else features.shape[2]
-            _write_npy_member(archive, name, (n, dim), np.float32, embed_modality(head, features, None, 0, device, precision))
+            _write_npy_member(
+                archive,
+                name,
+                (n, dim),
+                np.float32,
+                embed_modality(head, features, None, 0, device, precision),
+            )
         _write_npy_member(archive, "segment_index", (n,), np.int64, [np.arange(n, dtype=np.int64)])
     return path
 
@@ -464,13 +648,19 @@ def write_embeddings(path: Path, heads: ProjectionHeads, audio, video, device: s
 def _write_npy_member(archive: zipfile.ZipFile, name: str, shape: tuple, dtype, blocks) -> None:
     """One `.npy` member of an .npz, written from row blocks whose concatenation has `shape`."""
     with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape}
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+            "fortran_order": False,
+            "shape": shape,
+        }
         np.lib.format.write_array_header_2_0(member, header)
         for block in blocks:
             member.write(np.ascontiguousarray(block, dtype=dtype).tobytes())
 
 
-def load_heads(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[ProjectionHeads, ContrastiveLoss, TrainConfig]:
+def load_heads(
+    run_dir: str | Path, device: str | torch.device = "cpu"
+) -> tuple[ProjectionHeads, ContrastiveLoss, TrainConfig]:
     """The trained heads (eval mode), loss module and configuration of a run directory."""
     saved = torch.load(Path(run_dir) / "heads.pt", map_location=device, weights_only=True)
     config = TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved["config"].items()})
@@ -483,13 +673,23 @@ def load_heads(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple
 
 def _build(config: TrainConfig, audio_dim: int, video_dim: int) -> ProjectionHeads:
     """The (untrained) heads of `config` for features of these dimensions."""
-    return build_heads(audio_dim, video_dim, config.hidden, config.embedding_dim, config.dropout, config.output,
-                       config.single_head, config.input_norm)
+    return build_heads(
+        audio_dim,
+        video_dim,
+        config.hidden,
+        config.embedding_dim,
+        config.dropout,
+        config.output,
+        config.single_head,
+        config.input_norm,
+    )
 
 
 def _loss(config: TrainConfig) -> ContrastiveLoss:
     """The loss module of `config`, τ at its start."""
-    return ContrastiveLoss(config.temperature, config.learnable_temperature, config.exclude_positive, config.tau_init)
+    return ContrastiveLoss(
+        config.temperature, config.learnable_temperature, config.exclude_positive, config.tau_init
+    )
 
 
 def _state(heads: ProjectionHeads, loss_fn: ContrastiveLoss) -> dict:
@@ -498,7 +698,11 @@ def _state(heads: ProjectionHeads, loss_fn: ContrastiveLoss) -> dict:
 
 
 def _head_meta(config: TrainConfig, audio, video) -> dict:
-    return {"config": dataclasses.asdict(config), "audio_dim": int(audio.shape[2]), "video_dim": int(video.shape[2])}
+    return {
+        "config": dataclasses.asdict(config),
+        "audio_dim": int(audio.shape[2]),
+        "video_dim": int(video.shape[2]),
+    }
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -524,28 +728,68 @@ def _write_csv(path: Path, table: pd.DataFrame) -> None:
         table.to_csv(tmp, index=False)
 
 
-def train_run(data_dir: str | Path, config_name: str, seed: int, overrides: dict | list[str] | None, out_dir: str | Path,
-              progress: bool = True, rotation: int = 0) -> dict:
+def train_run(
+    data_dir: str | Path,
+    config_name: str,
+    seed: int,
+    overrides: dict | list[str] | None,
+    out_dir: str | Path,
+    progress: bool = True,
+    rotation: int = 0,
+) -> dict:
     """Train configuration `config_name` on the feature store of `data_dir` (the preprocessed
     store DATA_DIR), on fold rotation `rotation` of the corpus's split (`mvnb.segments.manifest_split`;
     0 is the manifest's 80/10/10); failed segments are left out. Returns the summary."""
     config = make_config(config_name, overrides)
     manifest, audio, video, audio_meta, video_meta = load_feature_pair(data_dir)
     split = manifest_split(manifest, rotation)
-    provenance = {m: {k: v for k, v in meta.items() if k != "valid"} for m, meta in (("audio", audio_meta), ("video", video_meta))}
-    return train(audio, video, manifest["video_id"].to_numpy(), split, config, seed, out_dir, name=config_name,
-                 rotation=rotation, provenance=provenance, valid=audio_meta["valid"] & video_meta["valid"], progress=progress)
+    provenance = {
+        m: {k: v for k, v in meta.items() if k != "valid"}
+        for m, meta in (("audio", audio_meta), ("video", video_meta))
+    }
+    return train(
+        audio,
+        video,
+        manifest["video_id"].to_numpy(),
+        split,
+        config,
+        seed,
+        out_dir,
+        name=config_name,
+        rotation=rotation,
+        provenance=provenance,
+        valid=audio_meta["valid"] & video_meta["valid"],
+        progress=progress,
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m mvnb train`."""
-    parser.add_argument("--data", required=True, metavar="DATA_DIR", help="the preprocessed store, with features/")
-    parser.add_argument("--config", default="paper_baseline", choices=list(CONFIGS), help="named configuration")
-    parser.add_argument("--rotation", type=int, default=0,
-                        help="fold rotation of the split: r tests fold (9 - r) mod 10, validates on (8 - r) mod 10 (default 0: 80/10/10)")
-    parser.add_argument("--seed", type=int, default=0, help="drives initialisation, dropout, batches and views")
-    parser.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"override a training parameter (repeatable): {', '.join(f.name for f in dataclasses.fields(TrainConfig))}")
+    parser.add_argument(
+        "--data", required=True, metavar="DATA_DIR", help="the preprocessed store, with features/"
+    )
+    parser.add_argument(
+        "--config", default="paper_baseline", choices=list(CONFIGS), help="named configuration"
+    )
+    parser.add_argument(
+        "--rotation",
+        type=int,
+        default=0,
+        help="fold rotation of the split: r tests fold (9 - r) mod 10, validates on (8 - r) mod 10 "
+        "(default 0: 80/10/10)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="drives initialisation, dropout, batches and views"
+    )
+    parser.add_argument(
+        "-p",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a training parameter (repeatable): "
+        + ", ".join(f.name for f in dataclasses.fields(TrainConfig)),
+    )
     parser.add_argument("--out", required=True, help="run directory to write")
 
 
@@ -556,7 +800,10 @@ def run(args: argparse.Namespace) -> int:
     except (KeyError, ValueError, FileNotFoundError) as err:
         raise SystemExit(f"train: {err.args[0] if err.args else err}") from None
     main = summary["test"]["main"]
-    print(f"train: {args.config} rotation {args.rotation} seed {args.seed}: test median rank a2v {main['median_rank_a2v']:g}, "
-          f"v2a {main['median_rank_v2a']:g} in pools of {main['pool']:g} (chance {main['chance']:g}); "
-          f"{summary['epochs_run']} epochs, wrote {args.out}")
+    print(
+        f"train: {args.config} rotation {args.rotation} seed {args.seed}: test median rank a2v "
+        f"{main['median_rank_a2v']:g}, "
+        f"v2a {main['median_rank_v2a']:g} in pools of {main['pool']:g} (chance {main['chance']:g}); "
+        f"{summary['epochs_run']} epochs, wrote {args.out}"
+    )
     return 0

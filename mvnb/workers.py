@@ -5,6 +5,7 @@ killed outright (SIGKILL, the OOM killer), nothing tells them: they stay asleep,
 init, holding their memory for good. Every pool in mvnb (preprocess, synth, previews, the
 feature extractor's DataLoader) therefore starts its workers with `exit_with_parent`.
 """
+
 from __future__ import annotations
 
 import os

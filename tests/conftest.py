@@ -1,6 +1,7 @@
 """Shared fixtures. The expensive one is `quick_report`: a single quick-profile run of the whole
 report into a temporary folder, reused by the notebook smoke tests and by any test that needs
 pipeline outputs, so the suite pays for the pipeline once."""
+
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -28,8 +29,20 @@ class QuickReport:
 def quick_report(tmp_path_factory) -> QuickReport:
     """`python -m mvnb report --profile quick`, run once, writing only under a temporary folder."""
     root = tmp_path_factory.mktemp("quick_report")
-    cmd = [sys.executable, "-m", "mvnb", "report", "--profile", "quick", "--out", str(root / "runs"),
-           "--figures", str(root / "figures"), "-p", f"data_root={root / 'data'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mvnb",
+        "report",
+        "--profile",
+        "quick",
+        "--out",
+        str(root / "runs"),
+        "--figures",
+        str(root / "figures"),
+        "-p",
+        f"data_root={root / 'data'}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     return QuickReport(root, proc.returncode, proc.stdout + proc.stderr)
 

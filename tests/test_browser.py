@@ -8,6 +8,7 @@ Playwright) the tests skip with a one-line reason, except under `CI=true`, where
 failure: CI installs Debian's `chromium` (see .ci/run). Screenshots go to a temporary folder,
 or to `$MVNB_SCREENSHOTS` (`make screenshots` sets it to figures/).
 """
+
 import base64
 import contextlib
 import io
@@ -28,15 +29,26 @@ import av
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DURATION_TOLERANCE_S = 0.1
 LOAD_TIMEOUT_MS = 180_000
 LOCAL = re.compile(r"^(file:|data:|blob:|about:|https?://127\.0\.0\.1[:/])")
-ALL_PLAYERS_SETTLED = "() => Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 2 || v.error)"
-PLAYER_STATES = ("() => Array.from(document.querySelectorAll('video')).map(v => ({ready: v.readyState,"
-                 " error: v.error && `${v.error.code} ${v.error.message}`, duration: v.duration, muted: v.muted,"
-                 " controls: v.controls, preload: v.preload}))")
+ALL_PLAYERS_SETTLED = (
+    "() => Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 2 || v.error)"
+)
+PLAYER_STATES = (
+    "() => Array.from(document.querySelectorAll('video')).map(v => ({ready: v.readyState,"
+    " error: v.error && `${v.error.code} ${v.error.message}`, duration: v.duration, muted: v.muted,"
+    " controls: v.controls, preload: v.preload}))"
+)
 
 
 def _missing(reason: str):
@@ -65,8 +77,13 @@ def offline_page(tmp_path: Path):
 
     executable = chromium()
     with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(str(tmp_path / "profile"), executable_path=executable,
-                                                        headless=True, args=FLAGS, viewport=dict(width=1400, height=1000))
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=executable,
+            headless=True,
+            args=FLAGS,
+            viewport=dict(width=1400, height=1000),
+        )
         try:
             page = context.new_page()
             page.blocked = []
@@ -136,10 +153,15 @@ def export_html(notebook: Path, out: Path) -> Path:
 def check_players(states: list[dict], expected: list[float]) -> None:
     """Every player decoded a frame without error, with the duration of its clip, muted, with
     controls and metadata preload."""
-    assert len(states) == len(expected), f"{len(states)} players in the browser, {len(expected)} in the notebook"
-    problems = [f"player {i}: readyState {s['ready']}, error {s['error']}, duration {s['duration']} (clip {want:.3f} s)"
-                for i, (s, want) in enumerate(zip(states, expected))
-                if s["ready"] < 2 or s["error"] or abs(s["duration"] - want) > DURATION_TOLERANCE_S]
+    assert len(states) == len(expected), (
+        f"{len(states)} players in the browser, {len(expected)} in the notebook"
+    )
+    problems = [
+        f"player {i}: readyState {s['ready']}, error {s['error']}, duration {s['duration']} (clip "
+        f"{want:.3f} s)"
+        for i, (s, want) in enumerate(zip(states, expected, strict=True))
+        if s["ready"] < 2 or s["error"] or abs(s["duration"] - want) > DURATION_TOLERANCE_S
+    ]
     assert not problems, f"{len(problems)} of {len(states)} players fail:\n" + "\n".join(problems[:20])
     assert all(s["muted"] and s["controls"] and s["preload"] == "metadata" for s in states)
 
@@ -176,18 +198,39 @@ def jupyterlab(root: Path, tmp_path: Path):
     and the token. Its settings live in `tmp_path`: every cell rendered at once (no windowing),
     no news or update checks. The app is exposed as `window.jupyterapp`, so a test can run its
     commands as the menus do."""
-    for plugin, values in (("notebook-extension/tracker", {"windowingMode": "none"}),
-                           ("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False})):
+    for plugin, values in (
+        ("notebook-extension/tracker", {"windowingMode": "none"}),
+        ("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False}),
+    ):
         path = tmp_path / "lab-settings" / "@jupyterlab" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     token, port = secrets.token_hex(16), free_port()
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env = dict(
+        os.environ,
+        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+    )
     log = (tmp_path / "jupyterlab.log").open("w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -195,9 +238,10 @@ def jupyterlab(root: Path, tmp_path: Path):
             try:
                 urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
                 break
-            except OSError:
+            except OSError as err:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"JupyterLab did not start:\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
+                    log = (tmp_path / "jupyterlab.log").read_text()[-3000:]
+                    raise AssertionError(f"JupyterLab did not start:\n{log}") from err
                 time.sleep(0.5)
         yield base, token
     finally:
@@ -213,8 +257,10 @@ def test_jupyterlab_opens_the_executed_browse_notebook_and_its_players_load(quic
     with jupyterlab(executed.parent, tmp_path) as (base, token), offline_page(tmp_path) as page:
         page.goto(f"{base}/lab/tree/{executed.name}?token={token}", wait_until="domcontentloaded")
         page.wait_for_selector(".jp-Notebook .jp-OutputArea-output", timeout=LOAD_TIMEOUT_MS)
-        page.wait_for_function(f"() => document.querySelectorAll('.jp-OutputArea video').length >= {len(expected)}",
-                               timeout=LOAD_TIMEOUT_MS)
+        page.wait_for_function(
+            f"() => document.querySelectorAll('.jp-OutputArea video').length >= {len(expected)}",
+            timeout=LOAD_TIMEOUT_MS,
+        )
         page.wait_for_function(ALL_PLAYERS_SETTLED, timeout=LOAD_TIMEOUT_MS)
         states = page.evaluate(PLAYER_STATES)
         page.locator(".jp-OutputArea video").first.scroll_into_view_if_needed()
@@ -235,8 +281,10 @@ def test_umap_page_renders_its_points_offline_and_the_dropdown_switches_maps(qui
     with offline_page(tmp_path) as page:
         page.goto(page_file.as_uri(), wait_until="load")
         page.wait_for_function(f"() => {RENDERED_POINTS} > 0", timeout=LOAD_TIMEOUT_MS)
-        layers = page.evaluate("() => { const gd = document.querySelector('.js-plotly-plot');"
-                               " return gd.layout.updatemenus[0].buttons.map(b => b.label); }")
+        layers = page.evaluate(
+            "() => { const gd = document.querySelector('.js-plotly-plot');"
+            " return gd.layout.updatemenus[0].buttons.map(b => b.label); }"
+        )
         visible = "() => document.querySelector('.js-plotly-plot').data.filter(t => t.visible === true)"
         first = page.evaluate(f"() => ({visible})().map(t => [t.meta, t.customdata.length])")
         assert {meta for meta, _ in first} == {0}
@@ -249,7 +297,9 @@ def test_umap_page_renders_its_points_offline_and_the_dropdown_switches_maps(qui
         page.wait_for_function(f"() => ({visible})().every(t => t.meta === {target})", timeout=30_000)
         last = page.evaluate(f"() => ({visible})().map(t => [t.meta, t.customdata.length])")
         assert last and page.evaluate(f"() => {RENDERED_POINTS}") == sum(n for _, n in last)
-        assert layers[target] in page.evaluate("() => document.querySelector('.js-plotly-plot').layout.title.text")
+        assert layers[target] in page.evaluate(
+            "() => document.querySelector('.js-plotly-plot').layout.title.text"
+        )
         assert not page.blocked, f"the page asked the network for {page.blocked[:5]}"
 
 
@@ -281,21 +331,31 @@ def test_clicking_a_point_of_the_live_map_in_jupyterlab_plays_it_with_its_neighb
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=LOAD_TIMEOUT_MS)
         accept_kernel_dialog(page)
         page.wait_for_selector(KERNEL_IDLE, timeout=LOAD_TIMEOUT_MS)
-        page.evaluate("() => { const run = window.jupyterapp.commands;"
-                      " run.execute('notebook:clear-all-cell-outputs').then(() => run.execute('notebook:run-all-cells')); }")
+        page.evaluate(
+            "() => { const run = window.jupyterapp.commands;"
+            " run.execute('notebook:clear-all-cell-outputs').then(() => "
+            "run.execute('notebook:run-all-cells')); }"
+        )
         point = page.locator(".jp-OutputArea .js-plotly-plot .scatterlayer .point").first
         point.wait_for(timeout=LOAD_TIMEOUT_MS)
         page.wait_for_selector(KERNEL_IDLE, timeout=LOAD_TIMEOUT_MS)
         point.scroll_into_view_if_needed()
         box = point.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        page.wait_for_function("() => { const v = document.querySelector('.jp-OutputArea video[autoplay]');"
-                               " return v && (v.readyState >= 2 || v.error); }", timeout=LOAD_TIMEOUT_MS)
-        player = page.evaluate("() => { const v = document.querySelector('.jp-OutputArea video[autoplay]');"
-                               " return {ready: v.readyState, error: v.error && v.error.code, muted: v.muted,"
-                               " paused: v.paused, duration: v.duration}; }")
+        page.wait_for_function(
+            "() => { const v = document.querySelector('.jp-OutputArea video[autoplay]');"
+            " return v && (v.readyState >= 2 || v.error); }",
+            timeout=LOAD_TIMEOUT_MS,
+        )
+        player = page.evaluate(
+            "() => { const v = document.querySelector('.jp-OutputArea video[autoplay]');"
+            " return {ready: v.readyState, error: v.error && v.error.code, muted: v.muted,"
+            " paused: v.paused, duration: v.duration}; }"
+        )
         neighbour_players = "document.querySelectorAll('.jp-OutputArea video:not([autoplay])').length"
-        with contextlib.suppress(PlaywrightTimeout):  # the kernel cuts the neighbours' clips after starting the player
+        with contextlib.suppress(
+            PlaywrightTimeout
+        ):  # the kernel cuts the neighbours' clips after starting the player
             page.wait_for_function(f"() => {neighbour_players} >= 6", timeout=LOAD_TIMEOUT_MS)
         neighbours = page.evaluate(f"() => {neighbour_players}")
         page.locator(".jp-OutputArea video[autoplay]").scroll_into_view_if_needed()

@@ -1,5 +1,6 @@
 """The six embeddings, defined once: their names, concat's cosine as the mean of the two cosines, CL_agg
 as the mean of the unit-length modalities, and the same vectors wherever they are used."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -24,7 +25,9 @@ def test_concat_cosine_is_the_mean_of_the_two_cosines_whatever_the_scales(seed, 
     audio, video = rng.normal(size=(n, 7)) * scale, rng.normal(size=(n, 3))
     concat = embeddings.frozen_embeddings(audio, video)["concat"]
     u = unit_rows
-    np.testing.assert_allclose(u(concat) @ u(concat).T, (u(audio) @ u(audio).T + u(video) @ u(video).T) / 2, atol=1e-5)
+    np.testing.assert_allclose(
+        u(concat) @ u(concat).T, (u(audio) @ u(audio).T + u(video) @ u(video).T) / 2, atol=1e-5
+    )
     np.testing.assert_allclose(np.linalg.norm(concat, axis=1), np.sqrt(2), rtol=1e-5)
 
 
@@ -42,7 +45,9 @@ def test_failed_segments_stay_not_finite():
     audio, video = np.ones((2, 3)), np.ones((2, 2))
     audio[1] = np.nan
     frozen = embeddings.frozen_embeddings(audio, video)
-    assert np.isfinite(frozen["concat"][0]).all() and not np.isfinite(frozen["concat"][1]).all()  # probes leave it out
+    assert (
+        np.isfinite(frozen["concat"][0]).all() and not np.isfinite(frozen["concat"][1]).all()
+    )  # probes leave it out
 
 
 def test_probes_browsing_and_the_map_get_the_same_vectors(quick_report):
@@ -50,9 +55,14 @@ def test_probes_browsing_and_the_map_get_the_same_vectors(quick_report):
     store = quick_report.root / "data" / "synth_quick" / "store"
     assert (store / "manifest.csv").exists(), quick_report.log[-3000:]
     probed = embeddings.store_embeddings(store)
-    catalogue = neighbours.load_catalogue(store, neighbours.report_runs(quick_report.root / "runs", ("corrected",)))
-    rows = catalogue.segments["segment_id"].map({s: i for i, s in enumerate(
-        neighbours.load_catalogue(store).segments["segment_id"])}).to_numpy()
+    catalogue = neighbours.load_catalogue(
+        store, neighbours.report_runs(quick_report.root / "runs", ("corrected",))
+    )
+    rows = (
+        catalogue.segments["segment_id"]
+        .map({s: i for i, s in enumerate(neighbours.load_catalogue(store).segments["segment_id"])})
+        .to_numpy()
+    )
     for name in embeddings.FROZEN:
         np.testing.assert_array_equal(catalogue.embedding(name), probed[name][rows])
     run = embeddings.cl_embeddings(catalogue.run_dirs["corrected", 0, 0], len(probed["musicnn"]))

@@ -1,5 +1,6 @@
 """Players, previews, poster frames, the embed budget, neighbour grids and reels, checked on
 tiny segments whose picture and sound are known."""
+
 import base64
 import html
 import io
@@ -41,7 +42,10 @@ def make_segment(store, video_id: str, hz: float, start: int = 20) -> dict:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
-    segments = [make_segment(root, f"v{i}", hz, start=20 + 40 * i) for i, hz in enumerate((440.0, 1000.0, 1500.0, 2500.0))]
+    segments = [
+        make_segment(root, f"v{i}", hz, start=20 + 40 * i)
+        for i, hz in enumerate((440.0, 1000.0, 1500.0, 2500.0))
+    ]
     return root, pd.DataFrame(segments)
 
 
@@ -50,16 +54,30 @@ def grid_table(segments: pd.DataFrame, seeds: int = 2, k: int = 3) -> pd.DataFra
     for row in range(seeds):
         for rank in range(k + 1):
             seg = segments.iloc[(row + rank) % len(segments)]
-            rows.append(dict(level="video", row=row, rank=rank, similarity=np.nan if rank == 0 else 1 - rank / 10,
-                             genre="pop", tags="fast;drums", **seg))
+            rows.append(
+                dict(
+                    level="video",
+                    row=row,
+                    rank=rank,
+                    similarity=np.nan if rank == 0 else 1 - rank / 10,
+                    genre="pop",
+                    tags="fast;drums",
+                    **seg,
+                )
+            )
     return pd.DataFrame(rows)
 
 
 def probe(path):
     with av.open(str(path)) as container:
         video, audio = container.streams.video[0], container.streams.audio[0]
-        return dict(vcodec=video.codec_context.name, pix_fmt=video.codec_context.pix_fmt, size=(video.width, video.height),
-                    acodec=audio.codec_context.name, duration=container.duration / av.time_base)
+        return dict(
+            vcodec=video.codec_context.name,
+            pix_fmt=video.codec_context.pix_fmt,
+            size=(video.width, video.height),
+            acodec=audio.codec_context.name,
+            duration=container.duration / av.time_base,
+        )
 
 
 def dominant_hz(path) -> float:
@@ -67,7 +85,7 @@ def dominant_hz(path) -> float:
         stream = container.streams.audio[0]
         samples = np.concatenate([f.to_ndarray().mean(axis=0) for f in container.decode(stream)])
         rate = stream.rate
-    spectrum = np.abs(np.fft.rfft(samples[rate // 2:rate // 2 + rate]))
+    spectrum = np.abs(np.fft.rfft(samples[rate // 2 : rate // 2 + rate]))
     return float(np.argmax(spectrum))  # 1 s window: bin = Hz
 
 
@@ -76,9 +94,13 @@ def test_segment_preview_is_small_h264_aac_faststart_and_cached(store):
     seg = segments.iloc[0]
     clip = explore.segment_preview(root, seg["video_path"], seg["audio_path"])
     facts = probe(clip)
-    assert facts == dict(vcodec="h264", pix_fmt="yuv420p", size=(320, 180), acodec="aac", duration=pytest.approx(5.0, abs=0.1))
+    assert facts == dict(
+        vcodec="h264", pix_fmt="yuv420p", size=(320, 180), acodec="aac", duration=pytest.approx(5.0, abs=0.1)
+    )
     head = clip.read_bytes()[:4096]
-    assert head.find(b"moov") != -1 and (head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat"))  # faststart
+    assert head.find(b"moov") != -1 and (
+        head.find(b"mdat") == -1 or head.find(b"moov") < head.find(b"mdat")
+    )  # faststart
     assert dominant_hz(clip) == pytest.approx(440, abs=2)  # with the segment's own audio
     stamp = clip.stat().st_mtime_ns
     assert explore.segment_preview(root, seg["video_path"], seg["audio_path"]).stat().st_mtime_ns == stamp
@@ -98,7 +120,7 @@ def test_embed_budget_plays_a_prefix_within_its_limit(megabytes, sizes):
     budget = explore.EmbedBudget(megabytes)
     taken = [budget.take(n) for n in sizes]
     assert taken == sorted(taken, reverse=True)  # all True, then all False
-    embedded = sum((n + 2) // 3 * 4 for n, ok in zip(sizes, taken) if ok)
+    embedded = sum((n + 2) // 3 * 4 for n, ok in zip(sizes, taken, strict=True) if ok)
     assert embedded == budget.spent <= megabytes * 1e6
     if not all(taken):
         assert budget.exhausted and not budget.take(1)
@@ -114,7 +136,10 @@ def test_grid_tiles_are_muted_players_with_captions_while_the_budget_lasts(store
     page = explore.neighbour_grid(table, root, explore.EmbedBudget(100))
     videos = players(page)
     assert len(videos) == len(table) and "poster frame" not in page
-    assert all("controls" in v and "muted" in v and "preload='metadata'" in v and "data:video/mp4;base64," in v for v in videos)
+    assert all(
+        "controls" in v and "muted" in v and "preload='metadata'" in v and "data:video/mp4;base64," in v
+        for v in videos
+    )
     assert page.count("<tr>") == 1 + 2  # header + one row per seed
     text = html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"src='[^']*'", "", page)))
     assert "seed" in text and "cosine 0.9000" in text and "fast, drums" in text and "v1" in text
@@ -123,7 +148,9 @@ def test_grid_tiles_are_muted_players_with_captions_while_the_budget_lasts(store
 def test_past_the_budget_the_grid_shows_poster_frames_and_says_so(store):
     root, segments = store
     table = grid_table(segments)
-    one_clip = explore.segment_preview(root, segments["video_path"][0], segments["audio_path"][0]).stat().st_size
+    one_clip = (
+        explore.segment_preview(root, segments["video_path"][0], segments["audio_path"][0]).stat().st_size
+    )
     budget = explore.EmbedBudget(2.5 * one_clip * 4 / 3 / 1e6)  # room for two clips
     page = explore.neighbour_grid(table, root, budget)
     tiles = re.findall(r"<video |<img ", page)
@@ -138,7 +165,11 @@ def test_a_tile_may_come_from_another_store(store, tmp_path):
     root, segments = store
     query = make_segment(tmp_path, "query", 440.0)
     table = grid_table(segments, seeds=1, k=1)
-    table.loc[0, ["video_id", "video_path", "audio_path"]] = [query["video_id"], query["video_path"], query["audio_path"]]
+    table.loc[0, ["video_id", "video_path", "audio_path"]] = [
+        query["video_id"],
+        query["video_path"],
+        query["audio_path"],
+    ]
     table["store"] = [str(tmp_path), str(root)]
     page = explore.neighbour_grid(table, root, explore.EmbedBudget(100))
     assert len(players(page)) == 2 and (tmp_path / "previews" / query["video_path"]).exists()
@@ -146,8 +177,13 @@ def test_a_tile_may_come_from_another_store(store, tmp_path):
 
 def test_reel_tiles_the_clips_with_the_seed_audio(store, tmp_path):
     root, segments = store
-    clips = [explore.segment_preview(root, v, a) for v, a in zip(segments["video_path"], segments["audio_path"])]
-    reel = explore.neighbour_reel(clips[1:] + clips[:1], tmp_path / "reel.mp4", labels=["seed", "n1", "n2", "n3"])
+    clips = [
+        explore.segment_preview(root, v, a)
+        for v, a in zip(segments["video_path"], segments["audio_path"], strict=True)
+    ]
+    reel = explore.neighbour_reel(
+        clips[1:] + clips[:1], tmp_path / "reel.mp4", labels=["seed", "n1", "n2", "n3"]
+    )
     facts = probe(reel)
     assert facts["size"] == (640, 360) and facts["vcodec"] == "h264" and facts["pix_fmt"] == "yuv420p"
     assert facts["duration"] == pytest.approx(5.0, abs=0.15)
@@ -174,7 +210,9 @@ def test_reels_of_a_table_are_cached_by_their_content(store, tmp_path):
 def test_clip_players_fall_back_to_posters(store):
     root, segments = store
     clip = explore.segment_preview(root, segments["video_path"][0], segments["audio_path"][0])
-    page = explore.clip_players([clip, clip], ["a", "b"], explore.EmbedBudget(clip.stat().st_size * 1.5 / 1e6))
+    page = explore.clip_players(
+        [clip, clip], ["a", "b"], explore.EmbedBudget(clip.stat().st_size * 1.5 / 1e6)
+    )
     assert len(players(page)) == 1 and page.count("<img ") == 1 and "1 of 2 clips show a poster frame" in page
 
 
@@ -190,6 +228,7 @@ def test_video_player_and_preview_clip_for_notebook_00(store, tmp_path):
 
 # --------------------------------------------------------------------------- describing any corpus
 
+
 @pytest.fixture(scope="module")
 def own_corpus(tmp_path_factory):
     """A corpus of one's own: three real videos of other sizes and frame rates, a damaged one and
@@ -202,8 +241,13 @@ def own_corpus(tmp_path_factory):
     write_test_media(folder / "videos" / "tall.mp4", seconds=7.5, fps=30, size=(72, 128))
     write_test_media(folder / "videos" / "turned.mp4", seconds=5.0, fps=15, size=(128, 72), rotation=90)
     (folder / "videos" / "broken.mp4").write_text("not a video\n")
-    rows = [("wide", "videos/wide.mp4"), ("tall", "videos/tall.mp4"), ("turned", "videos/turned.mp4"),
-            ("broken", "videos/broken.mp4"), ("gone", "videos/gone.mp4")]
+    rows = [
+        ("wide", "videos/wide.mp4"),
+        ("tall", "videos/tall.mp4"),
+        ("turned", "videos/turned.mp4"),
+        ("broken", "videos/broken.mp4"),
+        ("gone", "videos/gone.mp4"),
+    ]
     pd.DataFrame(rows, columns=["video_id", "path"]).to_csv(folder / "metadata.csv", index=False)
     return root
 
@@ -212,8 +256,12 @@ def test_probe_corpus_reads_durations_sizes_and_rates_from_the_files(own_corpus)
     videos, skipped = explore.probe_corpus(own_corpus / "mine")
     videos = videos.set_index("video_id")
     assert sorted(videos.index) == ["tall", "turned", "wide"]
-    assert videos.loc["wide", ["width", "height"]].tolist() == [128, 72] and videos.loc["wide", "fps"] == pytest.approx(25, abs=0.01)
-    assert videos.loc["tall", ["width", "height"]].tolist() == [72, 128] and videos.loc["tall", "fps"] == pytest.approx(30, abs=0.01)
+    assert videos.loc["wide", ["width", "height"]].tolist() == [128, 72] and videos.loc[
+        "wide", "fps"
+    ] == pytest.approx(25, abs=0.01)
+    assert videos.loc["tall", ["width", "height"]].tolist() == [72, 128] and videos.loc[
+        "tall", "fps"
+    ] == pytest.approx(30, abs=0.01)
     assert videos.loc["turned", ["width", "height"]].tolist() == [72, 128]  # as displayed, upright
     assert videos.loc["wide", "duration_s"] == pytest.approx(6.0, abs=0.1)
     assert videos.loc["tall", "duration_s"] == pytest.approx(7.5, abs=0.1)
@@ -229,10 +277,21 @@ def test_notebook_00_describes_a_corpus_of_ones_own_without_labels(own_corpus, t
 
     from mvnb.report import run_report
 
-    table = run_report("quick", ["00"], {"data_root": str(own_corpus), "corpus": "mine"}, tmp_path / "runs", tmp_path / "figures")
+    table = run_report(
+        "quick",
+        ["00"],
+        {"data_root": str(own_corpus), "corpus": "mine"},
+        tmp_path / "runs",
+        tmp_path / "figures",
+    )
     assert list(table["status"]) == ["ok"], table["status"][0]
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["corpus_gallery.png", "corpus_media.png"]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
+        "corpus_gallery.png",
+        "corpus_media.png",
+    ]
     text = json.dumps(json.loads((tmp_path / "runs" / "00_corpus.ipynb").read_text())["cells"])
     assert "3 videos" in text and "2 left out" in text
     assert "no genre or tags" in text and "not a synthetic corpus" in text
-    assert not (own_corpus / "mine" / "synth.json").exists()  # described, not overwritten by a synthetic corpus
+    assert not (
+        own_corpus / "mine" / "synth.json"
+    ).exists()  # described, not overwritten by a synthetic corpus

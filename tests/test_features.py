@@ -1,5 +1,6 @@
 """The feature store: views, audio–video alignment, incremental and resumable extraction,
 mismatch detection, and the loader. Tiny segments (160×90) with time codes keep it fast."""
+
 import functools
 import json
 import zlib
@@ -15,8 +16,7 @@ from hypothesis import strategies as st
 from mvnb import features as fs
 from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import read_video_frames, read_wav, write_mp4, write_wav
-from mvnb.segments import load_manifest
-from mvnb.segments import PreprocessParams, shard_of
+from mvnb.segments import PreprocessParams, load_manifest, shard_of
 
 FPS, SECONDS, RATE = 10, 5.0, 16000
 N_FRAMES, N_SAMPLES = int(FPS * SECONDS), int(RATE * SECONDS)
@@ -42,7 +42,7 @@ def segment_frames(seed: int) -> np.ndarray:
     """`(50, 90, 160, 3)` uint8 moving seeded texture, a little different in every segment."""
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, (SIZE[1] // 10 + 1, SIZE[0] // 10 + 1, 3)).astype(np.float32)
-    big = np.kron(base, np.ones((10, 10, 1)))[:SIZE[1], :SIZE[0]]
+    big = np.kron(base, np.ones((10, 10, 1)))[: SIZE[1], : SIZE[0]]
     return np.stack([np.roll(big, 2 * j, axis=1) for j in range(N_FRAMES)]).astype(np.uint8)
 
 
@@ -55,8 +55,13 @@ def write_segment(store: Path, video_id: str, k: int, seed: int, time_coded: boo
         return f"segments/{video_id}/{k:02d}.mp4", f"segments/{video_id}/{k:02d}.wav"
     frames = time_coded_frames() if time_coded else segment_frames(seed)
     write_mp4(folder / f"{k:02d}.mp4", frames, FPS, None, RATE)
-    write_wav(folder / f"{k:02d}.wav", time_coded_audio(seed) if time_coded else 0.3 * np.sin(
-        np.arange(N_SAMPLES) * 2 * np.pi * (200 + 50 * seed) / RATE), RATE)
+    write_wav(
+        folder / f"{k:02d}.wav",
+        time_coded_audio(seed)
+        if time_coded
+        else 0.3 * np.sin(np.arange(N_SAMPLES) * 2 * np.pi * (200 + 50 * seed) / RATE),
+        RATE,
+    )
     return f"segments/{video_id}/{k:02d}.mp4", f"segments/{video_id}/{k:02d}.wav"
 
 
@@ -67,10 +72,35 @@ def write_store(store: Path, videos: dict[str, int], time_coded: bool = False) -
     rows = []
     for i, (video_id, n) in enumerate(sorted(videos.items())):
         for k in range(n):
-            paths = write_segment(store, video_id, k, seed=zlib.crc32(video_id.encode()) % 97 + k, time_coded=time_coded)
-            rows.append((f"{video_id}_{k:02d}", video_id, k, 10.0 * k, 10.0 * k + SECONDS, *paths, "train", f"g{i % 2}"))
-    manifest = pd.DataFrame(rows, columns=["segment_id", "video_id", "k", "start_s", "end_s", "video_path", "audio_path",
-                                           "split", "genre"])
+            paths = write_segment(
+                store, video_id, k, seed=zlib.crc32(video_id.encode()) % 97 + k, time_coded=time_coded
+            )
+            rows.append(
+                (
+                    f"{video_id}_{k:02d}",
+                    video_id,
+                    k,
+                    10.0 * k,
+                    10.0 * k + SECONDS,
+                    *paths,
+                    "train",
+                    f"g{i % 2}",
+                )
+            )
+    manifest = pd.DataFrame(
+        rows,
+        columns=[
+            "segment_id",
+            "video_id",
+            "k",
+            "start_s",
+            "end_s",
+            "video_path",
+            "audio_path",
+            "split",
+            "genre",
+        ],
+    )
     manifest.to_csv(store / "manifest.csv", index=False)
     return manifest
 
@@ -98,8 +128,14 @@ def store(tmp_path_factory) -> Path:
 
 # --------------------------------------------------------------------------- views
 
+
 @settings(max_examples=60, deadline=None)
-@given(views=st.integers(1, 6), frames=st.integers(1, 30), seed=st.integers(0, 2**31), segment=st.text(min_size=1, max_size=12))
+@given(
+    views=st.integers(1, 6),
+    frames=st.integers(1, 30),
+    seed=st.integers(0, 2**31),
+    segment=st.text(min_size=1, max_size=12),
+)
 def test_each_view_has_audio_and_frames_of_the_same_3_s_inside_the_segment(views, frames, seed, segment):
     spec = fs.ViewSpec(views, frames, seed=seed)
     for view in fs.segment_views(spec, segment):
@@ -126,7 +162,9 @@ def test_views_depend_on_segment_seed_and_view_only():
     assert fs.segment_views(spec, "a") == fs.segment_views(spec, "a")
     assert fs.segment_views(spec, "a")[1:] != fs.segment_views(spec, "b")[1:]
     assert fs.segment_views(spec, "a")[1:] != fs.segment_views(fs.ViewSpec(4, 8, seed=4), "a")[1:]
-    assert fs.segment_views(fs.ViewSpec(2, 8, seed=3), "a") == fs.segment_views(spec, "a")[:2]  # more views add, never move
+    assert (
+        fs.segment_views(fs.ViewSpec(2, 8, seed=3), "a") == fs.segment_views(spec, "a")[:2]
+    )  # more views add, never move
 
 
 def test_decoded_audio_and_video_of_every_view_cover_the_same_time_span(tmp_path):
@@ -139,7 +177,7 @@ def test_decoded_audio_and_video_of_every_view_cover_the_same_time_span(tmp_path
     views = fs.segment_views(spec, row["segment_id"])
     clips = fs.view_clips(frames, views).numpy()
     windows = fs.view_windows(waveform, views)
-    for view, clip, window in zip(views, clips, windows):
+    for view, clip, window in zip(views, clips, windows, strict=True):
         frame_index = np.round(clip.reshape(len(clip), -1).mean(axis=1) / GRAY_STEP).astype(int)
         bins = np.round(window.reshape(-1, SAMPLES_PER_FRAME).mean(axis=1) * 100).astype(int)
         assert list(frame_index) == list(view.frame_indices)
@@ -148,6 +186,7 @@ def test_decoded_audio_and_video_of_every_view_cover_the_same_time_span(tmp_path
 
 
 # --------------------------------------------------------------------------- the store
+
 
 def test_store_holds_every_segment_in_manifest_order_with_its_meta(store):
     manifest = pd.read_csv(store / "manifest.csv")
@@ -158,7 +197,10 @@ def test_store_holds_every_segment_in_manifest_order_with_its_meta(store):
     assert audio_meta["valid"].all() and np.isfinite(np.asarray(video, dtype=np.float32)).all()
     assert video_meta["provenance"]["weights"] == "random" and video_meta["provenance"]["seed"] == 0
     assert len(video_meta["provenance"]["sha256"]) == 64 and len(audio_meta["provenance"]["sha256"]) == 64
-    assert video_meta["settings"]["views"]["frames"] == 2 and audio_meta["settings"]["precision"] in ("fp32", "bf16")
+    assert video_meta["settings"]["views"]["frames"] == 2 and audio_meta["settings"]["precision"] in (
+        "fp32",
+        "bf16",
+    )
     assert fs.feature_keys(store) == {"audio": "musicnn", "video": "r2plus1d_18"}
     fs.check_views_aligned(audio_meta, video_meta)
     pair = fs.load_feature_pair(store)
@@ -177,10 +219,16 @@ def test_features_match_the_encoders_run_directly_on_each_view(store):
     row = manifest.iloc[i]
     views = fs.segment_views(spec, row["segment_id"])
     waveform, _ = read_wav(store / row["audio_path"])
-    expect_audio = musicnn.musicnn_features(model, musicnn.musicnn_patches(fs.view_windows(waveform, views)), precision="fp32")
-    expect_video = r2plus1d.r2plus1d_features(net, fs.view_clips(read_video_frames(store / row["video_path"]), views), precision="fp32")
+    expect_audio = musicnn.musicnn_features(
+        model, musicnn.musicnn_patches(fs.view_windows(waveform, views)), precision="fp32"
+    )
+    expect_video = r2plus1d.r2plus1d_features(
+        net, fs.view_clips(read_video_frames(store / row["video_path"]), views), precision="fp32"
+    )
     for stored, expected in ((audio[i], expect_audio), (video[i], expect_video)):
-        cos = torch.nn.functional.cosine_similarity(torch.as_tensor(np.asarray(stored, np.float32)), expected, dim=1)
+        cos = torch.nn.functional.cosine_similarity(
+            torch.as_tensor(np.asarray(stored, np.float32)), expected, dim=1
+        )
         assert cos.min() > 0.999
 
 
@@ -194,6 +242,7 @@ def test_a_killed_run_resumes_and_computes_only_what_is_missing(store, tmp_path,
         if len(calls) == 3:  # after audio + video of batch 1 and audio of batch 2
             raise KeyboardInterrupt
         return out
+
     monkeypatch.setattr(fs, "_write_rows", write_then_die)
     with pytest.raises(KeyboardInterrupt):
         fs.extract_features(tmp_path, **FAST)
@@ -204,7 +253,9 @@ def test_a_killed_run_resumes_and_computes_only_what_is_missing(store, tmp_path,
     for modality in ("audio", "video"):
         resumed, _ = fs.load_features(tmp_path, modality)
         whole, _ = fs.load_features(store, modality)
-        np.testing.assert_allclose(np.asarray(resumed, np.float32), np.asarray(whole, np.float32), rtol=0.02, atol=0.02)
+        np.testing.assert_allclose(
+            np.asarray(resumed, np.float32), np.asarray(whole, np.float32), rtol=0.02, atol=0.02
+        )
     again = fs.extract_features(tmp_path, **FAST)
     assert again["audio"]["computed"] == again["video"]["computed"] == 0
 
@@ -219,8 +270,12 @@ def test_new_videos_are_appended_and_only_they_are_computed(store, tmp_path):
         grown, meta = fs.load_features(tmp_path, modality)
         whole, _ = fs.load_features(store, modality)
         assert meta["valid"].all()
-        np.testing.assert_allclose(np.asarray(grown, np.float32), np.asarray(whole, np.float32), rtol=0.02, atol=0.02)
-    write_store(tmp_path, {"vid_a": 2, "vid_b": 2, "vid_c": 1, "vid_d": 1})  # appended at the end: grows in place
+        np.testing.assert_allclose(
+            np.asarray(grown, np.float32), np.asarray(whole, np.float32), rtol=0.02, atol=0.02
+        )
+    write_store(
+        tmp_path, {"vid_a": 2, "vid_b": 2, "vid_c": 1, "vid_d": 1}
+    )  # appended at the end: grows in place
     summary = fs.extract_features(tmp_path, **FAST)
     assert summary["audio"]["computed"] == 1 and summary["audio"]["reused"] == 5
     assert fs.load_features(tmp_path, "video")[0].shape == (6, 2, 512)
@@ -232,13 +287,23 @@ def test_changed_settings_are_refused_and_rebuild_replaces_the_store(store, tmp_
     with pytest.raises(fs.FeatureStoreMismatch, match="views.frames: 2 → 3"):
         fs.extract_features(tmp_path, **{**FAST, "frames": 3})
     with pytest.raises(fs.FeatureStoreMismatch, match="precision"):
-        fs.extract_features(tmp_path, **{**FAST, "precision": "fp32" if fs.read_meta(fs.store_dir(tmp_path, "audio"))["settings"]["precision"] == "bf16" else "bf16"})
+        fs.extract_features(
+            tmp_path,
+            **{
+                **FAST,
+                "precision": "fp32"
+                if fs.read_meta(fs.store_dir(tmp_path, "audio"))["settings"]["precision"] == "bf16"
+                else "bf16",
+            },
+        )
     with pytest.raises(fs.FeatureStoreMismatch, match="views.seed: 0 → 1"):
         fs.extract_features(tmp_path, **{**FAST, "seed": 1})
     with pytest.raises(fs.FeatureStoreMismatch, match="weights_sha256"):
         fs.extract_features(tmp_path, **{**FAST, "seed": 1, "modalities": ("video",)})
     assert fs.load_features(tmp_path, "video")[1]["settings"]["views"]["frames"] == 2  # untouched
-    summary = fs.extract_features(tmp_path, **{**FAST, "frames": 3, "modalities": ("video",), "rebuild": True})
+    summary = fs.extract_features(
+        tmp_path, **{**FAST, "frames": 3, "modalities": ("video",), "rebuild": True}
+    )
     assert summary["video"]["computed"] == 1
     assert fs.load_features(tmp_path, "video")[1]["settings"]["views"]["frames"] == 3
     assert fs.load_features(tmp_path, "audio")[1]["settings"]["views"]["views"] == 2  # audio store kept
@@ -249,7 +314,11 @@ def test_changed_segment_content_is_recomputed_not_mixed(tmp_path):
     fs.extract_features(tmp_path, **FAST)
     before, _ = fs.load_features(tmp_path, "audio")
     before = np.array(before, np.float32)
-    write_wav(tmp_path / manifest.loc[1, "audio_path"], 0.3 * np.sin(np.arange(N_SAMPLES) * 2 * np.pi * 990 / RATE), RATE)
+    write_wav(
+        tmp_path / manifest.loc[1, "audio_path"],
+        0.3 * np.sin(np.arange(N_SAMPLES) * 2 * np.pi * 990 / RATE),
+        RATE,
+    )
     summary = fs.extract_features(tmp_path, **FAST)
     assert summary["audio"]["computed"] == 1 and summary["video"]["computed"] == 1
     after, _ = fs.load_features(tmp_path, "audio")
@@ -281,7 +350,9 @@ def test_loader_refuses_features_that_do_not_cover_the_manifest(tmp_path):
 def test_taggram_from_stored_features_equals_musicnn_taggram():
     model = musicnn.load_musicnn("MSD_musicnn", "cpu")
     t = np.arange(musicnn.WINDOW_SAMPLES) / RATE
-    windows = np.stack([0.4 * np.sin(2 * np.pi * f * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2 for f in (110, 440, 1500)])
+    windows = np.stack(
+        [0.4 * np.sin(2 * np.pi * f * t) * (1 + np.sin(2 * np.pi * 2 * t)) / 2 for f in (110, 440, 1500)]
+    )
     patches = musicnn.musicnn_patches(windows.astype(np.float32))
     pooled = musicnn.musicnn_features(model, patches, "pooled", precision="fp32")
     expected = musicnn.musicnn_features(model, patches, "taggram", precision="fp32")
@@ -298,7 +369,9 @@ def test_notebook_tables(store):
     overall = fs.genre_taggram(store, by="no_such_label")  # a corpus without genres: one row for all segments
     assert list(overall.index) == ["all segments"]
     counts = load_manifest(store)["genre"].value_counts()
-    np.testing.assert_allclose(overall.iloc[0], (taggram.T * counts[taggram.index]).sum(1) / counts.sum(), rtol=1e-5)
+    np.testing.assert_allclose(
+        overall.iloc[0], (taggram.T * counts[taggram.index]).sum(1) / counts.sum(), rtol=1e-5
+    )
     stats = fs.feature_statistics(store).set_index("modality")
     assert stats.loc["video", "dim"] == 512 and -1 <= stats.loc["audio", "cos other view"] <= 1
     timing = fs.timing_table(store)
@@ -307,6 +380,7 @@ def test_notebook_tables(store):
 
 def test_cli_extracts_then_refuses_a_changed_setting(tmp_path, capsys):
     import argparse
+
     parser = argparse.ArgumentParser()
     fs.add_arguments(parser)
     write_store(tmp_path, {"vid_a": 1})
@@ -331,4 +405,6 @@ def test_three_shards_then_a_plain_run_equal_an_unsharded_run(store, tmp_path):
         got, meta = fs.load_features(tmp_path, modality)
         whole, _ = fs.load_features(store, modality)
         assert meta["valid"].all() and meta["timing"]["segments"] == 5
-        np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(whole, np.float32), rtol=0.02, atol=0.02)
+        np.testing.assert_allclose(
+            np.asarray(got, np.float32), np.asarray(whole, np.float32), rtol=0.02, atol=0.02
+        )

@@ -1,4 +1,5 @@
 """The heterogeneity-gap study: the authors' metric pitfall, and the quick sweep's table."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,8 +30,11 @@ def test_diagnosis_is_the_full_two_by_two_by_two_in_the_paper_form():
     assert len(gap.DIAGNOSIS) == 8 and len({gap.diagnosis_name(cell) for cell in gap.DIAGNOSIS}) == 8
     fields = {tuple(sorted(o.items())) for o in gap.DIAGNOSIS.values()}
     assert len(fields) == 8
-    assert gap.DIAGNOSIS["sigmoid", "τ = 1", "raw"] == {"output": "sigmoid", "learnable_temperature": False,
-                                                        "input_norm": "none"}  # the paper's baseline itself
+    assert gap.DIAGNOSIS["sigmoid", "τ = 1", "raw"] == {
+        "output": "sigmoid",
+        "learnable_temperature": False,
+        "input_norm": "none",
+    }  # the paper's baseline itself
 
 
 def test_quick_sweep_writes_the_promised_csvs(quick_report):
@@ -45,9 +49,13 @@ def test_quick_sweep_writes_the_promised_csvs(quick_report):
     assert np.isfinite(numbers).all(), table
     assert ((table["median_rank_a2v"] >= 1) & (table["median_rank_a2v"] <= table["pool"])).all()
     summary = pd.read_csv(figures / "gap_summary.csv")
-    assert list(summary.columns) == [*gap.SUMMARY_COLUMNS, *provenance.COLUMNS] and len(summary) == 3 * len(gap.CONFIGS)
+    assert list(summary.columns) == [*gap.SUMMARY_COLUMNS, *provenance.COLUMNS] and len(summary) == 3 * len(
+        gap.CONFIGS
+    )
     scored = summary[summary["versus_chance"] != "collapsed"]
-    assert ((scored["mr_pool_low"] <= scored["mr_pool"]) & (scored["mr_pool"] <= scored["mr_pool_high"])).all()
+    assert (
+        (scored["mr_pool_low"] <= scored["mr_pool"]) & (scored["mr_pool"] <= scored["mr_pool_high"])
+    ).all()
     diagnosis = pd.read_csv(figures / "gap_diagnosis_summary.csv")
     assert len(diagnosis) == 8 and set(diagnosis["inputs"]) == {"raw", "standardised"}
     panel = pd.read_csv(figures / "gap_readouts.csv")

@@ -1,4 +1,5 @@
 """Projection heads: the paper's layout, variants and autoencoder initialisation."""
+
 import pytest
 import torch
 from torch import nn
@@ -72,7 +73,7 @@ def test_autoencoder_pretraining_learns_to_reconstruct(one_torch_thread):
     before = [p.detach().clone() for p in head.parameters()]
     losses = pretrain_autoencoder(head, lambda epoch: data.split(128), epochs=25, lr=1e-2)
     assert losses[-1] < 0.05 * losses[0]
-    assert all(not torch.equal(a, b) for a, b in zip(before, head.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(before, head.parameters(), strict=True))
 
 
 def test_standardised_heads_carry_their_statistics_and_autoencode_standardised_inputs(one_torch_thread):

@@ -1,4 +1,5 @@
 """The contrastive loss against a slow reference, its symmetry, analytic cases and τ's runaway."""
+
 import math
 
 import numpy as np
@@ -11,12 +12,17 @@ from mvnb.loss import TAU_MIN, ContrastiveLoss, contrastive_loss, loss_over_temp
 def reference_loss(audio: np.ndarray, video: np.ndarray, tau: float, exclude_positive: bool) -> float:
     """Eq. 3–5 written out term by term with Python loops."""
     n = len(audio)
-    cos = lambda x, y: float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y)))
+
+    def cos(x, y):
+        return float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y)))
+
     total = 0.0
     for j in range(n):
         for anchor, others in ((audio, video), (video, audio)):
             positive = math.exp(cos(anchor[j], others[j]) / tau)
-            denominator = sum(math.exp(cos(anchor[j], others[k]) / tau) for k in range(n) if k != j or not exclude_positive)
+            denominator = sum(
+                math.exp(cos(anchor[j], others[k]) / tau) for k in range(n) if k != j or not exclude_positive
+            )
             total += -math.log(positive / denominator)
     return total / n
 
@@ -35,20 +41,28 @@ def test_matches_reference(exclude_positive, batch, dim, tau):
 def test_symmetric_in_modalities(exclude_positive):
     audio, video = torch.randn(23, 16, dtype=torch.float64), torch.randn(23, 16, dtype=torch.float64)
     forward = contrastive_loss(audio, video, 0.5, exclude_positive)
-    assert float(forward) == pytest.approx(float(contrastive_loss(video, audio, 0.5, exclude_positive)), rel=1e-12)
+    assert float(forward) == pytest.approx(
+        float(contrastive_loss(video, audio, 0.5, exclude_positive)), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("n", [2, 5, 100])
 @pytest.mark.parametrize("tau", [1.0, 0.1])
 def test_equal_similarities_give_log_of_the_denominator_size(n, tau):
     same = torch.ones(n, 7, dtype=torch.float64)
-    assert float(contrastive_loss(same, same, tau, exclude_positive=True)) == pytest.approx(2 * math.log(n - 1), abs=1e-12)
-    assert float(contrastive_loss(same, same, tau, exclude_positive=False)) == pytest.approx(2 * math.log(n), abs=1e-12)
+    assert float(contrastive_loss(same, same, tau, exclude_positive=True)) == pytest.approx(
+        2 * math.log(n - 1), abs=1e-12
+    )
+    assert float(contrastive_loss(same, same, tau, exclude_positive=False)) == pytest.approx(
+        2 * math.log(n), abs=1e-12
+    )
 
 
 def test_scale_invariant_inputs():
     audio, video = torch.randn(9, 4, dtype=torch.float64), torch.randn(9, 4, dtype=torch.float64)
-    assert float(contrastive_loss(3 * audio, 0.2 * video)) == pytest.approx(float(contrastive_loss(audio, video)), rel=1e-12)
+    assert float(contrastive_loss(3 * audio, 0.2 * video)) == pytest.approx(
+        float(contrastive_loss(audio, video)), rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("batch", [0, 1])
@@ -67,7 +81,9 @@ def test_module_fixed_temperature_matches_function():
     module = ContrastiveLoss(temperature=0.3, exclude_positive=False)
     assert not list(module.parameters())
     assert module.temperature == pytest.approx(0.3)
-    assert float(module(audio, video)) == pytest.approx(float(contrastive_loss(audio, video, 0.3, False)), rel=1e-6)
+    assert float(module(audio, video)) == pytest.approx(
+        float(contrastive_loss(audio, video, 0.3, False)), rel=1e-6
+    )
 
 
 def test_learnable_temperature_starts_at_clip_init_and_is_clamped():

@@ -1,5 +1,6 @@
 """UMAP maps: seeded and faithful to clusters, one figure for every layer behind a dropdown, an
 offline HTML page, and the live explorer's click and lasso paths driven as the frontend does."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -34,8 +35,16 @@ def test_umap_refuses_too_few_points():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["rock", "pop", None]),
-                          st.lists(st.sampled_from(["fast", "minor", "vocal"]), unique=True)), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["rock", "pop", None]),
+            st.lists(st.sampled_from(["fast", "minor", "vocal"]), unique=True),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_selection_summary_counts_what_is_selected(rows):
     items = pd.DataFrame({"genre": [g for g, _ in rows], "tags": [";".join(t) for _, t in rows]})
     table = maps.selection_summary(items)
@@ -51,10 +60,14 @@ def tiny_catalogue(n_videos: int = 6, per_video: int = 2) -> neighbours.Catalogu
     """A catalogue of random embeddings, without clips (enough for figures, not for players)."""
     rng = np.random.default_rng(1)
     n = n_videos * per_video
-    segments = pd.DataFrame({"video_id": np.repeat([f"v{i}" for i in range(n_videos)], per_video),
-                             "k": np.tile(np.arange(per_video), n_videos),
-                             "genre": np.repeat(["rock", "pop", "folk"] * (n_videos // 3), per_video),
-                             "tags": "fast;minor"})
+    segments = pd.DataFrame(
+        {
+            "video_id": np.repeat([f"v{i}" for i in range(n_videos)], per_video),
+            "k": np.tile(np.arange(per_video), n_videos),
+            "genre": np.repeat(["rock", "pop", "folk"] * (n_videos // 3), per_video),
+            "tags": "fast;minor",
+        }
+    )
     frozen = embeddings.frozen_embeddings(rng.normal(size=(n, 8)), rng.normal(size=(n, 4)))
     run = embeddings.learned_embeddings(rng.normal(size=(n, 3)), rng.normal(size=(n, 3)))
     return neighbours.Catalogue(None, segments, frozen, {("corrected", 0, 0): run}, {})
@@ -64,13 +77,19 @@ def test_map_figure_has_a_dropdown_entry_per_layer_that_shows_exactly_its_points
     catalogue = tiny_catalogue()
     layers = maps.report_layers(["corrected"])
     assert len(layers) == 12
-    emap = maps.EmbeddingMap(catalogue, {layer: np.random.default_rng(0).normal(size=(len(catalogue.items(layer.level)), 2))
-                                         for layer in layers}, run=(0, 0))
+    emap = maps.EmbeddingMap(
+        catalogue,
+        {
+            layer: np.random.default_rng(0).normal(size=(len(catalogue.items(layer.level)), 2))
+            for layer in layers
+        },
+        run=(0, 0),
+    )
     fig = maps.map_figure(emap)
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == [layer.label for layer in layers]
-    for index, (button, layer) in enumerate(zip(buttons, layers)):
-        shown = [trace for trace, visible in zip(fig.data, button.args[0]["visible"]) if visible]
+    for index, (button, layer) in enumerate(zip(buttons, layers, strict=True)):
+        shown = [trace for trace, visible in zip(fig.data, button.args[0]["visible"], strict=True) if visible]
         assert {trace.meta for trace in shown} == {index}
         items = sorted(int(row[0]) for trace in shown for row in trace.customdata)
         assert items == list(range(len(catalogue.items(layer.level))))
@@ -83,7 +102,8 @@ def test_map_figure_has_a_dropdown_entry_per_layer_that_shows_exactly_its_points
     assert page.stat().st_size < 200_000
 
 
-# --------------------------------------------------------------------------- the live explorer, on the quick report
+# --------------------------------------------------------------------------- the live explorer, on the quick
+# report
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +111,9 @@ def explorer(quick_report):
     """A MapExplorer over the quick report's store and corrected run, with two layers."""
     store = quick_report.root / "data" / "synth_quick" / "store"
     assert (store / "manifest.csv").exists(), quick_report.log[-3000:]
-    catalogue = neighbours.load_catalogue(store, neighbours.report_runs(quick_report.root / "runs", ("corrected",)))
+    catalogue = neighbours.load_catalogue(
+        store, neighbours.report_runs(quick_report.root / "runs", ("corrected",))
+    )
     layers = [maps.Layer("musicnn"), maps.Layer("CL_agg", "segment", "corrected")]
     emap = maps.build_map(catalogue, layers, run=(0, 0))
     return maps.MapExplorer(emap, k=3, cache_dir=quick_report.root / "map_previews")
@@ -102,10 +124,23 @@ def frontend_event(figure, event_type: str, trace_index: int, point_indexes: lis
     `_js2py_pointsCallback` trait, which dispatches it to the traces' callbacks."""
     figure._js2py_pointsCallback = {
         "event_type": event_type,
-        "points": {"trace_indexes": [trace_index] * len(point_indexes), "point_indexes": point_indexes,
-                   "xs": [0.0] * len(point_indexes), "ys": [0.0] * len(point_indexes)},
-        "device_state": {"ctrl": False, "alt": False, "shift": False, "meta": False, "button": 0, "buttons": 1},
-        "selector": {"type": "lasso", "selector_state": {"xs": [0, 1, 1], "ys": [0, 0, 1]}} if event_type == "plotly_selected" else None,
+        "points": {
+            "trace_indexes": [trace_index] * len(point_indexes),
+            "point_indexes": point_indexes,
+            "xs": [0.0] * len(point_indexes),
+            "ys": [0.0] * len(point_indexes),
+        },
+        "device_state": {
+            "ctrl": False,
+            "alt": False,
+            "shift": False,
+            "meta": False,
+            "button": 0,
+            "buttons": 1,
+        },
+        "selector": {"type": "lasso", "selector_state": {"xs": [0, 1, 1], "ys": [0, 0, 1]}}
+        if event_type == "plotly_selected"
+        else None,
     }
 
 
@@ -125,8 +160,15 @@ def test_a_click_plays_the_point_and_lists_its_neighbours_in_that_layer(explorer
 
     # the listed neighbours are the item's nearest in CL_agg, outside its own video
     expected = explorer.show(explorer.emap.layers[1], item)
-    _, indices, _ = neighbours.search(explorer.emap.catalogue, "CL_agg", "segment", explorer.k, config="corrected",
-                                      run=(0, 0), seeds=np.array([item]))
+    _, indices, _ = neighbours.search(
+        explorer.emap.catalogue,
+        "CL_agg",
+        "segment",
+        explorer.k,
+        config="corrected",
+        run=(0, 0),
+        seeds=np.array([item]),
+    )
     assert expected["item"].tolist() == [item] + indices[0].tolist()
 
     first = explorer.player.value

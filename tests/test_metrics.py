@@ -1,4 +1,5 @@
 """Retrieval metrics against a slow reference, analytic cases and invariances."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,7 +24,10 @@ from mvnb.metrics import (
 
 def reference_ranks(queries, gallery, targets, groups):
     """Mid-ranks by loops: 1 + (competitors more similar) + (competitors equally similar) / 2."""
-    cos = lambda x, y: float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y)))
+
+    def cos(x, y):
+        return float(np.dot(x, y) / (np.linalg.norm(x) * np.linalg.norm(y)))
+
     ranks = []
     for i, query in enumerate(queries):
         t = targets[i]
@@ -151,7 +155,10 @@ def test_main_form_queries_are_the_ranks_behind_the_summary():
     np.testing.assert_array_equal(queries["rank_v2a"], retrieval_ranks(video, audio, groups=video_ids))
     assert (queries["pool"] == 30 - 3 + 1).all()
     summary = main_form(audio, video, video_ids)
-    assert summary["median_rank_a2v"] == np.median(queries["rank_a2v"]) and summary["r10_v2a"] == queries["r10_v2a"].mean()
+    assert (
+        summary["median_rank_a2v"] == np.median(queries["rank_a2v"])
+        and summary["r10_v2a"] == queries["r10_v2a"].mean()
+    )
 
 
 def test_main_form_states_pools_of_uneven_videos():
@@ -213,7 +220,11 @@ def test_collapse_samples_pairs_when_there_are_many():
 
 
 @settings(max_examples=30, deadline=None)
-@given(sizes=st.lists(st.integers(1, 5), min_size=1, max_size=12), n_strata=st.integers(1, 3), seed=st.integers(0, 999))
+@given(
+    sizes=st.lists(st.integers(1, 5), min_size=1, max_size=12),
+    n_strata=st.integers(1, 3),
+    seed=st.integers(0, 999),
+)
 def test_bootstrap_never_splits_a_video_and_keeps_each_strata_size(sizes, n_strata, seed):
     groups = np.repeat([f"v{i}" for i in range(len(sizes))], sizes)
     strata = np.repeat(np.arange(len(sizes)) % n_strata, sizes)

@@ -1,17 +1,27 @@
 """Macro ROC-AUC and macro F1 against scikit-learn, including labels absent from the evaluated items; their
 weighted forms against the same scores on explicitly repeated rows."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, roc_auc_score
 
-from mvnb.metrics import (bootstrap_weights, macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc, row_nanmean,
-                          weighted_per_label_f1, weighted_per_label_roc_auc)
+from mvnb.metrics import (
+    bootstrap_weights,
+    macro_f1,
+    macro_roc_auc,
+    per_label_f1,
+    per_label_roc_auc,
+    row_nanmean,
+    weighted_per_label_f1,
+    weighted_per_label_roc_auc,
+)
 
 
 def random_case(seed: int, n: int, n_labels: int, absent: int = 0, tied: bool = False):
-    """Random 0/1 labels `(n, n_labels)`, scores and thresholded predictions; the first `absent` labels have no positive."""
+    """Random 0/1 labels `(n, n_labels)`, scores and thresholded predictions; the first `absent` labels have
+    no positive."""
     rng = np.random.default_rng(seed)
     y = (rng.random((n, n_labels)) < rng.uniform(0.1, 0.7, n_labels)).astype(int)
     y[:, :absent] = 0
@@ -32,9 +42,15 @@ def test_auc_agrees_with_sklearn_per_label(seed, n, n_labels, tied):
 
 
 @settings(max_examples=50, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(2, 60), n_labels=st.integers(2, 12), absent=st.integers(0, 2))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(2, 60),
+    n_labels=st.integers(2, 12),
+    absent=st.integers(0, 2),
+)
 def test_macro_scores_agree_with_sklearn_over_present_labels(seed, n, n_labels, absent):
-    """A label absent from the evaluated items is left out of both macro means: sklearn's per-label scores over the rest.
+    """A label absent from the evaluated items is left out of both macro means: sklearn's per-label scores
+    over the rest.
 
     (sklearn's own average="macro" would treat a single remaining column as binary and average
     classes 0 and 1, so the mean over columns is taken here.)
@@ -42,7 +58,9 @@ def test_macro_scores_agree_with_sklearn_over_present_labels(seed, n, n_labels, 
     y, scores, pred = random_case(seed, n, n_labels, absent=min(absent, n_labels - 1))
     present = y.any(0)
     if present.any():
-        expected_f1 = np.mean([f1_score(y[:, j], pred[:, j], zero_division=0) for j in np.flatnonzero(present)])
+        expected_f1 = np.mean(
+            [f1_score(y[:, j], pred[:, j], zero_division=0) for j in np.flatnonzero(present)]
+        )
         assert macro_f1(y, pred) == pytest.approx(expected_f1, abs=1e-12)
     auc_defined = present & ~y.all(0)
     if auc_defined.any():
@@ -94,10 +112,16 @@ def test_bad_input_is_refused_with_a_clear_message():
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 40), n_labels=st.integers(1, 6), tied=st.booleans(),
-       draws=st.integers(1, 5))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 40),
+    n_labels=st.integers(1, 6),
+    tied=st.booleans(),
+    draws=st.integers(1, 5),
+)
 def test_weighted_scores_equal_the_scores_of_repeated_rows(seed, n, n_labels, tied, draws):
-    """Integer weights, zeros included, are the rows repeated that many times: per label and per macro mean."""
+    """Integer weights, zeros included, are the rows repeated that many times: per label and per macro
+    mean."""
     y, scores, pred = random_case(seed, n, n_labels, tied=tied)
     weights = np.random.default_rng(seed).integers(0, 4, (draws, n))
     auc, f1 = weighted_per_label_roc_auc(y, scores, weights), weighted_per_label_f1(y, pred, weights)
@@ -116,7 +140,9 @@ def test_weighted_scores_of_bootstrap_draws_over_groups_equal_the_resampled_sets
     weights = bootstrap_weights(videos, 50, seed=1)
     auc = row_nanmean(weighted_per_label_roc_auc(y, scores, weights))
     for d, w in enumerate(weights):
-        assert auc[d] == pytest.approx(macro_roc_auc(np.repeat(y, w, 0), np.repeat(scores, w, 0)), nan_ok=True)
+        assert auc[d] == pytest.approx(
+            macro_roc_auc(np.repeat(y, w, 0), np.repeat(scores, w, 0)), nan_ok=True
+        )
 
 
 def test_weights_must_cover_every_item():

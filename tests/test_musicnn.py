@@ -4,6 +4,7 @@ The golden fixture tests/fixtures/musicnn_golden.npz holds outputs of the origin
 with the packaged checkpoints (made by tools/make_musicnn_golden.py in a scratch venv); no
 TensorFlow is needed here.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,12 +15,25 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mvnb.encoders import musicnn
-from mvnb.encoders.musicnn import (LAYER_DIMS, MODELS, MSD_LABELS, MTT_LABELS, TemporalBlock, TimbralBlock,
-                                   load_musicnn, log_mel, musicnn_features, musicnn_outputs, musicnn_patches, musicnn_provenance,
-                                   resolve_precision)
+from mvnb.encoders.musicnn import (
+    LAYER_DIMS,
+    MODELS,
+    MSD_LABELS,
+    MTT_LABELS,
+    TemporalBlock,
+    TimbralBlock,
+    load_musicnn,
+    log_mel,
+    musicnn_features,
+    musicnn_outputs,
+    musicnn_patches,
+    musicnn_provenance,
+    resolve_precision,
+)
 
 GOLDEN = Path(__file__).parent / "fixtures" / "musicnn_golden.npz"
 
@@ -37,6 +51,7 @@ def model(request):
 
 # ---------------------------------------------------------------- equivalence with TensorFlow
 
+
 def test_matches_the_original_tensorflow_model(model, golden):
     name, net = model
     with torch.inference_mode():
@@ -44,7 +59,9 @@ def test_matches_the_original_tensorflow_model(model, golden):
     np.testing.assert_allclose(out["taggram"].numpy(), golden[f"{name}/taggram"], rtol=0, atol=1e-4)
     for key in ("max_pool", "mean_pool", "penultimate"):
         # relative 1e-3; the absolute floor (1e-6 of the features' range) covers values near zero
-        np.testing.assert_allclose(out[key].numpy(), golden[f"{name}/{key}"], rtol=1e-3, atol=1e-4, err_msg=key)
+        np.testing.assert_allclose(
+            out[key].numpy(), golden[f"{name}/{key}"], rtol=1e-3, atol=1e-4, err_msg=key
+        )
 
 
 def test_outputs_have_the_documented_shapes(model, golden):
@@ -52,7 +69,11 @@ def test_outputs_have_the_documented_shapes(model, golden):
     with torch.inference_mode():
         out = net(torch.from_numpy(golden["patches"][:3]))
     assert {k: tuple(v.shape) for k, v in out.items()} == {
-        "taggram": (3, 50), "max_pool": (3, 753), "mean_pool": (3, 753), "penultimate": (3, 200)}
+        "taggram": (3, 50),
+        "max_pool": (3, 753),
+        "mean_pool": (3, 753),
+        "penultimate": (3, 200),
+    }
     assert not net.training and not any(p.requires_grad for p in net.parameters())
 
 
@@ -61,7 +82,7 @@ def test_each_patch_is_encoded_independently_of_its_batch(model, golden):
     patches = torch.from_numpy(golden["patches"][:2])
     with torch.inference_mode():
         together = net(patches)["penultimate"]
-        alone = torch.cat([net(patches[i:i + 1])["penultimate"] for i in range(len(patches))])
+        alone = torch.cat([net(patches[i : i + 1])["penultimate"] for i in range(len(patches))])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
 
 
@@ -73,19 +94,26 @@ def test_labels_are_the_published_ones():
 
 # ---------------------------------------------------------------- the front end's cheaper computing order
 
+
 def tf_order(block, x: torch.Tensor) -> torch.Tensor:
     """The TF graph's order, written plainly: padded conv → ReLU → batch norm → max over mel bands."""
     length = block.conv.kernel_size[0]
     before = (length - 1) // 2  # TF 'same': the extra frame of an even kernel goes after
-    y = torch.relu(F.conv2d(F.pad(x, (0, 0, before, length - 1 - before)), block.conv.weight, block.conv.bias))
+    y = torch.relu(
+        F.conv2d(F.pad(x, (0, 0, before, length - 1 - before)), block.conv.weight, block.conv.bias)
+    )
     bn = block.bn
     y = (y - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None] + 1e-3)
     return (y * bn.weight[:, None, None] + bn.bias[:, None, None]).amax(dim=3)
 
 
 @settings(max_examples=12, deadline=None)
-@given(kind=st.sampled_from(["timbral", "temporal"]), size=st.sampled_from([1, 5, 8, 16]),
-       frames=st.integers(20, 60), seed=st.integers(0, 2**31 - 1))
+@given(
+    kind=st.sampled_from(["timbral", "temporal"]),
+    size=st.sampled_from([1, 5, 8, 16]),
+    frames=st.integers(20, 60),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_front_end_blocks_equal_the_tf_order(kind, size, frames, seed):
     torch.manual_seed(seed)
     block = TimbralBlock(6, size) if kind == "timbral" else TemporalBlock(6, 8 * size)
@@ -101,6 +129,7 @@ def test_front_end_blocks_equal_the_tf_order(kind, size, frames, seed):
 
 # ---------------------------------------------------------------- log-mel input
 
+
 def librosa_log_mel(audio: np.ndarray) -> np.ndarray:
     """musicnn's extractor with current librosa, the log done in float32."""
     librosa = pytest.importorskip("librosa")
@@ -111,9 +140,14 @@ def librosa_log_mel(audio: np.ndarray) -> np.ndarray:
 def signals() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(7)
     t = np.arange(48000) / 16000
-    return {"noise": 0.3 * rng.standard_normal(48000), "sine": np.sin(2 * np.pi * 440 * t),
-            "chirp": 0.8 * np.sin(2 * np.pi * (50 + 2500 * t) * t), "clicks": (np.arange(40000) % 4000 == 0) * 0.9,
-            "short": rng.uniform(-1, 1, 700), "silence": np.zeros(16000)}
+    return {
+        "noise": 0.3 * rng.standard_normal(48000),
+        "sine": np.sin(2 * np.pi * 440 * t),
+        "chirp": 0.8 * np.sin(2 * np.pi * (50 + 2500 * t) * t),
+        "clicks": (np.arange(40000) % 4000 == 0) * 0.9,
+        "short": rng.uniform(-1, 1, 700),
+        "silence": np.zeros(16000),
+    }
 
 
 @pytest.mark.parametrize("signal", list(signals()))
@@ -153,6 +187,7 @@ def test_patch_refuses_other_lengths(shape):
 
 # ---------------------------------------------------------------- features and precision
 
+
 @pytest.fixture(scope="module")
 def outputs(model, golden) -> dict[str, dict[str, torch.Tensor]]:
     """musicnn_outputs of the golden patches in each precision."""
@@ -165,7 +200,9 @@ def test_feature_layers(model, golden, outputs):
     out = outputs["fp32"]
     assert {k: tuple(out[k].shape) for k in LAYER_DIMS} == {k: (4, d) for k, d in LAYER_DIMS.items()}
     torch.testing.assert_close(out["pooled"], torch.cat([out["max_pool"], out["mean_pool"]], dim=1))
-    torch.testing.assert_close(musicnn_features(net, golden["patches"][:1], "taggram", "fp32"), out["taggram"][:1])
+    torch.testing.assert_close(
+        musicnn_features(net, golden["patches"][:1], "taggram", "fp32"), out["taggram"][:1]
+    )
 
 
 def test_backend_recovers_the_taggram_from_stored_pooled_features(model, outputs):
@@ -213,6 +250,7 @@ def test_cuda_features_agree_with_cpu(golden):
 
 
 # ---------------------------------------------------------------- weights and provenance
+
 
 def test_provenance_names_the_packaged_checkpoint():
     record = musicnn_provenance("MTT_musicnn")

@@ -1,5 +1,6 @@
 """Nearest neighbours and metadata agreement against slow references written here; cold-start
 queries end to end on the shared quick-profile report."""
+
 import argparse
 import json
 
@@ -16,7 +17,8 @@ from mvnb.segments import rotation_split
 
 
 def reference_neighbours(queries, gallery, k, query_groups, gallery_groups):
-    """Slow reference: per query, cosine to every gallery item outside its group, best first, ties to the earlier item."""
+    """Slow reference: per query, cosine to every gallery item outside its group, best first, ties to the
+    earlier item."""
     out = []
     for i, q in enumerate(queries):
         scored = []
@@ -44,7 +46,9 @@ def test_cosine_neighbours_match_a_slow_reference(data, q, g, dim, k):
             nb.cosine_neighbours(queries, gallery, k, query_groups, gallery_groups)
         return
     indices, sims = nb.cosine_neighbours(queries, gallery, k, query_groups, gallery_groups)
-    reference = reference_neighbours(queries.astype(np.float64), gallery.astype(np.float64), k, query_groups, gallery_groups)
+    reference = reference_neighbours(
+        queries.astype(np.float64), gallery.astype(np.float64), k, query_groups, gallery_groups
+    )
     for i, expected in enumerate(reference):
         assert len(set(indices[i])) == k
         assert all(gallery_groups[j] != query_groups[i] for j in indices[i])
@@ -81,7 +85,11 @@ def test_video_embeddings_are_per_video_means_in_sorted_id_order():
     np.testing.assert_allclose(got, expected.to_numpy(), rtol=1e-5, atol=1e-6)
     # unit_mean ignores each segment's length
     scaled = emb * rng.uniform(0.1, 10, size=(9, 1)).astype(np.float32)
-    np.testing.assert_allclose(nb.video_embeddings(scaled, ids, "unit_mean")[1], nb.video_embeddings(emb, ids, "unit_mean")[1], atol=1e-5)
+    np.testing.assert_allclose(
+        nb.video_embeddings(scaled, ids, "unit_mean")[1],
+        nb.video_embeddings(emb, ids, "unit_mean")[1],
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="aggregate"):
         nb.video_embeddings(emb, ids, "median")
 
@@ -92,12 +100,16 @@ def slow_agreement(seeds, neighbours, genres, tags, groups):
         return len(a & b) / len(a | b) if a | b else 0.0
 
     rows = []
-    for s, ns in zip(seeds, neighbours):
+    for s, ns in zip(seeds, neighbours, strict=True):
         eligible = [j for j in range(len(genres)) if groups[j] != groups[s]]
-        rows.append(dict(genre=np.mean([genres[j] == genres[s] for j in ns]),
-                         tags=np.mean([jac(tags[s], tags[j]) for j in ns]),
-                         genre_chance=np.mean([genres[j] == genres[s] for j in eligible]),
-                         tags_chance=np.mean([jac(tags[s], tags[j]) for j in eligible])))
+        rows.append(
+            dict(
+                genre=np.mean([genres[j] == genres[s] for j in ns]),
+                tags=np.mean([jac(tags[s], tags[j]) for j in ns]),
+                genre_chance=np.mean([genres[j] == genres[s] for j in eligible]),
+                tags_chance=np.mean([jac(tags[s], tags[j]) for j in eligible]),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -105,16 +117,30 @@ def slow_agreement(seeds, neighbours, genres, tags, groups):
 @given(data=st.data(), n=st.integers(4, 12), k=st.integers(1, 3))
 def test_metadata_agreement_matches_a_slow_reference(data, n, k):
     genres = data.draw(st.lists(st.sampled_from(["pop", "rock", "jazz"]), min_size=n, max_size=n))
-    tags = data.draw(st.lists(st.lists(st.sampled_from(["fast", "slow", "minor", "drums"]), max_size=3).map(";".join),
-                              min_size=n, max_size=n))
+    tags = data.draw(
+        st.lists(
+            st.lists(st.sampled_from(["fast", "slow", "minor", "drums"]), max_size=3).map(";".join),
+            min_size=n,
+            max_size=n,
+        )
+    )
     groups = data.draw(st.lists(st.integers(0, n // 2), min_size=n, max_size=n))
     seeds = np.array(data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=5)))
-    neighbours = np.array(data.draw(st.lists(st.lists(st.integers(0, n - 1), min_size=k, max_size=k),
-                                             min_size=len(seeds), max_size=len(seeds))))
+    neighbours = np.array(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(0, n - 1), min_size=k, max_size=k),
+                min_size=len(seeds),
+                max_size=len(seeds),
+            )
+        )
+    )
     if any(all(g == groups[s] for g in groups) for s in seeds):
         return  # a seed with nothing to compare against has no chance level
     got = nb.metadata_agreement(seeds, neighbours, genres, tags, groups)
-    pd.testing.assert_frame_equal(got, slow_agreement(seeds, neighbours, genres, tags, groups), check_dtype=False, atol=1e-6)
+    pd.testing.assert_frame_equal(
+        got, slow_agreement(seeds, neighbours, genres, tags, groups), check_dtype=False, atol=1e-6
+    )
 
 
 def test_chance_is_what_every_eligible_item_as_neighbour_scores():
@@ -137,7 +163,8 @@ def test_missing_genres_are_nan_and_two_empty_tag_sets_count_zero():
 
 def fake_catalogue(n_videos=8, per_video=3, dim=6, seeds=(0,), rotations=(0,), folds=None):
     """A Catalogue in memory: genre decides the audio direction, so audio-based embeddings agree with genre.
-    By default videos v0 and v5 are in fold 9 (rotation 0's test split), v1 in fold 8 (its validation), the rest
+    By default videos v0 and v5 are in fold 9 (rotation 0's test split), v1 in fold 8 (its validation), the
+    rest
     in training folds; `folds` gives each video's fold instead. One run per config, rotation and seed."""
     rng = np.random.default_rng(0)
     genres = np.array(["pop", "rock", "jazz", "folk"])[np.arange(n_videos) % 4]
@@ -145,15 +172,31 @@ def fake_catalogue(n_videos=8, per_video=3, dim=6, seeds=(0,), rotations=(0,), f
     rows = []
     for v in range(n_videos):
         for k in range(per_video):
-            rows.append(dict(segment_id=f"v{v}_{k:02d}", video_id=f"v{v}", k=k, video_path=f"segments/v{v}/{k:02d}.mp4",
-                             audio_path=f"segments/v{v}/{k:02d}.wav", split=str(rotation_split([folds[v]], 0)[0]),
-                             fold=folds[v], genre=genres[v], tags="fast;drums" if genres[v] in ("pop", "rock") else "slow"))
+            rows.append(
+                dict(
+                    segment_id=f"v{v}_{k:02d}",
+                    video_id=f"v{v}",
+                    k=k,
+                    video_path=f"segments/v{v}/{k:02d}.mp4",
+                    audio_path=f"segments/v{v}/{k:02d}.wav",
+                    split=str(rotation_split([folds[v]], 0)[0]),
+                    fold=folds[v],
+                    genre=genres[v],
+                    tags="fast;drums" if genres[v] in ("pop", "rock") else "slow",
+                )
+            )
     segments = pd.DataFrame(rows)
     directions = {g: rng.normal(size=dim) for g in np.unique(genres)}
-    audio = np.stack([directions[g] for g in segments["genre"]]) + 0.05 * rng.normal(size=(len(segments), dim))
+    audio = np.stack([directions[g] for g in segments["genre"]]) + 0.05 * rng.normal(
+        size=(len(segments), dim)
+    )
     video = rng.normal(size=(len(segments), 4))
-    runs = {(c, r, s): learned_embeddings(audio + 0.01 * s, rng.normal(size=audio.shape))
-            for c in ("paper_baseline", "corrected") for r in rotations for s in seeds}
+    runs = {
+        (c, r, s): learned_embeddings(audio + 0.01 * s, rng.normal(size=audio.shape))
+        for c in ("paper_baseline", "corrected")
+        for r in rotations
+        for s in seeds
+    }
     return nb.Catalogue(None, segments, frozen_embeddings(audio, video), runs, {key: None for key in runs})
 
 
@@ -162,7 +205,16 @@ def test_agreement_table_covers_every_embedding_level_and_run():
     table = nb.agreement_table(catalogue, k=2, n_draws=200)
     per_level = 3 + 2 * (3 + 2)
     assert len(table) == 2 * per_level
-    assert set(table["embedding"]) == {"musicnn", "R(2+1)D", "concat", "CL_a", "CL_v", "CL_agg", "CL_a→CL_v", "CL_v→CL_a"}
+    assert set(table["embedding"]) == {
+        "musicnn",
+        "R(2+1)D",
+        "concat",
+        "CL_a",
+        "CL_v",
+        "CL_agg",
+        "CL_a→CL_v",
+        "CL_v→CL_a",
+    }
     musicnn = table.set_index(["level", "embedding", "config"]).loc[("segment", "musicnn", "frozen")]
     # every test seed finds its genre; 3 of the 21 segments of the other videos share it
     assert musicnn["test_genre"] == 1.0 and musicnn["test_genre_chance"] == pytest.approx(3 / 21)
@@ -197,15 +249,19 @@ def test_agreement_on_test_seeds_is_the_mean_over_test_items_against_the_whole_c
             rows.append((items["genre"][near] == items["genre"][i]).mean())
     test_ids = np.tile(groups[items["split"] == "test"], 2)
     expected = bootstrap_interval(np.array(rows), test_ids, "mean", n_draws=300)
-    table = nb.agreement_table(catalogue, k=2, levels=["segment"], n_draws=300).set_index(["embedding", "config"])
+    table = nb.agreement_table(catalogue, k=2, levels=["segment"], n_draws=300).set_index(
+        ["embedding", "config"]
+    )
     got = table.loc[("CL_v", "corrected")]
     assert (got["test_genre"], got["test_genre_low"], got["test_genre_high"]) == pytest.approx(expected)
     assert got["train_genre"] != got["test_genre"] or got["train_seeds"] != got["test_seeds"]
 
 
 def test_each_test_seed_is_scored_with_the_runs_of_the_rotation_that_tests_it():
-    """Two rotations: v9 (fold 9) is tested in rotation 0, v8 (fold 8) in rotation 1. Rotation 0's CL_v follows
-    genre, rotation 1's is noise; the slow way, each test item searched in its own rotation's run, is what the table
+    """Two rotations: v9 (fold 9) is tested in rotation 0, v8 (fold 8) in rotation 1. Rotation 0's CL_v
+    follows
+    genre, rotation 1's is noise; the slow way, each test item searched in its own rotation's run, is what
+    the table
     reports, with the interval of a bootstrap within rotations. Frozen rows take the same test items; training
     seeds are rotation 0's, in its runs."""
     from mvnb.metrics import bootstrap_interval
@@ -226,12 +282,19 @@ def test_each_test_seed_is_scored_with_the_runs_of_the_rotation_that_tests_it():
             ids.append(groups[i])
             strata.append(rotation)
     expected = bootstrap_interval(np.array(values), np.array(ids), "mean", np.array(strata), n_draws=300)
-    table = nb.agreement_table(catalogue, k=2, levels=["segment"], n_draws=300).set_index(["embedding", "config"])
+    table = nb.agreement_table(catalogue, k=2, levels=["segment"], n_draws=300).set_index(
+        ["embedding", "config"]
+    )
     got = table.loc[("CL_v", "corrected")]
     assert (got["test_genre"], got["test_genre_low"], got["test_genre_high"]) == pytest.approx(expected)
     assert got["test_videos"] == 2 and got["test_seeds"] == 6 and got["runs"] == 2
-    assert table.loc[("musicnn", "frozen"), "test_videos"] == 2 and table.loc[("musicnn", "frozen"), "test_seeds"] == 6
-    assert got["train_videos"] == table.loc[("musicnn", "frozen"), "train_videos"] == 8  # folds 0-7, rotation 0's
+    assert (
+        table.loc[("musicnn", "frozen"), "test_videos"] == 2
+        and table.loc[("musicnn", "frozen"), "test_seeds"] == 6
+    )
+    assert (
+        got["train_videos"] == table.loc[("musicnn", "frozen"), "train_videos"] == 8
+    )  # folds 0-7, rotation 0's
     assert "rotations 0, 1" in nb.agreement_note(table.reset_index(), 2, catalogue.rotations)
 
 
@@ -239,8 +302,14 @@ def test_video_level_follows_the_papers_recipe():
     catalogue = fake_catalogue()
     run = catalogue.runs["corrected", 0, 0]
     ids = catalogue.segments["video_id"]
-    per_modality = [pd.DataFrame(nb.unit_rows(run[m])).groupby(ids).mean().to_numpy() for m in ("CL_a", "CL_v")]
-    np.testing.assert_allclose(catalogue.embedding("CL_agg", "video", "corrected"), (per_modality[0] + per_modality[1]) / 2, atol=1e-5)
+    per_modality = [
+        pd.DataFrame(nb.unit_rows(run[m])).groupby(ids).mean().to_numpy() for m in ("CL_a", "CL_v")
+    ]
+    np.testing.assert_allclose(
+        catalogue.embedding("CL_agg", "video", "corrected"),
+        (per_modality[0] + per_modality[1]) / 2,
+        atol=1e-5,
+    )
     with pytest.raises(ValueError, match="config"):
         catalogue.embedding("CL_agg", "video")
 
@@ -258,7 +327,9 @@ def test_neighbour_table_has_the_seed_then_k_neighbours_from_other_videos():
     videos = nb.neighbour_table(catalogue, "CL_agg", "video", k=2, n_seeds=50, config="paper_baseline")
     assert videos["row"].nunique() == 8  # capped at the number of videos
     assert (videos["segment_id"].str.endswith("_01")).all()  # the middle of three segments is the clip
-    cross = nb.neighbour_table(catalogue, "CL_a", "segment", k=2, n_seeds=3, gallery="CL_v", config="corrected")
+    cross = nb.neighbour_table(
+        catalogue, "CL_a", "segment", k=2, n_seeds=3, gallery="CL_v", config="corrected"
+    )
     assert len(cross) == 9
 
 
@@ -270,7 +341,9 @@ def test_run_data_dir_reads_the_run_or_asks_for_data(tmp_path):
     store = tmp_path / "store"
     (store / "features" / "musicnn").mkdir(parents=True)
     (store / "manifest.csv").write_text("segment_id\n")
-    (run / "summary.json").write_text(json.dumps({"provenance": {"audio": {"path": str(store / "features" / "musicnn")}}}))
+    (run / "summary.json").write_text(
+        json.dumps({"provenance": {"audio": {"path": str(store / "features" / "musicnn")}}})
+    )
     assert nb.run_data_dir(run) == store
     (run / "config.json").write_text(json.dumps({"data_dir": "/somewhere/else"}))
     assert str(nb.run_data_dir(run)) == "/somewhere/else"
@@ -327,9 +400,18 @@ def test_a_video_that_gives_no_segment_is_refused_with_its_reason(tmp_path):
     for modality in features.KEYS:
         folder = features.store_dir(store, modality)
         folder.mkdir(parents=True)
-        (folder / "meta.json").write_text(json.dumps({  # what the encoding reads before it cuts the video
-            "settings": {"views": {"frames": 8, "seed": 0}, "precision": "fp32", "model": "MSD_musicnn"},
-            "provenance": {"weights": "random"}}))
+        (folder / "meta.json").write_text(
+            json.dumps(
+                {  # what the encoding reads before it cuts the video
+                    "settings": {
+                        "views": {"frames": 8, "seed": 0},
+                        "precision": "fp32",
+                        "model": "MSD_musicnn",
+                    },
+                    "provenance": {"weights": "random"},
+                }
+            )
+        )
     empty = tmp_path / "new.mp4"
     empty.write_bytes(b"")
     with pytest.raises(ValueError, match=r"^new\.mp4: empty file"):
@@ -345,4 +427,6 @@ def test_blockwise_search_and_agreement_equal_the_whole(monkeypatch):
     monkeypatch.setattr(nb, "_CHUNK_ELEMENTS", 100)  # blocks of 2 queries
     blocks = nb.cosine_neighbours(emb, emb, 3, groups, groups)
     np.testing.assert_array_equal(blocks[0], whole[0])
-    pd.testing.assert_frame_equal(nb.metadata_agreement(np.arange(40), blocks[0], genres, tags, groups), agreement)
+    pd.testing.assert_frame_equal(
+        nb.metadata_agreement(np.arange(40), blocks[0], genres, tags, groups), agreement
+    )

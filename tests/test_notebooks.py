@@ -1,5 +1,7 @@
-"""Notebooks are committed clean, declare literal-only parameters that agree with the default profile, and run in
+"""Notebooks are committed clean, declare literal-only parameters that agree with the default profile, and
+run in
 order at the quick profile."""
+
 import ast
 import json
 
@@ -18,7 +20,11 @@ def parameters_cells(nb: dict) -> list[dict]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_without_outputs(path):
     nb = json.loads(path.read_text())
-    dirty = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code" and (c["outputs"] or c["execution_count"])]
+    dirty = [
+        i
+        for i, c in enumerate(nb["cells"])
+        if c["cell_type"] == "code" and (c["outputs"] or c["execution_count"])
+    ]
     assert not dirty, f"{path.name}: cells {dirty} carry outputs; clear them before committing"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
 
@@ -43,7 +49,10 @@ def test_runs_in_order_at_quick_profile(path, quick_report):
 def declared_parameters(path) -> dict:
     """The literal values of a notebook's parameters cell, by name."""
     cells = parameters_cells(json.loads(path.read_text()))
-    return {stmt.targets[0].id: ast.literal_eval(stmt.value) for stmt in ast.parse("".join(cells[0]["source"])).body}
+    return {
+        stmt.targets[0].id: ast.literal_eval(stmt.value)
+        for stmt in ast.parse("".join(cells[0]["source"])).body
+    }
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -61,8 +70,12 @@ def test_what_runs_is_a_profile_entry_naming_known_configurations():
     from mvnb.train import CONFIGS
 
     declared = {p.name: declared_parameters(p) for p in NOTEBOOKS}
-    for notebook, key in (("03_contrastive_training.ipynb", "configs"), ("04_probes.ipynb", "cl_configs"),
-                          ("04_probes.ipynb", "top_tags"), ("05b_embedding_map.ipynb", "map_configs")):
+    for notebook, key in (
+        ("03_contrastive_training.ipynb", "configs"),
+        ("04_probes.ipynb", "cl_configs"),
+        ("04_probes.ipynb", "top_tags"),
+        ("05b_embedding_map.ipynb", "map_configs"),
+    ):
         assert key in declared[notebook]
         for profile in PROFILES.values():
             assert key in profile, f"{key} is not an entry of profile {profile['profile']}"
@@ -85,4 +98,8 @@ def test_no_progress_bar_of_an_executed_copy_ends_at_zero_of_a_loop_that_ran(qui
     assert len(bars) >= 10, bars  # preprocess, features, contrastive runs, probes, previews, UMAP, ...
     stuck = [bar for bar in bars if bar[1] == 0 < bar[2]]
     assert not stuck, f"progress bars frozen at 0: {stuck}"
-    assert {name for name, *_ in bars} >= {"01_preprocess.ipynb", "02_features.ipynb", "03_contrastive_training.ipynb"}
+    assert {name for name, *_ in bars} >= {
+        "01_preprocess.ipynb",
+        "02_features.ipynb",
+        "03_contrastive_training.ipynb",
+    }

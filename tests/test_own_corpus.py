@@ -1,6 +1,7 @@
 """Your own videos, end to end: a corpus folder holding only `videos/` and a minimal CSV (no synth.json,
 no ground truth, no extra columns) runs the whole report at the quick profile, with labels and
 without them; notebook 06, which needs a synthetic corpus, is skipped and says so."""
+
 import json
 import shutil
 
@@ -36,7 +37,9 @@ def outputs_text(runs):
 def test_the_report_runs_on_a_corpus_of_ones_own(quick_report, tmp_path, labels):
     data = own_corpus(quick_report, tmp_path / "data", labels)
     runs, figures = tmp_path / "runs", tmp_path / "figures"
-    table = run_report("quick", None, {"data_root": str(data), "corpus": "mine"}, runs, figures).set_index("notebook")
+    table = run_report("quick", None, {"data_root": str(data), "corpus": "mine"}, runs, figures).set_index(
+        "notebook"
+    )
     assert table.loc["06_heterogeneity_gap.ipynb", "status"] == "skipped"
     assert (table.drop(index="06_heterogeneity_gap.ipynb")["status"] == "ok").all(), table["status"]
     written = {p.name for p in figures.iterdir()}

@@ -1,5 +1,6 @@
 """R(2+1)D-18: weights and their provenance (Kinetics, seeded random fallback, local files),
 Kinetics preprocessing against torchvision's own transform, and fast-path fidelity."""
+
 import types
 import urllib.error
 import warnings
@@ -19,7 +20,14 @@ def clips(batch: int = 2, frames: int = 2, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(batch * frames, 3, 8, 8, generator=g)
     smooth = torch.nn.functional.interpolate(coarse, size=(112, 112), mode="bilinear", align_corners=False)
-    return (smooth * 255).round().to(torch.uint8).view(batch, frames, 3, 112, 112).permute(0, 1, 3, 4, 2).contiguous()
+    return (
+        (smooth * 255)
+        .round()
+        .to(torch.uint8)
+        .view(batch, frames, 3, 112, 112)
+        .permute(0, 1, 3, 4, 2)
+        .contiguous()
+    )
 
 
 @pytest.fixture
@@ -29,6 +37,7 @@ def offline(monkeypatch, tmp_path):
 
     def no_network(url, dst, *args, **kwargs):
         raise urllib.error.URLError("Name or service not known")
+
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     return tmp_path / "hub" / "checkpoints"
 
@@ -45,7 +54,9 @@ def test_random_weights_are_seeded_reproducible_and_named_as_such():
     assert out.shape == (2, r2plus1d.FEATURE_DIM) and out.dtype == torch.float32
     torch.testing.assert_close(out, r2plus1d.r2plus1d_features(model, clips(), precision="fp32"))
     assert not any(p.requires_grad for p in model.parameters()) and not model.training
-    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules())  # folded into the convolutions
+    assert not any(
+        isinstance(m, torch.nn.BatchNorm3d) for m in model.modules()
+    )  # folded into the convolutions
 
 
 def test_kinetics_unavailable_falls_back_to_seeded_random_loudly(offline):
@@ -69,7 +80,9 @@ def assert_same_features(model: torch.nn.Module, state: dict) -> None:
     x = clips()
     with torch.inference_mode():
         expected = reference.eval()(r2plus1d.normalise_clips(x))
-    torch.testing.assert_close(r2plus1d.r2plus1d_features(model, x, precision="fp32"), expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        r2plus1d.r2plus1d_features(model, x, precision="fp32"), expected, rtol=1e-4, atol=1e-5
+    )
 
 
 def fake_kinetics_file(folder, seed: int) -> str:
@@ -86,7 +99,9 @@ def fake_kinetics_file(folder, seed: int) -> str:
 
 def test_kinetics_weights_come_from_the_hub_cache_with_their_file_sha256(offline, monkeypatch):
     name = fake_kinetics_file(offline, seed=5)
-    monkeypatch.setattr(r2plus1d, "KINETICS_WEIGHTS", types.SimpleNamespace(url=f"https://example.invalid/{name}"))
+    monkeypatch.setattr(
+        r2plus1d, "KINETICS_WEIGHTS", types.SimpleNamespace(url=f"https://example.invalid/{name}")
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model, prov = r2plus1d.load_r2plus1d("kinetics400", strict=True, device="cpu")
@@ -123,12 +138,24 @@ def test_view_0_input_is_the_kinetics_resize_then_centre_crop():
     with antialiasing on (torchvision's preset turns it off; a 768×432 frame would alias)."""
     g = torch.Generator().manual_seed(0)
     coarse = torch.rand(3, 3, 12, 20, generator=g)
-    frames = (torch.nn.functional.interpolate(coarse, size=(432, 768), mode="bicubic", align_corners=False)
-              .clamp(0, 1) * 255).round().to(torch.uint8)  # (T, 3, H, W)
+    frames = (
+        (
+            torch.nn.functional.interpolate(
+                coarse, size=(432, 768), mode="bicubic", align_corners=False
+            ).clamp(0, 1)
+            * 255
+        )
+        .round()
+        .to(torch.uint8)
+    )  # (T, 3, H, W)
     preset = R2Plus1D_18_Weights.KINETICS400_V1.transforms()
     resized = TF.center_crop(TF.resize(frames, preset.resize_size, antialias=True), preset.crop_size)
-    reference = TF.normalize(resized.float() / 255, preset.mean, preset.std).permute(1, 0, 2, 3)  # (3, T, 112, 112)
-    ours = r2plus1d.normalise_clips(r2plus1d.crop_frames(frames.permute(0, 2, 3, 1), r2plus1d.centre_box())[None])[0]
+    reference = TF.normalize(resized.float() / 255, preset.mean, preset.std).permute(
+        1, 0, 2, 3
+    )  # (3, T, 112, 112)
+    ours = r2plus1d.normalise_clips(
+        r2plus1d.crop_frames(frames.permute(0, 2, 3, 1), r2plus1d.centre_box())[None]
+    )[0]
     assert ours.shape == reference.shape
     assert (ours - reference).abs().mean() < 0.02 and (ours - reference).abs().max() < 0.1
 
@@ -150,7 +177,9 @@ def fidelity(device: str) -> float:
     return torch.nn.functional.cosine_similarity(fast, full, dim=1).min().item()
 
 
-@pytest.mark.skipif(resolve_precision("auto", "cpu") == "fp32", reason="this CPU has no native bf16: the fast path is fp32")
+@pytest.mark.skipif(
+    resolve_precision("auto", "cpu") == "fp32", reason="this CPU has no native bf16: the fast path is fp32"
+)
 def test_cpu_fast_path_is_faithful_to_fp32():
     assert fidelity("cpu") >= 0.999
 

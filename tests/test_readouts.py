@@ -1,5 +1,6 @@
 """Read-outs of the music's ground truth: they recover what is linearly there, find nothing where nothing
 is, score as sklearn does, and join the factor table to segments by overlap."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -58,7 +59,12 @@ def test_weighted_scores_equal_sklearn_on_repeated_rows(n, seed):
     scores = np.round(rng.normal(size=n), 1)  # ties
     weights = rng.integers(0, 3, size=(5, n))
     weights[:, :2] += 1  # at least one positive and one negative in every draw
-    for w, r2, auc in zip(weights, readouts.weighted_r2(y, pred, weights), readouts.weighted_auc(positive, scores, weights)):
+    for w, r2, auc in zip(
+        weights,
+        readouts.weighted_r2(y, pred, weights),
+        readouts.weighted_auc(positive, scores, weights),
+        strict=True,
+    ):
         rows = np.repeat(np.arange(n), w)
         if np.ptp(y[rows]) > 0:
             assert r2 == pytest.approx(r2_score(y[rows], pred[rows]))
@@ -66,12 +72,30 @@ def test_weighted_scores_equal_sklearn_on_repeated_rows(n, seed):
 
 
 def test_segment_factors_weigh_each_step_by_its_overlap():
-    factors = pd.DataFrame({"video_id": "a", "source": "heard", "t_s": [0.0, 1.0, 2.0, 3.0],
-                            "energy": [0.0, 1.0, 2.0, 3.0], "onset_density": 4.0, "tempo_bpm": 120.0, "key_sin": 0.0,
-                            "key_cos": 1.0, "minor": 1.0, "distortion": 0.0, "lead": "pad"})
-    manifest = pd.DataFrame({"video_id": ["a", "a", "b"], "start_s": [0.5, 1.0, 0.0], "end_s": [2.5, 3.0, 1.0]})
+    factors = pd.DataFrame(
+        {
+            "video_id": "a",
+            "source": "heard",
+            "t_s": [0.0, 1.0, 2.0, 3.0],
+            "energy": [0.0, 1.0, 2.0, 3.0],
+            "onset_density": 4.0,
+            "tempo_bpm": 120.0,
+            "key_sin": 0.0,
+            "key_cos": 1.0,
+            "minor": 1.0,
+            "distortion": 0.0,
+            "lead": "pad",
+        }
+    )
+    manifest = pd.DataFrame(
+        {"video_id": ["a", "a", "b"], "start_s": [0.5, 1.0, 0.0], "end_s": [2.5, 3.0, 1.0]}
+    )
     out = readouts.segment_factors(manifest, factors)
     assert out.loc[0, "energy"] == pytest.approx((0.5 * 0 + 1 * 1 + 0.5 * 2) / 2)
-    assert out.loc[1, "energy"] == pytest.approx(1.5) and out.loc[1, "lead"] == "pad" and out.loc[1, "minor"] == 1
+    assert (
+        out.loc[1, "energy"] == pytest.approx(1.5)
+        and out.loc[1, "lead"] == "pad"
+        and out.loc[1, "minor"] == 1
+    )
     assert out.loc[2].isna().all()  # no ground truth for video b
     assert readouts.segment_factors(manifest, factors, "phantom")["energy"].isna().all()

@@ -1,5 +1,6 @@
 """The report runner: parameters reach the notebooks that declare them, and a failure stops the run
 naming the notebook and the cell."""
+
 import nbformat
 import pytest
 
@@ -18,21 +19,33 @@ def write_notebook(path, parameters: str, body: str):
 def test_runs_in_order_passes_declared_parameters_and_stops_at_first_failure(tmp_path, monkeypatch):
     books = tmp_path / "notebooks"
     books.mkdir()
-    write_notebook(books / "00_ok.ipynb", "profile = 'x'\nseeds = []",
-                   "import pathlib\npathlib.Path(runs_dir_marker).write_text(f'{profile} {seeds}')" .replace(
-                       "runs_dir_marker", repr(str(tmp_path / "seen.txt"))))
+    write_notebook(
+        books / "00_ok.ipynb",
+        "profile = 'x'\nseeds = []",
+        "import pathlib\npathlib.Path(runs_dir_marker).write_text(f'{profile} {seeds}')".replace(
+            "runs_dir_marker", repr(str(tmp_path / "seen.txt"))
+        ),
+    )
     write_notebook(books / "01_fails.ipynb", "profile = 'x'", "x = 1\nraise RuntimeError('boom')")
     write_notebook(books / "02_never.ipynb", "profile = 'x'", "pass")
     monkeypatch.setattr(report, "NOTEBOOK_DIR", books)
-    table = report.run_report("quick", out=tmp_path / "runs", figures=tmp_path / "figures",
-                              overrides={"data_root": str(tmp_path / "data")})
+    table = report.run_report(
+        "quick",
+        out=tmp_path / "runs",
+        figures=tmp_path / "figures",
+        overrides={"data_root": str(tmp_path / "data")},
+    )
     assert list(table["notebook"]) == ["00_ok.ipynb", "01_fails.ipynb"]
     assert table["status"][0] == "ok"
-    assert "cell 2 of the executed copy (starting 'x = 1')" in table["status"][1]  # after papermill's injected cell
+    assert (
+        "cell 2 of the executed copy (starting 'x = 1')" in table["status"][1]
+    )  # after papermill's injected cell
     assert "RuntimeError: boom" in table["status"][1]
     assert (tmp_path / "seen.txt").read_text() == f"quick {profile_params('quick')['seeds']}"
     assert (tmp_path / "runs" / "timings.csv").exists()
-    assert (tmp_path / "figures" / "report_timings.csv").read_text() == (tmp_path / "runs" / "timings.csv").read_text()
+    assert (tmp_path / "figures" / "report_timings.csv").read_text() == (
+        tmp_path / "runs" / "timings.csv"
+    ).read_text()
 
 
 def test_only_selects_by_number_and_rejects_unknown(monkeypatch, tmp_path):
@@ -46,7 +59,10 @@ def test_only_selects_by_number_and_rejects_unknown(monkeypatch, tmp_path):
 
 def test_overrides_are_literals_or_strings():
     assert report.parse_overrides(["seeds=[0, 1]", "corpus=mine", "coupling=0.25"]) == {
-        "seeds": [0, 1], "corpus": "mine", "coupling": 0.25}
+        "seeds": [0, 1],
+        "corpus": "mine",
+        "coupling": 0.25,
+    }
     with pytest.raises(KeyError, match="unknown parameter"):
         profile_params("quick", {"no_such_knob": 1})
 
@@ -57,7 +73,9 @@ def own_corpus(root, n_videos: int, duration_s: float | None = None):
 
     folder = root / "mine"
     folder.mkdir(parents=True)
-    table = pd.DataFrame({"video_id": [f"clip{i}" for i in range(n_videos)], "path": "x.mp4", "genre": "rock"})
+    table = pd.DataFrame(
+        {"video_id": [f"clip{i}" for i in range(n_videos)], "path": "x.mp4", "genre": "rock"}
+    )
     if duration_s is not None:
         table["duration_s"] = duration_s
     table.to_csv(folder / "metadata.csv", index=False)
@@ -68,8 +86,24 @@ def test_paper_profile_refuses_a_corpus_too_small_for_its_sizes_before_running_a
     import sys
 
     own_corpus(tmp_path, 300, duration_s=20.0)
-    proc = subprocess.run([sys.executable, "-m", "mvnb", "report", "--profile", "paper", "--out", str(tmp_path / "runs"),
-                           "-p", f"data_root={tmp_path}", "-p", "corpus=mine"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mvnb",
+            "report",
+            "--profile",
+            "paper",
+            "--out",
+            str(tmp_path / "runs"),
+            "-p",
+            f"data_root={tmp_path}",
+            "-p",
+            "corpus=mine",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0
     message = proc.stderr
     assert "profile paper needs the paper's sizes" in message
@@ -88,8 +122,12 @@ def test_full_size_check_counts_the_training_split_and_accepts_explicit_sizes(tm
     mine = dict(data_root=str(tmp_path), corpus="mine")
     with pytest.raises(SystemExit, match=f"{n_train} of them in the training split"):
         check_full_size(profile_params("paper", mine))
-    check_full_size(profile_params("paper", mine | {"batch_size": n_train, "gap_videos": 500}))  # 60 % of them train
-    check_full_size(profile_params("paper", {"data_root": str(tmp_path)}))  # to be synthesised: 2000 videos of >= 30 s
+    check_full_size(
+        profile_params("paper", mine | {"batch_size": n_train, "gap_videos": 500})
+    )  # 60 % of them train
+    check_full_size(
+        profile_params("paper", {"data_root": str(tmp_path)})
+    )  # to be synthesised: 2000 videos of >= 30 s
     with pytest.raises(SystemExit, match="shorter than"):
         check_full_size(profile_params("paper", {"data_root": str(tmp_path), "min_seconds": 20.0}))
     check_full_size(profile_params("default", mine))  # only full_size profiles refuse
@@ -102,21 +140,31 @@ def test_executed_copies_show_each_progress_bar_as_it_ended(tmp_path, monkeypatc
 
     books = tmp_path / "notebooks"
     books.mkdir()
-    write_notebook(books / "00_bars.ipynb", "profile = 'x'", "\n".join([
-        "from tqdm.auto import tqdm",
-        "import ipywidgets",
-        "for i in tqdm(range(7), desc='whole'):",
-        "    pass",
-        "for i in tqdm(range(5), desc='hidden', leave=False):",
-        "    pass",
-        "for i in tqdm(range(10), desc='broken off'):",
-        "    if i == 3:",
-        "        break",
-        "display(ipywidgets.IntSlider(value=4))",
-    ]))
+    write_notebook(
+        books / "00_bars.ipynb",
+        "profile = 'x'",
+        "\n".join(
+            [
+                "from tqdm.auto import tqdm",
+                "import ipywidgets",
+                "for i in tqdm(range(7), desc='whole'):",
+                "    pass",
+                "for i in tqdm(range(5), desc='hidden', leave=False):",
+                "    pass",
+                "for i in tqdm(range(10), desc='broken off'):",
+                "    if i == 3:",
+                "        break",
+                "display(ipywidgets.IntSlider(value=4))",
+            ]
+        ),
+    )
     monkeypatch.setattr(report, "NOTEBOOK_DIR", books)
-    table = report.run_report("quick", out=tmp_path / "runs", figures=tmp_path / "figures",
-                              overrides={"data_root": str(tmp_path / "data")})
+    table = report.run_report(
+        "quick",
+        out=tmp_path / "runs",
+        figures=tmp_path / "figures",
+        overrides={"data_root": str(tmp_path / "data")},
+    )
     assert list(table["status"]) == ["ok"]
     outputs = json.loads((tmp_path / "runs" / "00_bars.ipynb").read_text())["cells"][-1]["outputs"]
     texts = ["".join(o["data"]["text/plain"]) for o in outputs]
@@ -127,14 +175,17 @@ def test_executed_copies_show_each_progress_bar_as_it_ended(tmp_path, monkeypatc
 
 
 def user_corpus_files(root, video_ids):
-    """A corpus of one's own: `videos/<id>.mp4` (empty: listing does not decode) and a minimal metadata.csv."""
+    """A corpus of one's own: `videos/<id>.mp4` (empty: listing does not decode) and a minimal
+    metadata.csv."""
     import pandas as pd
 
     folder = root / "mine"
     (folder / "videos").mkdir(parents=True)
     for video_id in video_ids:
         (folder / "videos" / f"{video_id}.mp4").touch()
-    pd.DataFrame({"video_id": video_ids, "path": [f"videos/{v}.mp4" for v in video_ids]}).to_csv(folder / "metadata.csv", index=False)
+    pd.DataFrame({"video_id": video_ids, "path": [f"videos/{v}.mp4" for v in video_ids]}).to_csv(
+        folder / "metadata.csv", index=False
+    )
     return folder
 
 
@@ -145,13 +196,33 @@ def test_a_corpus_too_small_to_train_on_is_refused_before_any_notebook_runs(tmp_
     from mvnb.segments import split_of
 
     candidates = [f"clip{i}" for i in range(200)]
-    ids = [v for v in candidates if split_of(v) == "train"][:2] + [v for v in candidates if split_of(v) == "test"][:1]
+    ids = [v for v in candidates if split_of(v) == "train"][:2] + [
+        v for v in candidates if split_of(v) == "test"
+    ][:1]
     user_corpus_files(tmp_path, ids)
-    proc = subprocess.run([sys.executable, "-m", "mvnb", "report", "--profile", "quick", "--out", str(tmp_path / "runs"),
-                           "-p", f"data_root={tmp_path}", "-p", "corpus=mine"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mvnb",
+            "report",
+            "--profile",
+            "quick",
+            "--out",
+            str(tmp_path / "runs"),
+            "-p",
+            f"data_root={tmp_path}",
+            "-p",
+            "corpus=mine",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0
-    assert ("3 videos: the split gives 2 training, 0 validation and 1 test video; training needs ≥ 2 training, "
-            "≥ 2 validation and ≥ 1 test video") in proc.stderr
+    assert (
+        "3 videos: the split gives 2 training, 0 validation and 1 test video; training needs ≥ 2 training, "
+        "≥ 2 validation and ≥ 1 test video"
+    ) in proc.stderr
     assert "--only 00,01,02" in proc.stderr
     assert not (tmp_path / "runs").exists()
 
@@ -163,10 +234,17 @@ def test_every_rotation_of_the_profile_is_checked(tmp_path):
     by_fold = {f: [v for v in candidates if fold_of(v) == f] for f in (0, 1, 8, 9)}
     user_corpus_files(tmp_path, by_fold[0][:1] + by_fold[1][:1] + by_fold[8][:2] + by_fold[9][:1])
     mine = {"data_root": str(tmp_path), "corpus": "mine"}
-    report.check_split(profile_params("quick", mine))  # rotation 0: 2 training, 2 validation (fold 8), 1 test (fold 9)
-    with pytest.raises(SystemExit, match="too small to train on in rotation 1. 5 videos: the split gives 3 training, "
-                                         "0 validation and 2 test videos"):
-        report.check_split(profile_params("quick", mine | {"rotations": [0, 1]}))  # tests fold 8, validates on fold 7
+    report.check_split(
+        profile_params("quick", mine)
+    )  # rotation 0: 2 training, 2 validation (fold 8), 1 test (fold 9)
+    with pytest.raises(
+        SystemExit,
+        match="too small to train on in rotation 1. 5 videos: the split gives 3 training, "
+        "0 validation and 2 test videos",
+    ):
+        report.check_split(
+            profile_params("quick", mine | {"rotations": [0, 1]})
+        )  # tests fold 8, validates on fold 7
 
 
 def test_the_split_is_checked_only_when_a_chosen_notebook_trains(tmp_path, monkeypatch):
@@ -180,7 +258,9 @@ def test_the_split_is_checked_only_when_a_chosen_notebook_trains(tmp_path, monke
     assert list(report.run_report("quick", ["01"], mine, tmp_path / "runs")["status"]) == ["ok"]
     with pytest.raises(SystemExit, match="2 videos: the split gives"):
         report.run_report("quick", None, mine, tmp_path / "runs")
-    report.check_split(profile_params("quick", {"data_root": str(tmp_path / "fresh")}))  # the quick corpus, still to be made
+    report.check_split(
+        profile_params("quick", {"data_root": str(tmp_path / "fresh")})
+    )  # the quick corpus, still to be made
 
 
 def test_the_gap_study_is_skipped_on_a_corpus_of_ones_own(tmp_path, monkeypatch, capsys):
@@ -192,10 +272,14 @@ def test_the_gap_study_is_skipped_on_a_corpus_of_ones_own(tmp_path, monkeypatch,
     write_notebook(books / "06_gap.ipynb", "profile = 'x'", "pass")
     monkeypatch.setattr(report, "NOTEBOOK_DIR", books)
     user_corpus_files(tmp_path, ["a", "b"])
-    table = report.run_report("quick", None, {"data_root": str(tmp_path), "corpus": "mine"}, tmp_path / "runs", tmp_path / "figures")
+    table = report.run_report(
+        "quick", None, {"data_root": str(tmp_path), "corpus": "mine"}, tmp_path / "runs", tmp_path / "figures"
+    )
     assert list(table["status"]) == ["ok", "skipped"]
     assert "06_gap.ipynb" in capsys.readouterr().out.split("skipped: ")[0].splitlines()[-1]
     assert list(pd.read_csv(tmp_path / "runs" / "timings.csv")["status"]) == ["ok", "skipped"]
     assert not (tmp_path / "runs" / "06_gap.ipynb").exists()
-    synthetic = report.run_report("quick", None, {"data_root": str(tmp_path)}, tmp_path / "runs2", tmp_path / "figures")
+    synthetic = report.run_report(
+        "quick", None, {"data_root": str(tmp_path)}, tmp_path / "runs2", tmp_path / "figures"
+    )
     assert list(synthetic["status"]) == ["ok", "ok"]

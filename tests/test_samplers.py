@@ -1,4 +1,5 @@
 """Properties of the one-segment-per-video batch sampler."""
+
 import math
 import warnings
 

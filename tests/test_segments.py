@@ -1,5 +1,6 @@
 """mvnb.segments: sampling properties, output facts read back from the files, bad input,
 kill-and-rerun identity, parameter changes, added videos, shards, and the CLI."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,10 +19,24 @@ import pytest
 import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from mvnb.segments import (MANIFEST_COLUMNS, StoreParamsError, add_arguments, load_manifest, preprocess, read_segment,
-                           rotation_split, run, sample_segment_starts, shard_of, split_of, fold_of, rotation_tested, FOLDS)
 from test_media import read_index, tone, write_test_media
+
+from mvnb.segments import (
+    FOLDS,
+    MANIFEST_COLUMNS,
+    StoreParamsError,
+    add_arguments,
+    fold_of,
+    load_manifest,
+    preprocess,
+    read_segment,
+    rotation_split,
+    rotation_tested,
+    run,
+    sample_segment_starts,
+    shard_of,
+    split_of,
+)
 
 SMALL = dict(segments=3, seconds=2.0, fps=10, size=(128, 72))  # fast settings for store mechanics
 
@@ -32,16 +47,25 @@ SMALL = dict(segments=3, seconds=2.0, fps=10, size=(128, 72))  # fast settings f
 
 
 @settings(max_examples=300, deadline=None)
-@given(duration=st.floats(0.0, 3600.0), n_segments=st.integers(1, 12), seconds=st.floats(0.5, 30.0),
-       seed=st.integers(0, 2**32 - 1), video_id=st.text(min_size=1, max_size=20))
-def test_segments_lie_in_their_section_inside_the_file_without_overlap(duration, n_segments, seconds, seed, video_id):
+@given(
+    duration=st.floats(0.0, 3600.0),
+    n_segments=st.integers(1, 12),
+    seconds=st.floats(0.5, 30.0),
+    seed=st.integers(0, 2**32 - 1),
+    video_id=st.text(min_size=1, max_size=20),
+)
+def test_segments_lie_in_their_section_inside_the_file_without_overlap(
+    duration, n_segments, seconds, seed, video_id
+):
     starts = sample_segment_starts(duration, n_segments, seconds, seed, video_id)
     assert len(starts) == min(n_segments, int(np.floor(duration / seconds + 1e-9)))
     section = duration / max(len(starts), 1)
     for k, start in enumerate(starts):
-        assert k * section - 1e-9 <= start and start + seconds <= (k + 1) * section + 1e-9  # inside its section
+        assert (
+            k * section - 1e-9 <= start and start + seconds <= (k + 1) * section + 1e-9
+        )  # inside its section
         assert 0.0 <= start and start + seconds <= duration + 1e-9  # inside the file
-    assert all(b >= a + seconds - 1e-9 for a, b in zip(starts, starts[1:]))  # no overlap
+    assert all(b >= a + seconds - 1e-9 for a, b in zip(starts, starts[1:], strict=True))  # no overlap
     assert starts == sample_segment_starts(duration, n_segments, seconds, seed, video_id)  # pure
 
 
@@ -53,7 +77,11 @@ def test_sampling_depends_on_seed_and_video_id():
 
 def test_split_is_80_10_10_by_video_id():
     splits = pd.Series([split_of(f"video-{i}") for i in range(20000)]).value_counts(normalize=True)
-    assert abs(splits["train"] - 0.8) < 0.01 and abs(splits["val"] - 0.1) < 0.01 and abs(splits["test"] - 0.1) < 0.01
+    assert (
+        abs(splits["train"] - 0.8) < 0.01
+        and abs(splits["val"] - 0.1) < 0.01
+        and abs(splits["test"] - 0.1) < 0.01
+    )
 
 
 def test_shards_partition_the_videos_independently_of_the_split():
@@ -74,9 +102,15 @@ def write_corpus(root: Path, n: int, first: int = 0, seconds: float = 7.0) -> Pa
     (root / "videos").mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(first, first + n):
-        write_test_media(root / "videos" / f"v{i}.mp4", seconds=seconds + 0.5 * i, fps=(15, 24, 30)[i % 3],
-                         audio_rate=(44100, 48000)[i % 2])
-        rows.append(dict(video_id=f"v{i}", path=f"videos/v{i}.mp4", genre=("pop", "rock")[i % 2], tags="fast;loud"))
+        write_test_media(
+            root / "videos" / f"v{i}.mp4",
+            seconds=seconds + 0.5 * i,
+            fps=(15, 24, 30)[i % 3],
+            audio_rate=(44100, 48000)[i % 2],
+        )
+        rows.append(
+            dict(video_id=f"v{i}", path=f"videos/v{i}.mp4", genre=("pop", "rock")[i % 2], tags="fast;loud")
+        )
     metadata = root / "metadata.csv"
     old = pd.read_csv(metadata) if metadata.exists() else pd.DataFrame()
     pd.concat([old, pd.DataFrame(rows)], ignore_index=True).to_csv(metadata, index=False)
@@ -126,7 +160,9 @@ def test_default_segments_are_50_frames_768x432_at_10_fps_with_80000_samples_at_
         assert frames.shape == (50, 432, 768, 3) and frames.dtype == np.uint8
         assert waveform.shape == (80000,) and waveform.dtype == np.float32
         # the stored picture and sound are the source's at start_s + i / 10 and start_s + j / 16000
-        assert [read_index(f) for f in frames] == [int(np.floor((row.start_s + i / 10) * 30 + 1e-9)) % 100 for i in range(50)]
+        assert [read_index(f) for f in frames] == [
+            int(np.floor((row.start_s + i / 10) * 30 + 1e-9)) % 100 for i in range(50)
+        ]
         t = row.start_s + np.arange(80000) / 16000
         settled = t > 0.6  # the AAC encoder settles over the first half second of a file
         assert np.abs(waveform - tone(t))[settled].max() < 0.01
@@ -134,8 +170,12 @@ def test_default_segments_are_50_frames_768x432_at_10_fps_with_80000_samples_at_
 
 def test_manifest_order_paths_labels_and_split(reference, corpus):
     manifest = load_manifest(reference)
-    assert list(manifest.columns[:len(MANIFEST_COLUMNS)]) == MANIFEST_COLUMNS and {"genre", "tags"} <= set(manifest.columns)
-    assert manifest[["video_id", "k"]].equals(manifest.sort_values(["video_id", "k"])[["video_id", "k"]].reset_index(drop=True))
+    assert list(manifest.columns[: len(MANIFEST_COLUMNS)]) == MANIFEST_COLUMNS and {"genre", "tags"} <= set(
+        manifest.columns
+    )
+    assert manifest[["video_id", "k"]].equals(
+        manifest.sort_values(["video_id", "k"])[["video_id", "k"]].reset_index(drop=True)
+    )
     assert manifest.groupby("video_id").size().to_dict() == {"v0": 3, "v1": 3, "v2": 3, "v3": 3}
     assert (manifest.split == manifest.video_id.map(split_of)).all()
     assert (manifest.fold == manifest.video_id.map(fold_of)).all()
@@ -158,8 +198,11 @@ def test_bad_inputs_are_skipped_with_reasons_and_good_ones_kept(tmp_path):
         surround=write_test_media(videos / "surround.mp4", seconds=7.0, layout="5.1"),
         hz44=write_test_media(videos / "hz44.mp4", seconds=7.0, audio_rate=44100),
         hz48=write_test_media(videos / "hz48.mp4", seconds=7.0, audio_rate=48000),
-        vfr=write_test_media(videos / "vfr.mp4", seconds=7.0,
-                             frame_times=np.round(np.cumsum(np.r_[0, np.tile([0.02, 0.05, 0.13, 0.3], 17)]), 3)),
+        vfr=write_test_media(
+            videos / "vfr.mp4",
+            seconds=7.0,
+            frame_times=np.round(np.cumsum(np.r_[0, np.tile([0.02, 0.05, 0.13, 0.3], 17)]), 3),
+        ),
         spaced=write_test_media(videos / "a name with spaces ünïcødé 音楽.mp4", seconds=7.0),
         rotated=write_test_media(videos / "rotated.mp4", seconds=7.0, rotation=90),
         fewer=write_test_media(videos / "fewer.mp4", seconds=5.0),  # room for 2 of 3 segments
@@ -175,27 +218,45 @@ def test_bad_inputs_are_skipped_with_reasons_and_good_ones_kept(tmp_path):
     write_test_media(videos / "dup_a.mp4", seconds=7.0)
     write_test_media(videos / "dup_b.mp4", seconds=7.0)
     (videos / "notes.txt").write_text("not a video, ignored\n")
-    rows = [("ünï code" if vid == "spaced" else vid, f"videos/{p.name}") for vid, p in good.items()]  # non-ASCII id
-    rows += [(name, f"videos/{name}.mp4") for name in ("empty", "text", "truncated", "silent", "audio_only", "short")]
+    rows = [
+        ("ünï code" if vid == "spaced" else vid, f"videos/{p.name}") for vid, p in good.items()
+    ]  # non-ASCII id
+    rows += [
+        (name, f"videos/{name}.mp4")
+        for name in ("empty", "text", "truncated", "silent", "audio_only", "short")
+    ]
     rows += [("missing", "videos/missing.mp4"), ("dup", "videos/dup_a.mp4"), ("dup", "videos/dup_b.mp4")]
     rows += [("hz48_abs", str((videos / "hz48.mp4").resolve())), ("rel_to_videos", "landscape.mp4")]
-    pd.DataFrame(rows, columns=["video_id", "path"]).assign(genre="pop").to_csv(tmp_path / "metadata.csv", index=False)
+    pd.DataFrame(rows, columns=["video_id", "path"]).assign(genre="pop").to_csv(
+        tmp_path / "metadata.csv", index=False
+    )
 
     manifest = preprocess(videos, tmp_path / "metadata.csv", tmp_path / "store", progress=False, **SMALL)
     skipped = pd.read_csv(tmp_path / "store" / "skipped.csv").set_index("video_id")["reason"]
 
     expected_reasons = {
-        "empty": "empty file", "text": "not a readable media file", "truncated": "truncated",
-        "silent": "no audio stream", "audio_only": "no video stream", "short": "too short: 1.5 s",
-        "missing": "file not found", "dup": "appears on 2 metadata rows", "orphan": "no row in metadata.csv",
+        "empty": "empty file",
+        "text": "not a readable media file",
+        "truncated": "truncated",
+        "silent": "no audio stream",
+        "audio_only": "no video stream",
+        "short": "too short: 1.5 s",
+        "missing": "file not found",
+        "dup": "appears on 2 metadata rows",
+        "orphan": "no row in metadata.csv",
     }
     assert sorted(skipped.index) == sorted([*expected_reasons, "dup"])  # both rows of the duplicate id
     for vid, reason in expected_reasons.items():
         assert skipped[skipped.index == vid].str.contains(reason, regex=False).all(), (vid, skipped[vid])
     assert all("\n" not in r for r in skipped)
     kept = manifest.groupby("video_id").size()
-    assert kept.to_dict() == {**{v: 3 for v in good if v not in ("spaced", "fewer")},
-                              "ünï code": 3, "fewer": 2, "hz48_abs": 3, "rel_to_videos": 3}
+    assert kept.to_dict() == {
+        **{v: 3 for v in good if v not in ("spaced", "fewer")},
+        "ünï code": 3,
+        "fewer": 2,
+        "hz48_abs": 3,
+        "rel_to_videos": 3,
+    }
     frames, waveform = read_segment(tmp_path / "store", manifest.set_index("video_id").loc["vfr"].iloc[0])
     assert frames.shape == (20, 72, 128, 3) and waveform.shape == (32000,)
 
@@ -204,12 +265,20 @@ def test_duplicate_rows_are_kept_once_and_disagreeing_rows_skipped_naming_both(t
     videos = tmp_path / "videos"
     for name in ("a", "b1", "b2", "c", "d"):
         write_test_media(videos / f"{name}.mp4", seconds=4.5)
-    rows = [("a", "videos/a.mp4", "pop", "fast"), ("a", "videos/a.mp4", "pop", "fast"),  # identical rows
-            ("a", str((videos / "a.mp4").resolve()), "pop", "fast"),  # the same file, named another way
-            ("b", "videos/b1.mp4", "rock", ""), ("b", "videos/b2.mp4", "rock", ""),  # one id, two files
-            ("c", "videos/c.mp4", "pop", "slow"), ("c", "videos/c.mp4", "jazz", "slow"),  # one id, two genres
-            ("d", "videos/d.mp4", "pop", ""), ("d", "videos/d.mp4", "pop", "")]  # identical, without tags
-    pd.DataFrame(rows, columns=["video_id", "path", "genre", "tags"]).to_csv(tmp_path / "metadata.csv", index=False)
+    rows = [
+        ("a", "videos/a.mp4", "pop", "fast"),
+        ("a", "videos/a.mp4", "pop", "fast"),  # identical rows
+        ("a", str((videos / "a.mp4").resolve()), "pop", "fast"),  # the same file, named another way
+        ("b", "videos/b1.mp4", "rock", ""),
+        ("b", "videos/b2.mp4", "rock", ""),  # one id, two files
+        ("c", "videos/c.mp4", "pop", "slow"),
+        ("c", "videos/c.mp4", "jazz", "slow"),  # one id, two genres
+        ("d", "videos/d.mp4", "pop", ""),
+        ("d", "videos/d.mp4", "pop", ""),
+    ]  # identical, without tags
+    pd.DataFrame(rows, columns=["video_id", "path", "genre", "tags"]).to_csv(
+        tmp_path / "metadata.csv", index=False
+    )
     manifest = preprocess(videos, tmp_path / "metadata.csv", tmp_path / "store", progress=False, **SMALL)
     assert sorted(set(manifest.video_id)) == ["a", "d"]
     assert (manifest.set_index("video_id").loc["a", "genre"] == "pop").all()
@@ -217,10 +286,18 @@ def test_duplicate_rows_are_kept_once_and_disagreeing_rows_skipped_naming_both(t
     reasons = skipped.groupby("video_id")["reason"].apply(list).to_dict()
     assert reasons["a"] == ["duplicate of metadata row 2 (same id, file and labels): kept once"] * 2
     assert reasons["d"] == ["duplicate of metadata row 9 (same id, file and labels): kept once"]
-    assert len(reasons["b"]) == 2 and all("different files (row 5: videos/b1.mp4; row 6: videos/b2.mp4)" in r
-                                          for r in reasons["b"])
-    assert len(reasons["c"]) == 2 and all("different labels (row 7: genre=pop; row 8: genre=jazz)" in r for r in reasons["c"])
-    assert sorted(skipped.video_id.unique()) == ["a", "b", "c", "d"]  # no orphan warnings: every file has a row
+    assert len(reasons["b"]) == 2 and all(
+        "different files (row 5: videos/b1.mp4; row 6: videos/b2.mp4)" in r for r in reasons["b"]
+    )
+    assert len(reasons["c"]) == 2 and all(
+        "different labels (row 7: genre=pop; row 8: genre=jazz)" in r for r in reasons["c"]
+    )
+    assert sorted(skipped.video_id.unique()) == [
+        "a",
+        "b",
+        "c",
+        "d",
+    ]  # no orphan warnings: every file has a row
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,8 +306,11 @@ def test_duplicate_rows_are_kept_once_and_disagreeing_rows_skipped_naming_both(t
 
 
 def start_preprocess(corpus: Path, out: Path) -> subprocess.Popen:
-    code = (f"from mvnb.segments import preprocess; preprocess({str(corpus / 'videos')!r}, {str(corpus / 'metadata.csv')!r}, "
-            f"{str(out)!r}, progress=False, segments=3, seconds=2.0, fps=10, size=(128, 72))")
+    code = (
+        f"from mvnb.segments import preprocess; preprocess({str(corpus / 'videos')!r}, "
+        f"{str(corpus / 'metadata.csv')!r}, "
+        f"{str(out)!r}, progress=False, segments=3, seconds=2.0, fps=10, size=(128, 72))"
+    )
     return subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent)
 
 
@@ -272,7 +352,9 @@ def test_a_changed_parameter_is_refused_not_mixed(corpus, tmp_path):
     with pytest.raises(StoreParamsError, match=r"fps=10 \(now 5\).*--rebuild"):
         preprocess(corpus / "videos", corpus / "metadata.csv", out, progress=False, **{**SMALL, "fps": 5})
     assert store_files(out) == files
-    manifest = preprocess(corpus / "videos", corpus / "metadata.csv", out, progress=False, rebuild=True, **{**SMALL, "fps": 5})
+    manifest = preprocess(
+        corpus / "videos", corpus / "metadata.csv", out, progress=False, rebuild=True, **{**SMALL, "fps": 5}
+    )
     frames, _ = read_segment(out, manifest.iloc[0])
     assert len(frames) == 10
 
@@ -294,7 +376,9 @@ def test_shards_then_a_plain_run_equal_an_unsharded_run(corpus, reference, tmp_p
     out = tmp_path / "store"
     shard_videos = []
     for i in range(3):
-        part = preprocess(corpus / "videos", corpus / "metadata.csv", out, shard=f"{i}/3", progress=False, **SMALL)
+        part = preprocess(
+            corpus / "videos", corpus / "metadata.csv", out, shard=f"{i}/3", progress=False, **SMALL
+        )
         shard_videos += sorted(set(part.video_id))
         assert (out / "shards" / f"manifest-{i}-of-3.csv").exists() and not (out / "manifest.csv").exists()
     assert sorted(shard_videos) == ["v0", "v1", "v2", "v3"]
@@ -319,8 +403,20 @@ def test_without_metadata_every_video_file_is_taken_with_its_stem_as_id(tmp_path
 def test_cli_runs_and_refuses_a_parameter_change(corpus, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    argv = ["--videos", str(corpus / "videos"), "--metadata", str(corpus / "metadata.csv"), "--out", str(tmp_path / "s"),
-            "--segments", "2", "--seconds", "2", "--size", "64x36"]
+    argv = [
+        "--videos",
+        str(corpus / "videos"),
+        "--metadata",
+        str(corpus / "metadata.csv"),
+        "--out",
+        str(tmp_path / "s"),
+        "--segments",
+        "2",
+        "--seconds",
+        "2",
+        "--size",
+        "64x36",
+    ]
     assert run(parser.parse_args(argv)) == 0
     assert "4 videos, 8 segments" in capsys.readouterr().out
     assert run(parser.parse_args(argv + ["--fps", "5"])) == 2
@@ -341,8 +437,12 @@ def test_quick_report_store_is_complete_and_consistent(quick_report):
     assert (data_dir / "manifest.csv").exists(), quick_report.log[-3000:]
     manifest, videos = load_manifest(data_dir, absolute_paths=True), load_videos(data_dir)
     stored = load_params(data_dir)
-    assert (stored.segments, stored.seconds, stored.fps, stored.seed) == (params["segments"], params["seconds"], params["fps"],
-                                                                          params["corpus_seed"])
+    assert (stored.segments, stored.seconds, stored.fps, stored.seed) == (
+        params["segments"],
+        params["seconds"],
+        params["fps"],
+        params["corpus_seed"],
+    )
     assert len(videos) == params["n_videos"] and (videos["n_segments"] == params["segments"]).all()
     assert len(manifest) == videos["n_segments"].sum() and manifest.segment_id.is_unique
     assert all(Path(p).stat().st_size > 0 for p in list(manifest.video_path) + list(manifest.audio_path))
@@ -365,7 +465,9 @@ def test_a_file_that_crashes_the_decoder_is_skipped_and_the_rest_kept(tmp_path, 
     monkeypatch.setattr(mvnb.segments, "SegmentReader", crashing_reader)  # inherited by forked workers
     for name in ("a", "b", "crash", "c"):
         write_test_media(tmp_path / "videos" / f"{name}.mp4", seconds=4.5)
-    manifest = preprocess(tmp_path / "videos", None, tmp_path / "store", workers=workers, progress=False, **SMALL)
+    manifest = preprocess(
+        tmp_path / "videos", None, tmp_path / "store", workers=workers, progress=False, **SMALL
+    )
     assert sorted(set(manifest.video_id)) == ["a", "b", "c"]
     skipped = pd.read_csv(tmp_path / "store" / "skipped.csv")
     assert list(skipped.video_id) == ["crash"] and "decoder crashed" in skipped.reason[0]
@@ -394,7 +496,9 @@ def test_shard_auto_comes_from_torchrun_or_a_slurm_array(monkeypatch):
 @given(video_id=st.text(min_size=1, max_size=20))
 def test_a_videos_fold_is_a_pure_function_of_its_id(video_id):
     assert fold_of(video_id) == fold_of(str(video_id)) and 0 <= fold_of(video_id) < FOLDS
-    assert split_of(video_id) == ("test" if fold_of(video_id) == 9 else "val" if fold_of(video_id) == 8 else "train")
+    assert split_of(video_id) == (
+        "test" if fold_of(video_id) == 9 else "val" if fold_of(video_id) == 8 else "train"
+    )
 
 
 @pytest.mark.parametrize("k", [1, 2, 3])
@@ -402,10 +506,15 @@ def test_a_full_cycle_of_rotations_tests_every_fold_once_with_disjoint_splits(k)
     folds = np.arange(FOLDS)
     cycle = [rotation_split(folds, r, k) for r in range(FOLDS // k)]
     tested = np.concatenate([folds[s == "test"] for s in cycle])
-    assert len(set(tested)) == len(tested) == FOLDS // k * k  # each fold tested at most once, every fold when k divides 10
+    assert (
+        len(set(tested)) == len(tested) == FOLDS // k * k
+    )  # each fold tested at most once, every fold when k divides 10
     for s in cycle:
         assert (s == "test").sum() == (s == "val").sum() == k and (s == "train").sum() == FOLDS - 2 * k
-    assert list(rotation_split(folds, 0, 1)) == ["train"] * 8 + ["val", "test"]  # rotation 0: today's 80/10/10
+    assert list(rotation_split(folds, 0, 1)) == ["train"] * 8 + [
+        "val",
+        "test",
+    ]  # rotation 0: today's 80/10/10
     assert list(rotation_split(folds, 0, 2)) == ["train"] * 6 + ["val"] * 2 + ["test"] * 2
 
 

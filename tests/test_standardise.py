@@ -1,5 +1,6 @@
 """Input standardisation: block-wise statistics equal numpy's, constant dimensions are only centred,
 and the module applies exactly what `Stats.apply` does."""
+
 import numpy as np
 import pytest
 import torch
@@ -25,7 +26,11 @@ def test_block_statistics_equal_numpy_over_all_views_of_the_rows(n, views, block
 def test_constant_dimensions_are_only_centred_and_others_get_unit_sd():
     x = np.stack([np.arange(10.0), np.full(10, 266.0)], axis=1)
     z = standardise(x, np.arange(10))
-    assert np.all(z[:, 1] == 0) and z[:, 0].std() == pytest.approx(1) and z[:, 0].mean() == pytest.approx(0, abs=1e-6)
+    assert (
+        np.all(z[:, 1] == 0)
+        and z[:, 0].std() == pytest.approx(1)
+        and z[:, 0].mean() == pytest.approx(0, abs=1e-6)
+    )
 
 
 def test_only_training_rows_set_the_statistics():

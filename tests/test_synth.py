@@ -4,6 +4,7 @@ that measurably changes how the picture follows the sound.
 The measurements here are made on decoded files with estimators written for the test (spectral
 flux, chroma, frame differences), not read from the generator's internals.
 """
+
 from dataclasses import replace
 
 import av
@@ -13,8 +14,9 @@ import pytest
 
 from mvnb import synth
 
-SPEC = synth.SynthSpec(n_videos=14, seed=3, coupling=1.0, style_coupling=1.0, min_seconds=8.0, max_seconds=10.0,
-                       size=(256, 144))
+SPEC = synth.SynthSpec(
+    n_videos=14, seed=3, coupling=1.0, style_coupling=1.0, min_seconds=8.0, max_seconds=10.0, size=(256, 144)
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +35,17 @@ def decode(path):
     """(frames (T, H, W, 3) uint8, audio (channels, samples) float32, container facts)."""
     with av.open(str(path)) as c:
         v, a = c.streams.video[0], c.streams.audio[0]
-        facts = dict(vcodec=v.codec_context.name, acodec=a.codec_context.name, width=v.width, height=v.height,
-                     fps=float(v.average_rate), rate=a.rate, channels=a.layout.nb_channels,
-                     duration=float(c.duration / av.time_base), pix_fmt=v.format.name)
+        facts = dict(
+            vcodec=v.codec_context.name,
+            acodec=a.codec_context.name,
+            width=v.width,
+            height=v.height,
+            fps=float(v.average_rate),
+            rate=a.rate,
+            channels=a.layout.nb_channels,
+            duration=float(c.duration / av.time_base),
+            pix_fmt=v.format.name,
+        )
         frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
     with av.open(str(path)) as c:
         audio = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
@@ -78,7 +88,9 @@ def test_same_seed_gives_identical_metadata_frames_and_samples(corpora, tmp_path
     spec = replace(SPEC, n_videos=2)
     synth.make_corpus(tmp_path, spec)
     first = pd.read_csv(corpora[1.0] / "metadata.csv").head(2)
-    assert (tmp_path / "metadata.csv").read_text().splitlines()[1:] == first.to_csv(index=False).splitlines()[1:]
+    assert (tmp_path / "metadata.csv").read_text().splitlines()[1:] == first.to_csv(index=False).splitlines()[
+        1:
+    ]
     for _, row in first.iterrows():
         frames_a, audio_a, _ = decode(tmp_path / row["path"])
         frames_b, audio_b, _ = decode(corpora[1.0] / row["path"])
@@ -103,7 +115,9 @@ def audio_packets(path) -> list[bytes]:
 
 def test_a_sweep_point_can_borrow_its_songs_audio_unchanged(corpora, tmp_path):
     borrowed = tmp_path / "c0.5"
-    synth.make_corpus(borrowed, replace(SPEC, coupling=0.5, n_videos=3, size=(128, 72)), audio_from=corpora[1.0])
+    synth.make_corpus(
+        borrowed, replace(SPEC, coupling=0.5, n_videos=3, size=(128, 72)), audio_from=corpora[1.0]
+    )
     for video_id in ("mv00000", "mv00002"):
         mine, lender = borrowed / "videos" / f"{video_id}.mp4", corpora[0.0] / "videos" / f"{video_id}.mp4"
         assert audio_packets(mine) == audio_packets(lender)  # the very AAC bytes a fresh render gives
@@ -127,7 +141,7 @@ def estimated_tempo(mono, rate, lo=55, hi=200):
     hop = 512
     env = onset_strength(mono, rate, hop)
     env = env - env.mean()
-    ac = np.correlate(env, env, "full")[len(env) - 1:]
+    ac = np.correlate(env, env, "full")[len(env) - 1 :]
     lags = np.arange(len(ac)) * hop / rate
     bpm = 60 / np.maximum(lags, 1e-9)
     ok = (bpm >= lo) & (bpm <= hi)
@@ -135,7 +149,8 @@ def estimated_tempo(mono, rate, lo=55, hi=200):
 
 
 def mode_score(mono, rate, key):
-    """Chroma correlation with the major minus the minor triad template, rooted at `key` (semitones above A)."""
+    """Chroma correlation with the major minus the minor triad template, rooted at `key` (semitones above
+    A)."""
     spec, freqs = stft_power(mono, rate, n_fft=8192, hop=4096)
     band = (freqs > 80) & (freqs < 2000)
     pitch_class = np.round(12 * np.log2(freqs[band] / 110.0)).astype(int) % 12
@@ -156,13 +171,22 @@ def test_tags_follow_the_audio_actually_generated(corpora):
     meta = pd.read_csv(corpora[1.0] / "metadata.csv")
     tags = meta["tags"].fillna("").str.split(";")
     measured = []
-    for (_, row), tag in zip(meta.iterrows(), tags):
+    for (_, row), tag in zip(meta.iterrows(), tags, strict=True):
         _, audio, _ = decode(corpora[1.0] / row["path"])
         mono = audio.mean(axis=0)
         rate = row["source_sample_rate"]
-        measured.append(dict(drums="drums" in tag, minor="minor" in tag, fast="fast" in tag, slow="slow" in tag,
-                             flux=high_band_flux(mono, rate), mode=mode_score(mono, rate, row["key"]),
-                             tempo=estimated_tempo(mono, rate) if "drums" in tag else np.nan, bpm=row["tempo_bpm"]))
+        measured.append(
+            dict(
+                drums="drums" in tag,
+                minor="minor" in tag,
+                fast="fast" in tag,
+                slow="slow" in tag,
+                flux=high_band_flux(mono, rate),
+                mode=mode_score(mono, rate, row["key"]),
+                tempo=estimated_tempo(mono, rate) if "drums" in tag else np.nan,
+                bpm=row["tempo_bpm"],
+            )
+        )
     m = pd.DataFrame(measured)
     # drums: every drum track has more high-band flux than every drumless one
     assert m.loc[m.drums, "flux"].min() > m.loc[~m.drums, "flux"].max()
@@ -194,7 +218,9 @@ def frame_audio_correlation(path):
 def test_coupling_changes_how_picture_follows_sound(corpora):
     meta = pd.read_csv(corpora[1.0] / "metadata.csv")
     drummed = meta[meta["tags"].fillna("").str.contains("drums")]
-    corr = {c: np.mean([frame_audio_correlation(corpora[c] / p) for p in drummed["path"]]) for c in (1.0, 0.0)}
+    corr = {
+        c: np.mean([frame_audio_correlation(corpora[c] / p) for p in drummed["path"]]) for c in (1.0, 0.0)
+    }
     assert corr[1.0] > 0.3, corr
     assert corr[0.0] < 0.1, corr
 
@@ -219,7 +245,9 @@ def test_the_factor_table_is_the_score_heard(corpora):
             before, after, start = score.section_energy[k - 1], score.section_energy[k], k * 16 * score.beat_s
             if start + 1 < score.duration_s and abs(after - before) > 0.1:
                 step_before, step_after = np.floor(start) - 1, np.ceil(start)
-                assert np.sign(rows.loc[step_after, "energy"] - rows.loc[step_before, "energy"]) == np.sign(after - before)
+                assert np.sign(rows.loc[step_after, "energy"] - rows.loc[step_before, "energy"]) == np.sign(
+                    after - before
+                )
                 checked += 1
         onsets = np.histogram([e[0] for e in score.events], bins=np.arange(0, len(rows) + 1))[0]
         np.testing.assert_array_equal(rows["onset_density"].to_numpy(), onsets)

@@ -1,4 +1,5 @@
 """The TF v2 checkpoint reader, against a checkpoint written here by an independent minimal writer."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -8,15 +9,24 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mvnb.encoders.tf_checkpoint import CheckpointError, crc32c, read_checkpoint, unmask_crc
 
-TF_DTYPE_CODES = {np.dtype("<f4"): 1, np.dtype("<f8"): 2, np.dtype("<i4"): 3, np.dtype("u1"): 4,
-                  np.dtype("<i8"): 9, np.dtype("?"): 10, np.dtype("<f2"): 19}
+TF_DTYPE_CODES = {
+    np.dtype("<f4"): 1,
+    np.dtype("<f8"): 2,
+    np.dtype("<i4"): 3,
+    np.dtype("u1"): 4,
+    np.dtype("<i8"): 9,
+    np.dtype("?"): 10,
+    np.dtype("<f2"): 19,
+}
 
 
 # ---------------------------------------------------------------- an independent, minimal writer
+
 
 def bitwise_crc32c(data: bytes) -> int:
     """CRC32C one bit at a time, straight from the definition (reflected polynomial 0x82F63B78)."""
@@ -64,14 +74,20 @@ def block(entries: list[tuple[bytes, bytes]]) -> bytes:
 
 
 def write_checkpoint(prefix: str, tensors: dict[str, np.ndarray]) -> None:
-    """Write `tensors` as a one-shard TF v2 checkpoint: `{prefix}.index` and `{prefix}.data-00000-of-00001`."""
+    """Write `tensors` as a one-shard TF v2 checkpoint: `{prefix}.index` and
+    `{prefix}.data-00000-of-00001`."""
     data, entries = bytearray(), [(b"", field(1, 1) + field(3, field(1, 1)))]
     for name in sorted(tensors):
         array = np.array(tensors[name], order="C")
         raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
         shape = b"".join(field(2, field(1, dim) if dim else b"") for dim in array.shape)
-        entry = (field(1, TF_DTYPE_CODES[array.dtype]) + field(2, shape) + field(4, len(data))
-                 + field(5, len(raw)) + field(6, mask(bitwise_crc32c(raw)), fixed32=True))
+        entry = (
+            field(1, TF_DTYPE_CODES[array.dtype])
+            + field(2, shape)
+            + field(4, len(data))
+            + field(5, len(raw))
+            + field(6, mask(bitwise_crc32c(raw)), fixed32=True)
+        )
         entries.append((name.encode(), entry))
         data += raw
     table = bytearray()
@@ -90,6 +106,7 @@ def write_checkpoint(prefix: str, tensors: dict[str, np.ndarray]) -> None:
 
 
 # ---------------------------------------------------------------- checksums
+
 
 def test_crc32c_matches_the_standard_check_values():
     assert crc32c(b"") == 0
@@ -111,8 +128,11 @@ def test_unmask_inverts_mask(crc):
 # ---------------------------------------------------------------- reading
 
 names = st.text(alphabet="abcdefgh_/0123456789", min_size=1, max_size=20)
-arrays = st.tuples(st.sampled_from(sorted(TF_DTYPE_CODES, key=str)),
-                   st.lists(st.integers(0, 4), max_size=3), st.integers(0, 2**31 - 1))
+arrays = st.tuples(
+    st.sampled_from(sorted(TF_DTYPE_CODES, key=str)),
+    st.lists(st.integers(0, 4), max_size=3),
+    st.integers(0, 2**31 - 1),
+)
 
 
 @settings(max_examples=30, deadline=None)
@@ -134,8 +154,14 @@ def test_read_returns_what_was_written(tmp_path_factory, specs):
 @pytest.fixture
 def small_checkpoint(tmp_path) -> str:
     prefix = str(tmp_path / "small")
-    write_checkpoint(prefix, {"dense/kernel": np.arange(12, dtype=np.float32).reshape(3, 4),
-                              "dense/bias": np.ones(4, dtype=np.float32), "global_step": np.array(7, dtype=np.int64)})
+    write_checkpoint(
+        prefix,
+        {
+            "dense/kernel": np.arange(12, dtype=np.float32).reshape(3, 4),
+            "dense/bias": np.ones(4, dtype=np.float32),
+            "global_step": np.array(7, dtype=np.int64),
+        },
+    )
     return prefix
 
 
@@ -181,6 +207,7 @@ def test_damaged_index_is_detected(small_checkpoint, damage):
 
 
 # ---------------------------------------------------------------- the real musicnn checkpoint
+
 
 def musicnn_prefix(name: str) -> str:
     spec = importlib.util.find_spec("musicnn")

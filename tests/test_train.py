@@ -1,4 +1,5 @@
 """The trainer on synthetic features: it learns what can be learned, and writes its run directory."""
+
 import argparse
 import dataclasses
 import json
@@ -17,8 +18,17 @@ from mvnb.train import CONFIGS, PAPER_TABLE1, RANK_COLUMNS, TrainConfig, load_he
 SMALL = ["hidden=32", "embedding_dim=16", "batch_size=64", "max_epochs=12"]
 
 
-def synthetic_features(n_videos=120, segments=3, views=3, audio_dim=24, video_dim=16, noise=0.5, seed=0,
-                       shuffle=False, dtype=np.float16):
+def synthetic_features(
+    n_videos=120,
+    segments=3,
+    views=3,
+    audio_dim=24,
+    video_dim=16,
+    noise=0.5,
+    seed=0,
+    shuffle=False,
+    dtype=np.float16,
+):
     """Video features are a noisy linear map of the audio ones; views add small jitter.
 
     shuffle: pair each audio segment with the video features of a random other segment.
@@ -34,7 +44,9 @@ def synthetic_features(n_videos=120, segments=3, views=3, audio_dim=24, video_di
         video = video[rng.permutation(n)]
     video_ids = np.repeat([f"vid{i:04d}" for i in range(n_videos)], segments)
     cut = np.array([0.7, 0.85]) * n_videos
-    split = np.where(np.arange(n_videos) < cut[0], "train", np.where(np.arange(n_videos) < cut[1], "val", "test"))
+    split = np.where(
+        np.arange(n_videos) < cut[0], "train", np.where(np.arange(n_videos) < cut[1], "val", "test")
+    )
     return audio.astype(dtype), video.astype(dtype), video_ids, np.repeat(split, segments)
 
 
@@ -57,7 +69,9 @@ def realistic_scale(data, seed=0):
 
 def run(tmp_path, name, overrides=SMALL, seed=0, data=None, **kwargs):
     data = synthetic_features() if data is None else data
-    return train(*data, make_config(name, overrides), seed, tmp_path / name, name=name, progress=False, **kwargs)
+    return train(
+        *data, make_config(name, overrides), seed, tmp_path / name, name=name, progress=False, **kwargs
+    )
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -80,7 +94,9 @@ def test_shuffled_pairs_stay_at_chance(tmp_path):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_paper_baseline_collapses_on_raw_features_of_realistic_scale_and_is_flagged(tmp_path, seed):
-    summary = run(tmp_path, "paper_baseline", seed=seed, data=realistic_scale(synthetic_features(seed=seed), seed))
+    summary = run(
+        tmp_path, "paper_baseline", seed=seed, data=realistic_scale(synthetic_features(seed=seed), seed)
+    )
     assert any(summary["collapsed"].values()), summary["median_pair_distance"]
     main = summary["test"]["main"]
     tolerance = 4 * main["pool"] / (2 * np.sqrt(main["n_segments"]))
@@ -88,7 +104,9 @@ def test_paper_baseline_collapses_on_raw_features_of_realistic_scale_and_is_flag
 
 
 def test_standardised_inputs_let_the_paper_baseline_learn_on_realistic_scale(tmp_path):
-    summary = run(tmp_path, "paper_std", [*SMALL, "max_epochs=30"], data=realistic_scale(synthetic_features()))
+    summary = run(
+        tmp_path, "paper_std", [*SMALL, "max_epochs=30"], data=realistic_scale(synthetic_features())
+    )
     main = summary["test"]["main"]
     assert not any(summary["collapsed"].values())
     assert max(main["median_rank_a2v"], main["median_rank_v2a"]) <= 0.10 * main["pool"]
@@ -118,7 +136,9 @@ def test_a_reloaded_run_standardises_exactly_as_training_did(tmp_path, name):
     np.testing.assert_allclose(audio_norm.mean.numpy(), expected.mean, rtol=1e-6)
     np.testing.assert_allclose(audio_norm.scale.numpy(), expected.scale, rtol=1e-6)
     saved = np.load(tmp_path / name / "embeddings.npz")
-    raw = {m: torch.from_numpy(x[:, 0].astype(np.float32)) for m, x in (("audio", data[0]), ("video", data[1]))}
+    raw = {
+        m: torch.from_numpy(x[:, 0].astype(np.float32)) for m, x in (("audio", data[0]), ("video", data[1]))
+    }
     with torch.no_grad():
         for modality, head in (("audio", heads.audio), ("video", heads.video)):
             np.testing.assert_allclose(head(raw[modality]).numpy(), saved[modality], rtol=1e-5, atol=1e-5)
@@ -131,7 +151,9 @@ def test_a_reloaded_run_standardises_exactly_as_training_did(tmp_path, name):
 def test_tau_init_sets_where_a_learnable_temperature_starts(tmp_path):
     summary = run(tmp_path, "learnable_tau", [*SMALL, "tau_init=0.2", "lr=0", "max_epochs=1"])
     assert summary["tau"] == pytest.approx(0.2)
-    assert run(tmp_path / "fixed", "tau_0.3", [*SMALL, "tau_init=0.2", "max_epochs=1"])["tau"] == pytest.approx(0.3)
+    assert run(tmp_path / "fixed", "tau_0.3", [*SMALL, "tau_init=0.2", "max_epochs=1"])[
+        "tau"
+    ] == pytest.approx(0.3)
 
 
 def test_paper_form_runs_a_learnable_temperature_to_its_clamp(tmp_path):
@@ -157,7 +179,9 @@ def test_run_directory(tmp_path):
     assert config["name"] == "paper_baseline" and config["seed"] == 0 and config["config"]["hidden"] == [32]
     assert config["rotation"] is None is summary["rotation"]  # a split of its own, not a fold rotation
     metrics = pd.read_csv(out / "metrics.csv")
-    assert {"loss", "val_loss", "tau", "lr", "skipped_batches", *(f"val_{c}" for c in RANK_COLUMNS)} <= set(metrics)
+    assert {"loss", "val_loss", "tau", "lr", "skipped_batches", *(f"val_{c}" for c in RANK_COLUMNS)} <= set(
+        metrics
+    )
     assert len(metrics) == summary["epochs_run"]
     assert np.allclose(metrics["lr"], 0.01 * 0.95 ** np.arange(len(metrics)))
     assert sorted(p.name for p in out.iterdir()) == sorted(train_module.RUN_FILES)
@@ -204,7 +228,12 @@ def test_memmap_float16_single_view_and_skipped_batches(tmp_path):
         store = np.lib.format.open_memmap(tmp_path / f"{name}.npy", "w+", np.float16, array.shape)
         store[:] = array
         stores.append(np.load(tmp_path / f"{name}.npy", mmap_mode="r"))
-    summary = run(tmp_path, "paper_baseline", [*SMALL, "max_epochs=2", "batch_size=16"], data=(*stores, video_ids, split))
+    summary = run(
+        tmp_path,
+        "paper_baseline",
+        [*SMALL, "max_epochs=2", "batch_size=16"],
+        data=(*stores, video_ids, split),
+    )
     assert summary["skipped_batches"] > 0
     metrics = pd.read_csv(tmp_path / "paper_baseline" / "metrics.csv")
     assert metrics["skipped_batches"].sum() == summary["skipped_batches"]
@@ -213,7 +242,9 @@ def test_memmap_float16_single_view_and_skipped_batches(tmp_path):
 @pytest.mark.parametrize("name", ["single_head", "ae_init", "four_layers", "emb512", "tau_0.3", "no_sigmoid"])
 def test_every_configuration_runs(tmp_path, name):
     overrides = [o for o in SMALL if not (name == "emb512" and o.startswith("embedding_dim"))]
-    summary = run(tmp_path, name, [*overrides, "max_epochs=2", "ae_epochs=2"], data=synthetic_features(n_videos=40))
+    summary = run(
+        tmp_path, name, [*overrides, "max_epochs=2", "ae_epochs=2"], data=synthetic_features(n_videos=40)
+    )
     embeddings = np.load(tmp_path / name / "embeddings.npz")
     expected = {"single_head": 24, "emb512": 512}.get(name, 16)
     assert embeddings["audio"].shape[1] == embeddings["video"].shape[1] == expected
@@ -224,30 +255,45 @@ def test_named_configurations():
     assert set(PAPER_TABLE1) <= set(CONFIGS)
     assert make_config("paper_baseline") == TrainConfig()
     corrected = make_config("corrected")
-    assert (corrected.output, corrected.learnable_temperature, corrected.exclude_positive, corrected.input_norm) == \
-        ("none", True, False, "standard")
+    assert (
+        corrected.output,
+        corrected.learnable_temperature,
+        corrected.exclude_positive,
+        corrected.input_norm,
+    ) == ("none", True, False, "standard")
     assert make_config("paper_std") == TrainConfig(input_norm="standard")
     assert all(make_config(name).input_norm == "none" for name in PAPER_TABLE1)
     assert make_config("tau_0.3").temperature == 0.3
 
 
 def test_overrides_are_coerced_to_field_types():
-    config = make_config("paper_baseline", ["hidden=512,512", "lr=1e-3", "ae_init=true", "max_epochs=5", "output=none"])
-    assert (config.hidden, config.lr, config.ae_init, config.max_epochs, config.output) == ((512, 512), 1e-3, True, 5, "none")
+    config = make_config(
+        "paper_baseline", ["hidden=512,512", "lr=1e-3", "ae_init=true", "max_epochs=5", "output=none"]
+    )
+    assert (config.hidden, config.lr, config.ae_init, config.max_epochs, config.output) == (
+        (512, 512),
+        1e-3,
+        True,
+        5,
+        "none",
+    )
     assert make_config("paper_baseline", {"hidden": 64}).hidden == (64,)
     assert dataclasses.replace(make_config("four_layers"), hidden=(1,)).hidden == (1,)
 
 
-@pytest.mark.parametrize("bad,match", [
-    (("paper", []), "unknown configuration"),
-    (("paper_baseline", ["learning_rate=1"]), "unknown training parameter"),
-    (("paper_baseline", ["lr"]), "key=value"),
-    (("paper_baseline", ["ae_init=maybe"]), "true or false"),
-    (("paper_baseline", ["precision=fp16"]), "precision must be"),
-    (("paper_baseline", ["lr=fast"]), "lr takes a number"),
-    (("paper_baseline", ["output=tanh"]), "output must be"),
-    (("paper_baseline", ["input_norm=minmax"]), "input_norm must be"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (("paper", []), "unknown configuration"),
+        (("paper_baseline", ["learning_rate=1"]), "unknown training parameter"),
+        (("paper_baseline", ["lr"]), "key=value"),
+        (("paper_baseline", ["ae_init=maybe"]), "true or false"),
+        (("paper_baseline", ["precision=fp16"]), "precision must be"),
+        (("paper_baseline", ["lr=fast"]), "lr takes a number"),
+        (("paper_baseline", ["output=tanh"]), "output must be"),
+        (("paper_baseline", ["input_norm=minmax"]), "input_norm must be"),
+    ],
+)
 def test_bad_configurations_are_clear_errors(bad, match):
     with pytest.raises((KeyError, ValueError), match=match):
         make_config(*bad)
@@ -272,23 +318,49 @@ def test_cli_trains_on_the_feature_store(tmp_path, monkeypatch, capsys, config):
     manifest's folds, failed segments left out, the stores' metadata as provenance."""
     audio, video, video_ids, _ = synthetic_features(n_videos=60)
     folds = np.array([fold_of(v) for v in video_ids])
-    manifest = pd.DataFrame({"segment_id": [f"s{i}" for i in range(len(folds))], "video_id": video_ids,
-                             "split": rotation_split(folds, 0), "fold": folds})
+    manifest = pd.DataFrame(
+        {
+            "segment_id": [f"s{i}" for i in range(len(folds))],
+            "video_id": video_ids,
+            "split": rotation_split(folds, 0),
+            "fold": folds,
+        }
+    )
     split = rotation_split(folds, 2)  # tests fold 7, validates on fold 6
     valid = np.ones(len(split), dtype=bool)
     valid[:3] = False
-    metas = ({"encoder": "musicnn", "valid": valid}, {"encoder": "r2plus1d_18", "valid": np.ones(len(split), dtype=bool)})
+    metas = (
+        {"encoder": "musicnn", "valid": valid},
+        {"encoder": "r2plus1d_18", "valid": np.ones(len(split), dtype=bool)},
+    )
     monkeypatch.setattr(train_module, "load_feature_pair", lambda data_dir: (manifest, audio, video, *metas))
     parser = argparse.ArgumentParser()
     train_module.add_arguments(parser)
-    args = parser.parse_args(["--data", "store", "--config", config, "--rotation", "2", "--seed", "1", "--out",
-                              str(tmp_path / "run"), *[x for o in SMALL for x in ("-p", o)], "-p", "max_epochs=2"])
+    args = parser.parse_args(
+        [
+            "--data",
+            "store",
+            "--config",
+            config,
+            "--rotation",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            *[x for o in SMALL for x in ("-p", o)],
+            "-p",
+            "max_epochs=2",
+        ]
+    )
     assert train_module.run(args) == 0
     assert f"train: {config} rotation 2 seed 1: test median rank" in capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["provenance"] == {"audio": {"encoder": "musicnn"}, "video": {"encoder": "r2plus1d_18"}}
     assert summary["n_invalid"] == 3 and summary["n_segments"]["train"] == (split[3:] == "train").sum()
-    assert summary["n_videos"] == {s: len(set(video_ids[3:][split[3:] == s])) for s in ("train", "val", "test")}  # vid0000 failed
+    assert summary["n_videos"] == {
+        s: len(set(video_ids[3:][split[3:] == s])) for s in ("train", "val", "test")
+    }  # vid0000 failed
     assert set(pd.read_csv(tmp_path / "run" / "test_ranks.csv")["video_id"]) == set(video_ids[folds == 7])
     assert summary["name"] == config and summary["seed"] == 1 and summary["input_norm"] == "standard"
     assert summary["rotation"] == 2 == json.loads((tmp_path / "run" / "config.json").read_text())["rotation"]
@@ -306,7 +378,9 @@ def test_a_manifest_without_folds_is_refused_naming_the_fix(tmp_path, monkeypatc
 def test_cli_reports_bad_parameters_in_one_line(tmp_path):
     parser = argparse.ArgumentParser()
     train_module.add_arguments(parser)
-    args = parser.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "run"), "-p", "learning_rate=1"])
+    args = parser.parse_args(
+        ["--data", str(tmp_path), "--out", str(tmp_path / "run"), "-p", "learning_rate=1"]
+    )
     with pytest.raises(SystemExit, match="unknown training parameter"):
         train_module.run(args)
 

@@ -21,6 +21,7 @@ checkpoint) for MSD_musicnn and MTT_musicnn and saves, compressed:
   `M/mean_pool` `(4, 753)`, `M/penultimate` `(4, 200)`, all float32;
 - `versions`: the TensorFlow, librosa and numpy versions used.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,23 +65,31 @@ def run_original(model: str, patches: np.ndarray) -> dict[str, np.ndarray]:
     with tf.name_scope("model"):
         x = tf.compat.v1.placeholder(tf.float32, [None, PATCH_FRAMES, 96])
         is_training = tf.compat.v1.placeholder(tf.bool)
-        y, _, _, _, _, _, mean_pool, max_pool, penultimate = models.define_model(x, is_training, model, N_CLASSES)
+        y, _, _, _, _, _, mean_pool, max_pool, penultimate = models.define_model(
+            x, is_training, model, N_CLASSES
+        )
         taggram = tf.nn.sigmoid(y)
     with tf.compat.v1.Session() as session:
         session.run(tf.compat.v1.global_variables_initializer())
         tf.compat.v1.train.Saver().restore(session, os.path.dirname(models.__file__) + "/" + model + "/")
-        outputs = session.run([taggram, max_pool, mean_pool, penultimate], feed_dict={x: patches, is_training: False})
+        outputs = session.run(
+            [taggram, max_pool, mean_pool, penultimate], feed_dict={x: patches, is_training: False}
+        )
     keys = ("taggram", "max_pool", "mean_pool", "penultimate")
-    return {f"{model}/{key}": value.astype(np.float32) for key, value in zip(keys, outputs)}
+    return {f"{model}/{key}": value.astype(np.float32) for key, value in zip(keys, outputs, strict=True)}
 
 
 def main() -> None:
     tf.compat.v1.disable_eager_execution()
     sounds = test_sounds(np.random.default_rng(20240611))
     patches = np.stack([musicnn_patch(audio) for audio in sounds.values()])
-    arrays = {"patches": patches, "sounds": np.array(list(sounds)),
-              "versions": np.array([f"tensorflow {tf.__version__}", f"librosa {librosa.__version__}",
-                                    f"numpy {np.__version__}"])}
+    arrays = {
+        "patches": patches,
+        "sounds": np.array(list(sounds)),
+        "versions": np.array(
+            [f"tensorflow {tf.__version__}", f"librosa {librosa.__version__}", f"numpy {np.__version__}"]
+        ),
+    }
     for model in ("MSD_musicnn", "MTT_musicnn"):
         arrays.update(run_original(model, patches))
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ installed `musicnn` distribution, read by `mvnb.encoders.tf_checkpoint` (no Tens
 The audio feature the projection heads see is by default `max_pool ‖ mean_pool` (1506-d), as
 the authors used; `penultimate` and `taggram` are options (`LAYER_DIMS`).
 """
+
 from __future__ import annotations
 
 import abc
@@ -51,33 +52,128 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
 
 MSD_LABELS = [
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-    "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock",
-    "soul", "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental",
-    "punk", "oldies", "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist",
-    "guitar", "Hip-Hop", "70s", "party", "country", "easy listening", "sexy", "catchy", "funk",
-    "electro", "heavy metal", "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy",
+    "rock",
+    "pop",
+    "alternative",
+    "indie",
+    "electronic",
+    "female vocalists",
+    "dance",
+    "00s",
+    "alternative rock",
+    "jazz",
+    "beautiful",
+    "metal",
+    "chillout",
+    "male vocalists",
+    "classic rock",
+    "soul",
+    "indie rock",
+    "Mellow",
+    "electronica",
+    "80s",
+    "folk",
+    "90s",
+    "chill",
+    "instrumental",
+    "punk",
+    "oldies",
+    "blues",
+    "hard rock",
+    "ambient",
+    "acoustic",
+    "experimental",
+    "female vocalist",
+    "guitar",
+    "Hip-Hop",
+    "70s",
+    "party",
+    "country",
+    "easy listening",
+    "sexy",
+    "catchy",
+    "funk",
+    "electro",
+    "heavy metal",
+    "Progressive rock",
+    "60s",
+    "rnb",
+    "indie pop",
+    "sad",
+    "House",
+    "happy",
 ]
 MTT_LABELS = [
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
-    "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",
-    "singing", "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman",
-    "male vocal", "no vocal", "pop", "soft", "sitar", "solo", "man", "classic", "choir", "voice",
-    "new age", "dance", "male voice", "female vocal", "beats", "harp", "cello", "no voice",
-    "weird", "country", "metal", "female voice", "choral",
+    "guitar",
+    "classical",
+    "slow",
+    "techno",
+    "strings",
+    "drums",
+    "electronic",
+    "rock",
+    "fast",
+    "piano",
+    "ambient",
+    "beat",
+    "violin",
+    "vocal",
+    "synth",
+    "female",
+    "indian",
+    "opera",
+    "male",
+    "singing",
+    "vocals",
+    "no vocals",
+    "harpsichord",
+    "loud",
+    "quiet",
+    "flute",
+    "woman",
+    "male vocal",
+    "no vocal",
+    "pop",
+    "soft",
+    "sitar",
+    "solo",
+    "man",
+    "classic",
+    "choir",
+    "voice",
+    "new age",
+    "dance",
+    "male voice",
+    "female vocal",
+    "beats",
+    "harp",
+    "cello",
+    "no voice",
+    "weird",
+    "country",
+    "metal",
+    "female voice",
+    "choral",
 ]
 LABELS = {"MSD_musicnn": MSD_LABELS, "MTT_musicnn": MTT_LABELS}
 
 
 # --------------------------------------------------------------------------- log-mel input
 
+
 @functools.lru_cache(maxsize=8)
 def _mel_filters(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The periodic Hann window `(512,)` and Slaney mel filterbank `(257, 96)` on `device`."""
     window = torch.hann_window(N_FFT, periodic=True, device=device)
     filters = torchaudio.functional.melscale_fbanks(
-        n_freqs=N_FFT // 2 + 1, f_min=0.0, f_max=SAMPLE_RATE / 2, n_mels=N_MELS,
-        sample_rate=SAMPLE_RATE, norm="slaney", mel_scale="slaney").to(device)
+        n_freqs=N_FFT // 2 + 1,
+        f_min=0.0,
+        f_max=SAMPLE_RATE / 2,
+        n_mels=N_MELS,
+        sample_rate=SAMPLE_RATE,
+        norm="slaney",
+        mel_scale="slaney",
+    ).to(device)
     return window, filters
 
 
@@ -95,11 +191,23 @@ def log_mel(waveform: torch.Tensor | np.ndarray) -> torch.Tensor:
     """
     waveform = torch.as_tensor(waveform, dtype=torch.float32)
     if waveform.ndim not in (1, 2):
-        raise ValueError(f"log_mel expects a (samples,) or (batch, samples) waveform, got shape {tuple(waveform.shape)}")
+        raise ValueError(
+            f"log_mel expects a (samples,) or (batch, samples) waveform, got shape {tuple(waveform.shape)}"
+        )
     window, filters = _mel_filters(waveform.device)
     power = torchaudio.functional.spectrogram(
-        waveform, pad=0, window=window, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT,
-        power=2.0, normalized=False, center=True, pad_mode="constant", onesided=True)
+        waveform,
+        pad=0,
+        window=window,
+        n_fft=N_FFT,
+        hop_length=HOP,
+        win_length=N_FFT,
+        power=2.0,
+        normalized=False,
+        center=True,
+        pad_mode="constant",
+        onesided=True,
+    )
     mel = torch.matmul(power.transpose(-1, -2), filters)
     mel = mel.clamp(max=FLOAT16_MAX).to(torch.float16).to(torch.float32)
     return torch.log10(10000.0 * mel + 1.0)
@@ -118,15 +226,19 @@ def musicnn_patches(windows: torch.Tensor | np.ndarray) -> torch.Tensor:
     """
     windows = torch.as_tensor(windows, dtype=torch.float32)
     if windows.shape[-1] != WINDOW_SAMPLES or windows.ndim not in (1, 2):
-        raise ValueError(f"musicnn_patches expects 3 s windows of {WINDOW_SAMPLES} samples at {SAMPLE_RATE} Hz, "
-                         f"shaped ({WINDOW_SAMPLES},) or (batch, {WINDOW_SAMPLES}); got shape {tuple(windows.shape)}")
+        raise ValueError(
+            f"musicnn_patches expects 3 s windows of {WINDOW_SAMPLES} samples at {SAMPLE_RATE} Hz, "
+            f"shaped ({WINDOW_SAMPLES},) or (batch, {WINDOW_SAMPLES}); got shape {tuple(windows.shape)}"
+        )
     return log_mel(windows)[..., :PATCH_FRAMES, :]
 
 
 # --------------------------------------------------------------------------- the network
 
+
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
-    """Copy a `(batch, channels, height, width)` view into channels-last memory, in the autocast dtype if autocast is on."""
+    """Copy a `(batch, channels, height, width)` view into channels-last memory, in the autocast dtype if
+    autocast is on."""
     device = x.device.type
     dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
     return x.to(dtype=dtype, memory_format=torch.channels_last)
@@ -155,7 +267,8 @@ class FrontendBlock(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def convolve(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Valid conv of time-padded `x` `(batch, 1, frames + pad, 96)` with `weight` → `(batch, filters, frames, bands)`."""
+        """Valid conv of time-padded `x` `(batch, 1, frames + pad, 96)` with `weight` → `(batch, filters,
+        frames, bands)`."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sign = torch.where(self.bn.weight >= 0, 1.0, -1.0)
@@ -185,7 +298,8 @@ class TimbralBlock(FrontendBlock):
 
 
 class TemporalBlock(FrontendBlock):
-    """Temporal block: `length` frames × 1 band, TF 'same' in time ((length-1)//2 frames before, length//2 after).
+    """Temporal block: `length` frames × 1 band, TF 'same' in time ((length-1)//2 frames before, length//2
+    after).
 
     The one-channel convolution of length L is computed as a dilated one over SHIFTS input
     channels: channel s is the input shifted by s frames, and tap j (dilation SHIFTS) of
@@ -210,7 +324,8 @@ class TemporalBlock(FrontendBlock):
 
 
 class MidendLayer(nn.Module):
-    """Conv1d over time (7 frames, 'same' padding) → ReLU → batch norm. `(batch, in, frames)` → `(batch, out, frames)`."""
+    """Conv1d over time (7 frames, 'same' padding) → ReLU → batch norm. `(batch, in, frames)` → `(batch, out,
+    frames)`."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -229,11 +344,16 @@ class Musicnn(nn.Module):
         self.input_bn = nn.BatchNorm2d(1, eps=BN_EPS)
         self.frontend = nn.ModuleList(
             [TimbralBlock(204, int(0.4 * N_MELS)), TimbralBlock(204, int(0.7 * N_MELS))]
-            + [TemporalBlock(51, length) for length in (128, 64, 32)])
+            + [TemporalBlock(51, length) for length in (128, 64, 32)]
+        )
         frontend_channels = 2 * 204 + 3 * 51
-        self.midend = nn.ModuleList([MidendLayer(frontend_channels, midend_filters),
-                                     MidendLayer(midend_filters, midend_filters),
-                                     MidendLayer(midend_filters, midend_filters)])
+        self.midend = nn.ModuleList(
+            [
+                MidendLayer(frontend_channels, midend_filters),
+                MidendLayer(midend_filters, midend_filters),
+                MidendLayer(midend_filters, midend_filters),
+            ]
+        )
         pooled = frontend_channels + 3 * midend_filters
         self.backend_bn = nn.BatchNorm1d(2 * pooled, eps=BN_EPS)
         self.dense = nn.Linear(2 * pooled, backend_units)
@@ -256,7 +376,8 @@ class Musicnn(nn.Module):
         return {**self.backend(max_pool, mean_pool), "max_pool": max_pool, "mean_pool": mean_pool}
 
     def backend(self, max_pool: torch.Tensor, mean_pool: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The dense back end on pooled features, e.g. stored `max_pool ‖ mean_pool` halves, each `(batch, 753)`.
+        """The dense back end on pooled features, e.g. stored `max_pool ‖ mean_pool` halves, each `(batch,
+        753)`.
 
         Interleaves the two as TF's flatten of a `(753, 2)` tensor does, then batch norm, dense
         200 → ReLU → batch norm (`penultimate` `(batch, 200)`), dense → sigmoid (`taggram`
@@ -274,10 +395,14 @@ def _tf_state_dict(checkpoint: dict[str, np.ndarray]) -> dict[str, torch.Tensor]
     _6–_8 (mid end), _9 (back end), _10 (penultimate); conv2d, _1–_4 (front end), _5–_7
     (mid end); dense, dense_1. Conv kernels are `(h, w, in, out)`, dense kernels `(in, out)`.
     """
+
     def bn(tf_name: str, module: str) -> dict[str, np.ndarray]:
-        return {f"{module}.weight": checkpoint[f"{tf_name}/gamma"], f"{module}.bias": checkpoint[f"{tf_name}/beta"],
-                f"{module}.running_mean": checkpoint[f"{tf_name}/moving_mean"],
-                f"{module}.running_var": checkpoint[f"{tf_name}/moving_variance"]}
+        return {
+            f"{module}.weight": checkpoint[f"{tf_name}/gamma"],
+            f"{module}.bias": checkpoint[f"{tf_name}/beta"],
+            f"{module}.running_mean": checkpoint[f"{tf_name}/moving_mean"],
+            f"{module}.running_var": checkpoint[f"{tf_name}/moving_variance"],
+        }
 
     def suffix(i: int) -> str:
         return "" if i == 0 else f"_{i}"
@@ -303,20 +428,31 @@ def _tf_state_dict(checkpoint: dict[str, np.ndarray]) -> dict[str, torch.Tensor]
 
 # --------------------------------------------------------------------------- weights and provenance
 
-def _checkpoint_files(name: str) -> tuple[importlib.metadata.Distribution, dict[str, importlib.metadata.PackagePath]]:
+
+def _checkpoint_files(
+    name: str,
+) -> tuple[importlib.metadata.Distribution, dict[str, importlib.metadata.PackagePath]]:
     """The installed `musicnn` distribution and its `.index` / `.data-…` files for model `name`."""
     if name not in MODELS:
         raise ValueError(f"unknown musicnn model {name!r}; choose one of {', '.join(MODELS)}")
     try:
         dist = importlib.metadata.distribution("musicnn")
     except importlib.metadata.PackageNotFoundError:
-        raise ModuleNotFoundError(f"musicnn's pretrained weights come from the musicnn package, which is not "
-                                  f"installed; install it with: {INSTALL_HINT}") from None
+        raise ModuleNotFoundError(
+            f"musicnn's pretrained weights come from the musicnn package, which is not "
+            f"installed; install it with: {INSTALL_HINT}"
+        ) from None
     wanted = {"index": f"musicnn/{name}/.index", "data": f"musicnn/{name}/.data-00000-of-00001"}
     files = {str(f): f for f in dist.files or []}
-    missing = [path for path in wanted.values() if path not in files or not Path(dist.locate_file(files[path])).is_file()]
+    missing = [
+        path
+        for path in wanted.values()
+        if path not in files or not Path(dist.locate_file(files[path])).is_file()
+    ]
     if missing:
-        raise FileNotFoundError(f"musicnn {dist.version} lacks {', '.join(missing)}; reinstall it with: {INSTALL_HINT}")
+        raise FileNotFoundError(
+            f"musicnn {dist.version} lacks {', '.join(missing)}; reinstall it with: {INSTALL_HINT}"
+        )
     return dist, {role: files[path] for role, path in wanted.items()}
 
 
@@ -327,8 +463,13 @@ def musicnn_provenance(name: str = "MSD_musicnn") -> dict:
     """
     dist, files = _checkpoint_files(name)
     digest = hashlib.sha256(Path(dist.locate_file(files["data"])).read_bytes()).hexdigest()
-    return {"name": name, "source": [str(files["index"]), str(files["data"])], "sha256": digest,
-            "package": "musicnn", "version": dist.version}
+    return {
+        "name": name,
+        "source": [str(files["index"]), str(files["data"])],
+        "sha256": digest,
+        "package": "musicnn",
+        "version": dist.version,
+    }
 
 
 def default_device() -> torch.device:
@@ -354,6 +495,7 @@ def load_musicnn(name: str = "MSD_musicnn", device: str | torch.device | None = 
 
 
 # --------------------------------------------------------------------------- features and precision
+
 
 def cpu_supports_bf16() -> bool:
     """Whether this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
@@ -388,7 +530,9 @@ def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractCon
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def musicnn_outputs(model: Musicnn, patches: torch.Tensor | np.ndarray, precision: str = "auto") -> dict[str, torch.Tensor]:
+def musicnn_outputs(
+    model: Musicnn, patches: torch.Tensor | np.ndarray, precision: str = "auto"
+) -> dict[str, torch.Tensor]:
     """All of musicnn's outputs for a batch of patches, float32 on the model's device.
 
     patches: `(batch, 187, 96)` log-mel (see `musicnn_patches`).
@@ -399,15 +543,19 @@ def musicnn_outputs(model: Musicnn, patches: torch.Tensor | np.ndarray, precisio
     device = next(model.parameters()).device
     patches = torch.as_tensor(patches, dtype=torch.float32).to(device)
     if patches.ndim != 3 or patches.shape[2] != N_MELS:
-        raise ValueError(f"musicnn expects (batch, {PATCH_FRAMES}, {N_MELS}) log-mel patches, got shape {tuple(patches.shape)}")
+        raise ValueError(
+            f"musicnn expects (batch, {PATCH_FRAMES}, {N_MELS}) log-mel patches, got shape "
+            f"{tuple(patches.shape)}"
+        )
     with torch.inference_mode(), autocast_for(resolve_precision(precision, device), device):
         outputs = {key: value.float() for key, value in model(patches).items()}
     outputs["pooled"] = torch.cat([outputs["max_pool"], outputs["mean_pool"]], dim=1)
     return outputs
 
 
-def musicnn_features(model: Musicnn, patches: torch.Tensor | np.ndarray, layer: str = DEFAULT_LAYER,
-                     precision: str = "auto") -> torch.Tensor:
+def musicnn_features(
+    model: Musicnn, patches: torch.Tensor | np.ndarray, layer: str = DEFAULT_LAYER, precision: str = "auto"
+) -> torch.Tensor:
     """The audio feature of each patch, float32 on the model's device.
 
     patches: `(batch, 187, 96)` log-mel (see `musicnn_patches`).

@@ -20,6 +20,7 @@ mean and std. Batch norms are folded into the convolutions (exact), and the fast
 (`precision`) is channels_last_3d with bf16 autocast on a CPU with native bf16, AMP on CUDA;
 "fp32" keeps full precision.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,6 +54,7 @@ class WeightsUnavailable(RuntimeError):
 
 
 # --------------------------------------------------------------------------- weights
+
 
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
@@ -104,11 +106,17 @@ def _load_state(model: nn.Module, state: dict, source: str) -> None:
     for wrapper in ("state_dict", "model"):
         if isinstance(state.get(wrapper), dict):
             state = state[wrapper]
-    state = {key.removeprefix("module."): value for key, value in state.items() if not key.removeprefix("module.").startswith("fc.")}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    state = {
+        key.removeprefix("module."): value
+        for key, value in state.items()
+        if not key.removeprefix("module.").startswith("fc.")
+    }
+    missing, unexpected = model.load_state_dict(state, strict=True)
     if missing or unexpected:
-        raise ValueError(f"{source} is not an r2plus1d_18 state dict: {len(missing)} missing keys (e.g. {missing[:2]}), "
-                         f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})")
+        raise ValueError(
+            f"{source} is not an r2plus1d_18 state dict: {len(missing)} missing keys (e.g. {missing[:2]}), "
+            f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})"
+        )
 
 
 def _kinetics_file() -> tuple[Path, str]:
@@ -126,19 +134,28 @@ def _kinetics_file() -> tuple[Path, str]:
         try:
             torch.hub.download_url_to_file(url, str(path), progress=False)
         except Exception as error:  # no network, proxy, HTTP error: all mean "not available"
-            raise WeightsUnavailable(f"Kinetics-400 weights are not in {path.parent} and could not be downloaded from {url} "
-                                     f"({type(error).__name__}: {error}); put the file there by hand or use a local --video-weights PATH") from None
+            raise WeightsUnavailable(
+                f"Kinetics-400 weights are not in {path.parent} and could not be downloaded from {url} "
+                f"({type(error).__name__}: {error}); put the file there by hand or use a local "
+                f"--video-weights PATH"
+            ) from None
         finally:
             socket.setdefaulttimeout(previous)
     digest = file_sha256(path)
     expected = path.stem.rsplit("-", 1)[-1]
     if not digest.startswith(expected):
-        raise WeightsUnavailable(f"{path} has sha256 {digest[:12]}…, not {expected}…: delete it and download it again")
+        raise WeightsUnavailable(
+            f"{path} has sha256 {digest[:12]}…, not {expected}…: delete it and download it again"
+        )
     return path, digest
 
 
-def load_r2plus1d(weights: str | Path = "kinetics400", seed: int = 0, device: str | torch.device | None = None,
-                  strict: bool = False) -> tuple[nn.Module, dict]:
+def load_r2plus1d(
+    weights: str | Path = "kinetics400",
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    strict: bool = False,
+) -> tuple[nn.Module, dict]:
     """The frozen R(2+1)D-18 feature extractor and the provenance of its weights.
 
     weights: "kinetics400", "random", or the path of a local `.pth` state dict.
@@ -146,14 +163,21 @@ def load_r2plus1d(weights: str | Path = "kinetics400", seed: int = 0, device: st
     strict: with "kinetics400", raise WeightsUnavailable instead of falling back to random.
     Returns `(module, provenance)`: the module maps `(batch, 3, T, 112, 112)` normalised clips
     to `(batch, 512)`, in eval mode with its batch norms folded into the convolutions, without
-    gradients, channels_last_3d, on `device` (None: cuda when present, else cpu). `provenance` has `encoder, layer, weights` ("kinetics400",
+    gradients, channels_last_3d, on `device` (None: cuda when present, else cpu). `provenance` has `encoder,
+    layer, weights` ("kinetics400",
     "random" or "file"), `requested, source, sha256, sha256_of` ("file" or "state_dict"),
     `seed` (None for pretrained weights), `fallback` (why random replaced what was asked, or
     None) and `torchvision` (version).
     """
     requested = str(weights)
     model = _backbone(seed)
-    record = {"encoder": NAME, "layer": LAYER, "requested": requested, "fallback": None, "torchvision": torchvision.__version__}
+    record = {
+        "encoder": NAME,
+        "layer": LAYER,
+        "requested": requested,
+        "fallback": None,
+        "torchvision": torchvision.__version__,
+    }
     if requested == "kinetics400":
         try:
             path, digest = _kinetics_file()
@@ -166,25 +190,37 @@ def load_r2plus1d(weights: str | Path = "kinetics400", seed: int = 0, device: st
             kind = "random"
         else:
             _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
-            record.update(weights="kinetics400", source=KINETICS_WEIGHTS.url, sha256=digest, sha256_of="file", seed=None)
+            record.update(
+                weights="kinetics400", source=KINETICS_WEIGHTS.url, sha256=digest, sha256_of="file", seed=None
+            )
             kind = "kinetics400"
     elif requested == "random":
         kind = "random"
     else:
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"video weights {path} not found; use kinetics400, random, or the path of a .pth state dict")
+            raise FileNotFoundError(
+                f"video weights {path} not found; use kinetics400, random, or the path of a .pth state dict"
+            )
         _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
-        record.update(weights="file", source=str(path.resolve()), sha256=file_sha256(path), sha256_of="file", seed=None)
+        record.update(
+            weights="file", source=str(path.resolve()), sha256=file_sha256(path), sha256_of="file", seed=None
+        )
         kind = "file"
     if kind == "random":
-        record.update(weights="random", source=f"torchvision default init under torch.manual_seed({seed})",
-                      sha256=state_dict_sha256(model), sha256_of="state_dict", seed=int(seed))
+        record.update(
+            weights="random",
+            source=f"torchvision default init under torch.manual_seed({seed})",
+            sha256=state_dict_sha256(model),
+            sha256_of="state_dict",
+            seed=int(seed),
+        )
     model = fold_batch_norms(model.eval()).requires_grad_(False)
     return model.to(device or default_device(), memory_format=torch.channels_last_3d), record
 
 
 # --------------------------------------------------------------------------- clips
+
 
 def centre_box() -> tuple[float, float, float, float]:
     """The Kinetics evaluation crop as `(x0, y0, width, height)` fractions of the frame.
@@ -197,7 +233,9 @@ def centre_box() -> tuple[float, float, float, float]:
     return (left / width, top / height, CROP / width, CROP / height)
 
 
-def crop_frames(frames: np.ndarray | torch.Tensor, box: tuple[float, float, float, float], size: int = CROP) -> torch.Tensor:
+def crop_frames(
+    frames: np.ndarray | torch.Tensor, box: tuple[float, float, float, float], size: int = CROP
+) -> torch.Tensor:
     """Cut `box` out of every frame and resize it to `size`×`size` (bilinear, antialiased).
 
     frames: `(T, H, W, 3)` uint8 RGB. box: `(x0, y0, width, height)` as fractions of the frame,
@@ -208,7 +246,9 @@ def crop_frames(frames: np.ndarray | torch.Tensor, box: tuple[float, float, floa
     height, width = frames.shape[1:3]
     x0, y0 = round(box[0] * width), round(box[1] * height)
     x1, y1 = max(x0 + 1, round((box[0] + box[2]) * width)), max(y0 + 1, round((box[1] + box[3]) * height))
-    patch = frames[:, y0:min(y1, height), x0:min(x1, width)].contiguous().permute(0, 3, 1, 2)  # channels-last uint8
+    patch = (
+        frames[:, y0 : min(y1, height), x0 : min(x1, width)].contiguous().permute(0, 3, 1, 2)
+    )  # channels-last uint8
     resized = F.interpolate(patch, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     return resized.permute(0, 2, 3, 1).contiguous()
 
@@ -220,7 +260,9 @@ def normalise_clips(clips: torch.Tensor) -> torch.Tensor:
     return (clips.permute(0, 4, 1, 2, 3).float() / 255.0 - mean) / std
 
 
-def r2plus1d_features(model: nn.Module, clips: torch.Tensor | np.ndarray, precision: str = "auto") -> torch.Tensor:
+def r2plus1d_features(
+    model: nn.Module, clips: torch.Tensor | np.ndarray, precision: str = "auto"
+) -> torch.Tensor:
     """The 512-d feature of each clip, float32 on the model's device.
 
     clips: `(batch, T, 112, 112, 3)` uint8 RGB (T ≥ 1; the model pools over time).
@@ -230,7 +272,9 @@ def r2plus1d_features(model: nn.Module, clips: torch.Tensor | np.ndarray, precis
     device = next(model.parameters()).device
     clips = torch.as_tensor(clips).to(device)
     if clips.ndim != 5 or clips.shape[-1] != 3 or clips.dtype != torch.uint8:
-        raise ValueError(f"R(2+1)D expects (batch, T, H, W, 3) uint8 clips, got {tuple(clips.shape)} {clips.dtype}")
+        raise ValueError(
+            f"R(2+1)D expects (batch, T, H, W, 3) uint8 clips, got {tuple(clips.shape)} {clips.dtype}"
+        )
     inputs = normalise_clips(clips).contiguous(memory_format=torch.channels_last_3d)
     with torch.inference_mode(), autocast_for(resolve_precision(precision, device), device):
         return model(inputs).float()

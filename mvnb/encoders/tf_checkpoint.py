@@ -23,6 +23,7 @@ A v2 checkpoint ("tensor bundle") with prefix P is two files:
 Every block and every tensor is checked against its CRC32C, so a corrupt or truncated file
 raises ``CheckpointError`` naming the file, never returns wrong numbers.
 """
+
 from __future__ import annotations
 
 import struct
@@ -36,9 +37,18 @@ BLOCK_TRAILER_BYTES = 5
 
 # TF DataType enum -> numpy dtype (little-endian). Strings and quantised types are refused.
 DTYPES = {
-    1: np.dtype("<f4"), 2: np.dtype("<f8"), 3: np.dtype("<i4"), 4: np.dtype("u1"),
-    5: np.dtype("<i2"), 6: np.dtype("i1"), 9: np.dtype("<i8"), 10: np.dtype("?"),
-    17: np.dtype("<u2"), 19: np.dtype("<f2"), 22: np.dtype("<u4"), 23: np.dtype("<u8"),
+    1: np.dtype("<f4"),
+    2: np.dtype("<f8"),
+    3: np.dtype("<i4"),
+    4: np.dtype("u1"),
+    5: np.dtype("<i2"),
+    6: np.dtype("i1"),
+    9: np.dtype("<i8"),
+    10: np.dtype("?"),
+    17: np.dtype("<u2"),
+    19: np.dtype("<f2"),
+    22: np.dtype("<u4"),
+    23: np.dtype("<u8"),
 }
 
 
@@ -105,10 +115,14 @@ def crc32c(data: bytes) -> int:
     feed = _zero_feed_tables(lane_bytes)
     register = 0xFFFFFFFF
     for lane_register in registers.tolist():
-        shifted = (feed[0][register & 0xFF] ^ feed[1][(register >> 8) & 0xFF]
-                   ^ feed[2][(register >> 16) & 0xFF] ^ feed[3][register >> 24])
+        shifted = (
+            feed[0][register & 0xFF]
+            ^ feed[1][(register >> 8) & 0xFF]
+            ^ feed[2][(register >> 16) & 0xFF]
+            ^ feed[3][register >> 24]
+        )
         register = shifted ^ lane_register
-    return _crc_register(register, data[lanes * lane_bytes:]) ^ 0xFFFFFFFF
+    return _crc_register(register, data[lanes * lane_bytes :]) ^ 0xFFFFFFFF
 
 
 def unmask_crc(masked: int) -> int:
@@ -143,12 +157,12 @@ def _proto_fields(message: bytes) -> list[tuple[int, int | bytes]]:
         if wire_type == 0:
             value, position = _varint(message, position)
         elif wire_type == 1:
-            value, position = int.from_bytes(message[position:position + 8], "little"), position + 8
+            value, position = int.from_bytes(message[position : position + 8], "little"), position + 8
         elif wire_type == 5:
-            value, position = int.from_bytes(message[position:position + 4], "little"), position + 4
+            value, position = int.from_bytes(message[position : position + 4], "little"), position + 4
         elif wire_type == 2:
             length, position = _varint(message, position)
-            value, position = message[position:position + length], position + length
+            value, position = message[position : position + length], position + length
         else:
             raise CheckpointError(f"unsupported protobuf wire type {wire_type}")
         if position > len(message):
@@ -163,9 +177,9 @@ def _read_block(table: bytes, handle: tuple[int, int], name: str) -> bytes:
     end = offset + size + BLOCK_TRAILER_BYTES
     if end > len(table):
         raise CheckpointError(f"{name}: block at byte {offset} runs past the end of the file (truncated?)")
-    contents, compression = table[offset:offset + size], table[offset + size]
-    (stored,) = struct.unpack("<I", table[offset + size + 1:end])
-    if crc32c(table[offset:offset + size + 1]) != unmask_crc(stored):
+    contents, compression = table[offset : offset + size], table[offset + size]
+    (stored,) = struct.unpack("<I", table[offset + size + 1 : end])
+    if crc32c(table[offset : offset + size + 1]) != unmask_crc(stored):
         raise CheckpointError(f"{name}: checksum mismatch in block at byte {offset} (corrupt file)")
     if compression != 0:
         raise CheckpointError(f"{name}: compressed SSTable blocks (type {compression}) are not supported")
@@ -185,9 +199,9 @@ def _block_entries(block: bytes, name: str) -> list[tuple[bytes, bytes]]:
         shared, position = _varint(block, position)
         unshared, position = _varint(block, position)
         value_length, position = _varint(block, position)
-        key = key[:shared] + block[position:position + unshared]
+        key = key[:shared] + block[position : position + unshared]
         position += unshared
-        entries.append((key, block[position:position + value_length]))
+        entries.append((key, block[position : position + value_length]))
         position += value_length
     if position != limit:
         raise CheckpointError(f"{name}: block entries overrun")
@@ -231,7 +245,9 @@ def _entry_spec(entry: bytes, tensor: str) -> dict:
         elif number == 7:
             raise CheckpointError(f"tensor {tensor!r} is partitioned into slices, which is not supported")
     if spec["dtype"] not in DTYPES:
-        raise CheckpointError(f"tensor {tensor!r} has TF dtype {spec['dtype']}, which this reader does not support")
+        raise CheckpointError(
+            f"tensor {tensor!r} has TF dtype {spec['dtype']}, which this reader does not support"
+        )
     return spec
 
 
@@ -276,7 +292,7 @@ def _tensor(shard: bytes, spec: dict, tensor: str, data_path: Path) -> np.ndarra
         raise CheckpointError(f"{data_path}: tensor {tensor!r} has {size} bytes, expected {expected}")
     if start + size > len(shard):
         raise CheckpointError(f"{data_path}: tensor {tensor!r} runs past the end of the file (truncated?)")
-    raw = shard[start:start + size]
+    raw = shard[start : start + size]
     if spec["crc"] is not None and crc32c(raw) != unmask_crc(spec["crc"]):
         raise CheckpointError(f"{data_path}: checksum mismatch for tensor {tensor!r} (corrupt file)")
     return np.frombuffer(raw, dtype=dtype).reshape(spec["shape"]).copy()
