@@ -212,7 +212,7 @@ def corpus_gallery(
         name = video["genre"] if "genre" in label_columns(videos) else video["video_id"]
         row[0].set_ylabel(str(name), rotation=0, ha="right", fontsize=9)
         row[0].set(xticks=[], yticks=[])
-        for ax, frame in zip(row[1:], frames, strict=True):
+        for ax, frame in zip(row[1:], frames, strict=False):  # a short video has fewer frames
             ax.imshow(frame)
             ax.set_axis_off()
     axes[0, 0].set_title(f"spectrogram, first {seconds:.0f} s, 0-8 kHz", fontsize=9)

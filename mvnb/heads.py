@@ -14,6 +14,7 @@ features, as in the paper.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 
 import torch
@@ -64,7 +65,7 @@ class ProjectionHead(nn.Module):
         self.norm = input_layer(in_dim, input_norm)
         widths = (in_dim, *hidden)
         layers: list[nn.Module] = []
-        for a, b in zip(widths, widths[1:], strict=True):
+        for a, b in itertools.pairwise(widths):
             layers += [nn.Linear(a, b), nn.ReLU(), Dropout(dropout)]
         layers.append(nn.Linear(widths[-1], out_dim))
         if output == "sigmoid":
@@ -123,7 +124,7 @@ def mirror_decoder(head: ProjectionHead) -> nn.Sequential:
     """A decoder `(batch, out_dim)` → `(batch, in_dim)` with the head's hidden widths reversed."""
     widths = (head.out_dim, *reversed(head.hidden), head.in_dim)
     layers: list[nn.Module] = []
-    for a, b in zip(widths, widths[1:], strict=True):
+    for a, b in itertools.pairwise(widths):
         layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers[:-1])
 

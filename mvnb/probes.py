@@ -51,6 +51,7 @@ compared paired, over the same resampled videos (`paper_findings`, `versus_refer
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -320,7 +321,7 @@ def build_probe(in_dim: int, n_labels: int, config: ProbeConfig = ProbeConfig())
     dense."""
     widths = (in_dim, *config.hidden)
     layers: list[nn.Module] = []
-    for a, b in zip(widths, widths[1:], strict=True):
+    for a, b in itertools.pairwise(widths):
         layers += [nn.Linear(a, b), nn.ReLU(), nn.Dropout(config.dropout)]
     return nn.Sequential(*layers, nn.Linear(widths[-1], n_labels))
 
