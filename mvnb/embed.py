@@ -38,7 +38,8 @@ import pandas as pd
 
 from mvnb import __version__, config, features, segments
 from mvnb.media import atomic_write
-from mvnb.neighbours import check_run_store, learned_embeddings, run_data_dir, video_embeddings
+from mvnb.neighbours import check_run_store, learned_embeddings, video_embeddings
+from mvnb.runs import read_config, run_data_dir
 
 FROZEN = {"musicnn": "audio", "r2plus1d": "video"}  # output column: the feature store it comes from
 LEARNED = ("CL_a", "CL_v", "CL_agg")
@@ -253,7 +254,7 @@ def embed_videos(
 
 
 def _run_store(run: Path, store: Path | None) -> Path:
-    """The segment store `run` was trained on (`neighbours.run_data_dir`; `store` where the run's
+    """The segment store `run` was trained on (`runs.run_data_dir`; `store` where the run's
     own is not here), checked to hold the features the run was trained on."""
     try:
         reference = run_data_dir(run)
@@ -334,7 +335,8 @@ def _learned(run: Path, table: pd.DataFrame, device: str | None) -> dict[str, li
     """`CL_a`, `CL_v` and `CL_agg` of the segments in `table` by the heads of `run`, as training
     computed its embeddings.npz (view 0, the run's precision), one `(dim,)` array per row."""
     from mvnb.encoders.musicnn import default_device
-    from mvnb.train import embed_segments, load_heads
+    from mvnb.projection import embed_segments
+    from mvnb.train import load_heads
 
     device = device or default_device()
     heads, _, train_config = load_heads(run, device)
@@ -367,7 +369,7 @@ def _provenance(run: Path | None, settings: EncodeSettings, sources: list[tuple[
         else {
             "path": str(run.resolve()),
             "heads_sha256": _sha256(run / "heads.pt"),
-            "config": json.loads((run / "config.json").read_text()).get("name"),
+            "config": read_config(run).get("name"),
         },
         "stores": [str(store.resolve()) for store, _ in sources],
     }

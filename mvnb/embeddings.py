@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mvnb.metrics import unit_rows
+from mvnb.runs import read_embeddings
 
 FROZEN = ("musicnn", "R(2+1)D", "concat")
 LEARNED = ("CL_a", "CL_v", "CL_agg")
@@ -89,16 +90,7 @@ def cl_embeddings(run_folder: str | Path, n_segments: int) -> dict[str, np.ndarr
     Raises FileNotFoundError or ValueError with a one-line reason when the run is missing or
     does not cover the manifest's segments.
     """
-    path = Path(run_folder) / "embeddings.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"no embeddings at {path}; run notebook 03 (contrastive training) first")
-    with np.load(path) as archive:
-        audio, video, index = archive["audio"], archive["video"], archive["segment_index"]
-    if len(index) != n_segments or not np.array_equal(index, np.arange(n_segments)):
-        raise ValueError(
-            f"{path} holds {len(index)} segments, not the manifest's {n_segments} in order; retrain this run"
-        )
-    return learned_embeddings(audio, video)
+    return learned_embeddings(*read_embeddings(run_folder, n_segments))
 
 
 def definitions_markdown(names=NAMES) -> str:

@@ -24,8 +24,10 @@ import numpy as np
 import pandas as pd
 
 from . import embeddings, features, probes, readouts, synth, train
+from .io import format_interval
 from .metrics import argsort_diagonal_rank, bootstrap_interval, median_rank
-from .results import format_interval, run_dir, usable_seeds, versus_chance
+from .results import usable_seeds, versus_chance
+from .runs import read_test_ranks, run_dir
 from .segments import load_manifest, preprocess, rotation_split
 
 CONFIGS = ("paper_baseline", "paper_std", "corrected")
@@ -291,7 +293,7 @@ def pooled_rank_share(folders: list[Path]) -> pd.DataFrame:
     `chance`."""
     frames = []
     for folder in folders:
-        ranks = pd.read_csv(folder / "test_ranks.csv", dtype={"video_id": str})
+        ranks = read_test_ranks(folder)
         for d in ("a2v", "v2a"):
             frames.append(
                 pd.DataFrame(

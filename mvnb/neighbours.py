@@ -45,9 +45,11 @@ import pandas as pd
 
 from mvnb.embeddings import FROZEN, LEARNED, cl_embeddings, frozen_embeddings, learned_embeddings
 from mvnb.embeddings import NAMES as EMBEDDINGS
+from mvnb.io import format_interval
 from mvnb.metrics import BOOTSTRAP_DRAWS, bootstrap_interval, is_collapsed, unit_rows
 from mvnb.probes import video_means
-from mvnb.results import format_interval, run_dir, usable_seeds, versus_chance
+from mvnb.results import usable_seeds, versus_chance
+from mvnb.runs import run_data_dir, run_dir
 from mvnb.segments import rotation_split, rotation_tested
 
 log = logging.getLogger(__name__)
@@ -743,31 +745,6 @@ def plot_agreement(table: pd.DataFrame):
 # --------------------------------------------------------------------------- cold start
 
 
-def run_data_dir(run: str | Path) -> Path:
-    """The segment store a training run was trained on, as the run records it.
-
-    Looked up as `data_dir` in config.json or summary.json, else derived from the feature
-    store recorded in summary.json's provenance (`DATA_DIR/features/<key>`). Raises
-    ValueError asking for it (`--data`) when the run does not say or the store is gone.
-    """
-    run = Path(run)
-    records = [
-        json.loads((run / name).read_text())
-        for name in ("config.json", "summary.json")
-        if (run / name).is_file()
-    ]
-    for record in records:
-        if record.get("data_dir"):
-            return Path(record["data_dir"])
-    for record in records:
-        store = record.get("provenance", {}).get("audio", {}).get("path")
-        if store and (Path(store).parent.parent / "manifest.csv").is_file():
-            return Path(store).parent.parent
-    raise ValueError(
-        f"the run {run} does not record a segment store that exists here; pass it with --data DATA_DIR"
-    )
-
-
 def encode_video(
     video: str | Path,
     data_dir: str | Path,
@@ -827,7 +804,8 @@ def query_embeddings(run: str | Path, audio, video, device: str | None = None) -
     """Every embedding (`EMBEDDINGS`) of new segments, `(s, dim)` each, from their features
     `(s, views, audio_dim)`, `(s, views, video_dim)` (view 0) and the heads of `run`."""
     from mvnb.encoders.musicnn import default_device
-    from mvnb.train import embed_segments, load_heads
+    from mvnb.projection import embed_segments
+    from mvnb.train import load_heads
 
     device = device or default_device()
     heads, _, train_config = load_heads(run, device)

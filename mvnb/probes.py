@@ -62,9 +62,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from mvnb.device import torch_threads
 from mvnb.embeddings import LEARNED, cl_embeddings
 from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.encoders.musicnn import default_device
+from mvnb.io import format_interval
 from mvnb.media import atomic_write
 from mvnb.metrics import (
     BOOTSTRAP_DRAWS,
@@ -79,11 +81,11 @@ from mvnb.metrics import (
     weighted_per_label_f1,
     weighted_per_label_roc_auc,
 )
-from mvnb.results import format_interval, usable_seeds
-from mvnb.results import run_dir as contrastive_run_dir
+from mvnb.results import usable_seeds
+from mvnb.runs import run_dir as contrastive_run_dir
 from mvnb.segments import manifest_split
 from mvnb.standardise import standardise
-from mvnb.train import SPLITS, torch_threads
+from mvnb.train import SPLITS
 
 LEVELS = ("segment", "video")
 TOP_TAGS = 10
@@ -610,7 +612,7 @@ def embeddings_for_run(
 
     frozen: `mvnb.embeddings.frozen_embeddings` (keyed with config `FROZEN_CONFIG`); CL
     embeddings come from the contrastive run of the same rotation and seed of each configuration
-    (`mvnb.results.run_dir`).
+    (`mvnb.runs.run_dir`).
     """
     embeddings = {(name, FROZEN_CONFIG): x for name, x in frozen.items()}
     notes = []

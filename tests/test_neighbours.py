@@ -333,22 +333,6 @@ def test_neighbour_table_has_the_seed_then_k_neighbours_from_other_videos():
     assert len(cross) == 9
 
 
-def test_run_data_dir_reads_the_run_or_asks_for_data(tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
-    with pytest.raises(ValueError, match="--data"):
-        nb.run_data_dir(run)
-    store = tmp_path / "store"
-    (store / "features" / "musicnn").mkdir(parents=True)
-    (store / "manifest.csv").write_text("segment_id\n")
-    (run / "summary.json").write_text(
-        json.dumps({"provenance": {"audio": {"path": str(store / "features" / "musicnn")}}})
-    )
-    assert nb.run_data_dir(run) == store
-    (run / "config.json").write_text(json.dumps({"data_dir": "/somewhere/else"}))
-    assert str(nb.run_data_dir(run)) == "/somewhere/else"
-
-
 def parse_similar(argv):
     parser = argparse.ArgumentParser()
     nb.add_arguments(parser)
@@ -367,7 +351,7 @@ def test_similar_finds_a_catalogue_video_queried_as_new(quick_report, capsys):
     """End to end on the quick report: a catalogue video, cut and encoded again from its file,
     has the features the store holds, and `similar` ranks it first with cosine about 1."""
     from mvnb import features
-    from mvnb.results import run_dir
+    from mvnb.runs import run_dir
 
     runs, store = quick_report.root / "runs", quick_report.root / "data" / "synth_quick" / "store"
     run = run_dir(runs, "corrected", 0, rotation=0)
