@@ -63,7 +63,7 @@ def fit(
     seed: int,
     out_dir: Path,
     *,
-    identity: dict,
+    recorded: dict,
     provenance: dict | None,
     device: torch.device,
     progress: bool,
@@ -71,7 +71,7 @@ def fit(
 ) -> dict:
     """Train the heads of `config` on `data` and write the run directory `out_dir`; returns the summary.
 
-    identity: what config.json records besides the run's shapes and batch sizes (`name`, `rotation`,
+    recorded: what config.json records besides the run's shapes and batch sizes (`name`, `rotation`,
     and whatever the caller resolved, such as `data_dir`); seed: drives initialisation, dropout,
     batches and views; started: `time.time()` when the run began.
     """
@@ -87,28 +87,28 @@ def fit(
         for s, s_seed in (("train", seed), ("val", 0))
     }
     rank_rows = data.rows["val"][_rank_subset(data.video_ids[data.rows["val"]], config.val_rank_segments)]
-    runs.write_config(out_dir, _config_record(data, config, seed, identity, samplers))
+    runs.write_config(out_dir, _config_record(data, config, seed, recorded, samplers))
     view_rng = np.random.default_rng([seed, 1])
     if config.ae_init:
         _pretrain_heads(heads, data.audio, data.video, data.rows["train"], config, view_rng, device)
-    name = identity["name"]
+    name = recorded["name"]
     bar = tqdm(range(config.max_epochs), desc=f"train {name} seed {seed}", disable=not progress)
     history, best = _epochs(heads, loss_fn, data, config, samplers, rank_rows, view_rng, device, out_dir, bar)
     heads.load_state_dict(best["state"]["heads"])
     loss_fn.load_state_dict(best["state"]["loss"])
     test, distances = _test(heads, data, config, seed, device, out_dir)
-    summary = {"name": name, "rotation": identity["rotation"], "seed": seed, "device": str(device)}
+    summary = {"name": name, "rotation": recorded["rotation"], "seed": seed, "device": str(device)}
     summary |= _summary(data, config, test, distances, history, best, loss_fn, started, provenance)
     runs.write_summary(out_dir, summary)
     return summary
 
 
-def _config_record(data: Data, config: TrainConfig, seed: int, identity: dict, samplers: dict) -> dict:
-    """config.json's content: the run's identity and seed, its configuration, the feature shapes
+def _config_record(data: Data, config: TrainConfig, seed: int, recorded: dict, samplers: dict) -> dict:
+    """config.json's content: the run's name, rotation and seed, its configuration, the feature shapes
     and the batch sizes of the train and val samplers, then the caller's resolved settings."""
     return {
-        "name": identity["name"],
-        "rotation": identity["rotation"],
+        "name": recorded["name"],
+        "rotation": recorded["rotation"],
         "seed": seed,
         "config": dataclasses.asdict(config),
         "n_segments": data.audio.shape[0],
@@ -117,7 +117,7 @@ def _config_record(data: Data, config: TrainConfig, seed: int, identity: dict, s
         "video_dim": data.video.shape[2],
         "batch_size_train": samplers["train"].batch_size,
         "batch_size_val": samplers["val"].batch_size,
-        **{k: v for k, v in identity.items() if k not in ("name", "rotation")},
+        **{k: v for k, v in recorded.items() if k not in ("name", "rotation")},
     }
 
 

@@ -69,9 +69,8 @@ class TrainConfig:
     max_epochs: int = 100
     val_rank_segments: int = 5000  # cap on the validation gallery for the per-epoch ranks
     precision: str = "fp32"  # "bf16": the heads under bfloat16 autocast (the loss stays fp32)
-    # torch threads on CPU; 0: one thread for batches under SMALL_BATCH rows, where a second one
-    # gains little and, on shared cores, threads waiting on each other cost many times the work
-    # (18x measured here on the quick profile), else torch's default (all cores)
+    # torch threads on CPU; 0: one thread for batches under SMALL_BATCH rows (why: see
+    # `mvnb.device.torch_threads`), else torch's default (all cores)
     cpu_threads: int = 0
 
     def __post_init__(self) -> None:
@@ -198,13 +197,13 @@ def train(
         started = time.time()
         video_ids, split = np.asarray(video_ids), np.asarray(split)
         data = Data(audio, video, video_ids, _split_rows(audio, video, video_ids, split, valid))
-        identity = {"name": name, "rotation": rotation, **(settings or {})}
+        recorded = {"name": name, "rotation": rotation, **(settings or {})}
         return fit(
             data,
             config,
             seed,
             Path(out_dir),
-            identity=identity,
+            recorded=recorded,
             provenance=provenance,
             device=device,
             progress=progress,
