@@ -101,6 +101,16 @@ def cl_embeddings(run_folder: str | Path, n_segments: int) -> dict[str, np.ndarr
     return learned_embeddings(audio, video)
 
 
+def video_means(values: np.ndarray, video_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video mean of segment rows: `values` `(n, k)`, `video_ids` `(n,)` → (videos `(v,)`, means `(v,
+    k)`)."""
+    videos, codes = np.unique(np.asarray(video_ids), return_inverse=True)
+    codes = codes.ravel()
+    sums = np.zeros((len(videos), values.shape[1]))
+    np.add.at(sums, codes, values)
+    return videos, sums / np.bincount(codes)[:, None]
+
+
 def definitions_markdown(names=NAMES) -> str:
     """A markdown list of `names` with their definitions (`DEFINITIONS`), for the notebooks."""
     return "\n".join(f"- `{name}`: {DEFINITIONS[name]}" for name in names)

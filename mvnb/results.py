@@ -29,10 +29,8 @@ import pandas as pd
 from .loss import TAU_MAX, TAU_MIN
 from .media import atomic_write
 from .metrics import bootstrap_interval
+from .paper import PAPER_POOL, PAPER_TABLE1
 from .segments import FOLDS, rotation_split
-from .train import PAPER_TABLE1
-
-PAPER_POOL = 1000  # the paper's pools: its median ranks / 1000 are its Table 1 as a share of the pool
 
 
 def run_dir(runs_dir: str | Path, config: str, seed: int, *, rotation: int = 0) -> Path:
