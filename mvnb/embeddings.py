@@ -17,7 +17,7 @@ features (the centred 3 s window and the centre crop):
   neighbours.
 
 Rows that are not finite (segments whose features failed) stay not finite; all-zero rows stay
-zero.
+zero. `video_means` averages segment rows per video, for scores and neighbours at video level.
 """
 
 from __future__ import annotations

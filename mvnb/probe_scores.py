@@ -169,7 +169,7 @@ def reference_probs(name: str, task: ProbeTask, split, video_ids) -> np.ndarray:
 def run_references(
     tasks: dict[str, ProbeTask], split, video_ids, rotation: int = 0
 ) -> tuple[pd.DataFrame, dict, list[str]]:
-    """Every reference × task it scores on one rotation's `split`, as `run_probes` returns probes
+    """Every reference × task it scores on one rotation's `split`, as `mvnb.probes.run_probes` returns probes
     (config `REFERENCE_CONFIG`, seed 0)."""
     rows, results, notes = [], {}, []
     for name, names_tasks in REFERENCES.items():

@@ -70,9 +70,9 @@ def table2(
     """Table 2: per row (reference, frozen embedding, CL embedding of a configuration), task, level
     and metric, the paper's value and ours with its 95 % interval over test videos.
 
-    scores, results: `run_table2_probes`; tested, video_ids: `(n_segments,)` of the manifest, the
-    rotation that tests each segment's video (`mvnb.segments.rotation_tested`, −1 for none) and
-    its id. A row pools the test predictions of its healthy runs, over rotations and seeds
+    scores, results: `mvnb.table2_runs.run_table2_probes`; tested, video_ids: `(n_segments,)` of
+    the manifest, the rotation that tests each segment's video (`mvnb.segments.rotation_tested`,
+    −1 for none) and its id. A row pools the test predictions of its healthy runs, over rotations and seeds
     (`results.usable_seeds`): collapsed runs are left out and counted in `collapsed`; with too few
     healthy runs the row has no numbers. `test_videos`, `test_segments`: the distinct test items
     behind a row's numbers. Returns the table (`TABLE2_COLUMNS`; rows: references, frozen, then
