@@ -17,7 +17,7 @@ features (the centred 3 s window and the centre crop):
   neighbours.
 
 Rows that are not finite (segments whose features failed) stay not finite; all-zero rows stay
-zero.
+zero. `video_means` averages segment rows per video, for scores and neighbours at video level.
 """
 
 from __future__ import annotations
@@ -91,6 +91,16 @@ def cl_embeddings(run_folder: str | Path, n_segments: int) -> dict[str, np.ndarr
     does not cover the manifest's segments.
     """
     return learned_embeddings(*read_embeddings(run_folder, n_segments))
+
+
+def video_means(values: np.ndarray, video_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video mean of segment rows: `values` `(n, k)`, `video_ids` `(n,)` → (videos `(v,)`, means `(v,
+    k)`)."""
+    videos, codes = np.unique(np.asarray(video_ids), return_inverse=True)
+    codes = codes.ravel()
+    sums = np.zeros((len(videos), values.shape[1]))
+    np.add.at(sums, codes, values)
+    return videos, sums / np.bincount(codes)[:, None]
 
 
 def definitions_markdown(names=NAMES) -> str:

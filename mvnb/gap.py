@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import embeddings, features, probes, readouts, synth, train
+from . import embeddings, features, probe_labels, probes, readouts, synth, train
 from .io import format_interval
 from .metrics import argsort_diagonal_rank, bootstrap_interval, median_rank
 from .results import usable_seeds, versus_chance
@@ -203,7 +203,7 @@ def genre_auc(x: np.ndarray, store: Path, seed: int, s: SweepSettings) -> float:
     """Test macro ROC-AUC (video level) of the genre probe on embeddings `x` `(n_segments, dim)`, on the
     sweep's split."""
     manifest = load_manifest(store).assign(split=lambda m: sweep_split(m, s))
-    task = probes.genre_task(manifest)
+    task = probe_labels.genre_task(manifest)
     return probes.run_probe(x, task, manifest["split"], manifest["video_id"], seed).scores["auc_video"]
 
 

@@ -43,11 +43,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mvnb.embeddings import FROZEN, LEARNED, cl_embeddings, frozen_embeddings, learned_embeddings
+from mvnb.embeddings import FROZEN, LEARNED, cl_embeddings, frozen_embeddings, learned_embeddings, video_means
 from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.io import format_interval
 from mvnb.metrics import BOOTSTRAP_DRAWS, bootstrap_interval, is_collapsed, unit_rows
-from mvnb.probes import video_means
 from mvnb.results import usable_seeds, versus_chance
 from mvnb.runs import run_data_dir, run_dir
 from mvnb.segments import rotation_split, rotation_tested

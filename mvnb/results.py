@@ -25,11 +25,9 @@ import pandas as pd
 from .io import format_interval, mean_sd, write_text
 from .loss import TAU_MAX, TAU_MIN
 from .metrics import bootstrap_interval
+from .paper import PAPER_POOL, PAPER_TABLE1
 from .runs import read_history, run_dir
 from .segments import FOLDS, rotation_split
-from .train import PAPER_TABLE1
-
-PAPER_POOL = 1000  # the paper's pools: its median ranks / 1000 are its Table 1 as a share of the pool
 
 
 def usable_seeds(collapsed: pd.Series) -> tuple[pd.Series, str]:

@@ -105,16 +105,6 @@ CONFIGS: dict[str, dict] = {
     },
 }
 
-# Table 1 of the paper: label and test median rank a→v, v→a in pools of 1000 (chance 500.5).
-PAPER_TABLE1: dict[str, tuple[str, float, float]] = {
-    "paper_baseline": ("CL baseline (hidden 512, embedding 256, τ = 1)", 507, 502),
-    "emb512": ("embedding size 512", 494, 498),
-    "four_layers": ("four projection layers", 503, 501),
-    "single_head": ("single projection head (video → musicnn dimension)", 499, 497),
-    "tau_0.3": ("τ = 0.3", 497, 503),
-    "ae_init": ("autoencoder-initialised heads", 501, 500),
-}
-
 
 def make_config(name: str, overrides: dict | list[str] | None = None) -> TrainConfig:
     """The named configuration of `CONFIGS` with `overrides` applied.
