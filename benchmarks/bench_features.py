@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from mvnb import features as fs
 from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import write_mp4, write_wav
-from mvnb.segments import PreprocessParams
+from mvnb.segments import PreprocessParams, load_manifest
 
 
 def synced(device: torch.device) -> None:
@@ -145,7 +145,7 @@ def encoders_alone(
     """Seconds for the encoders of `modalities` over all segments, inputs decoded beforehand (after a warm-up
     call)."""
     spec = fs.ViewSpec(views, frames)
-    manifest = fs.load_manifest(root)
+    manifest = load_manifest(root)
     jobs = manifest.assign(
         row=np.arange(len(manifest)), audio="audio" in modalities, video="video" in modalities
     )
@@ -250,7 +250,7 @@ def main() -> None:
             ("video", root / "video", ("video",)),
             ("audio+video", root / "video", ("audio", "video")),
         ):
-            n = len(fs.load_manifest(store))
+            n = len(load_manifest(store))
             alone = min(
                 encoders_alone(store, modalities, args.views, args.pipeline_frames, batch, device)
                 for _ in range(2)

@@ -18,7 +18,7 @@ COMMANDS = {
         "cut each video into segments: 10 fps mp4 + 16 kHz mono wav, manifest, split",
     ),
     "features": (
-        "mvnb.features",
+        "mvnb.features.cli",
         "encode every segment with frozen musicnn and R(2+1)D-18 into the feature store",
     ),
     "train": ("mvnb.train", "train the projection heads contrastively on cached features"),

@@ -73,7 +73,7 @@ def store_settings(data_dir: str | Path) -> EncodeSettings:
     Raises FileNotFoundError when the store has no features yet.
     """
     data_dir = Path(data_dir)
-    metas = {m: features.read_meta(features.store_dir(data_dir, m)) for m in features.KEYS}
+    metas = {m: features.read_meta(features.feature_dir(data_dir, m)) for m in features.KEYS}
     missing = [m for m, meta in metas.items() if meta is None]
     if missing:
         raise FileNotFoundError(
@@ -164,7 +164,7 @@ def encoding_differences(store: str | Path, reference: str | Path) -> list[str]:
     def spec(data_dir) -> dict:
         flat = {f"preprocess.{k}": v for k, v in segments.load_params(data_dir).as_json().items()}
         for modality in features.KEYS:
-            settings = dict(features.read_meta(features.store_dir(data_dir, modality))["settings"])
+            settings = dict(features.read_meta(features.feature_dir(data_dir, modality))["settings"])
             settings["views"] = {k: v for k, v in settings["views"].items() if k != "views"}
             flat.update({f"{modality}.{k}": v for k, v in settings.items()})
         return flat
@@ -356,7 +356,7 @@ def _provenance(run: Path | None, settings: EncodeSettings, sources: list[tuple[
     encoders = {}
     for store, _ in sources:
         for modality in features.KEYS:
-            encoders[modality] = features.read_meta(features.store_dir(store, modality))["provenance"]
+            encoders[modality] = features.read_meta(features.feature_dir(store, modality))["provenance"]
     return {
         "mvnb": __version__,
         "view": 0,

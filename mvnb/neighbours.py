@@ -779,7 +779,7 @@ def encode_video(
         raise ValueError(f"{video.name}: {reason}")
     manifest, audio, video_features, audio_meta, video_meta = features.load_feature_pair(store)
     for modality, meta in (("audio", audio_meta), ("video", video_meta)):
-        theirs = features.read_meta(features.store_dir(data_dir, modality))["provenance"]["sha256"]
+        theirs = features.read_meta(features.feature_dir(data_dir, modality))["provenance"]["sha256"]
         if meta["provenance"]["sha256"] != theirs:
             raise ValueError(
                 f"the {modality} encoder here ({meta['provenance']['sha256'][:12]}…) is not the one the "
@@ -868,13 +868,13 @@ def similar_videos(
 
 def check_run_store(run: Path, data_dir: Path) -> None:
     """Raise ValueError when the features a run was trained on came from other encoders than the store's."""
-    from mvnb.features import read_meta, store_dir
+    from mvnb.features import feature_dir, read_meta
 
     summary = run / "summary.json"
     recorded = json.loads(summary.read_text()).get("provenance", {}) if summary.is_file() else {}
     for modality in ("audio", "video"):
         then = recorded.get(modality, {}).get("provenance", {}).get("sha256")
-        now = ((read_meta(store_dir(data_dir, modality)) or {}).get("provenance") or {}).get("sha256")
+        now = ((read_meta(feature_dir(data_dir, modality)) or {}).get("provenance") or {}).get("sha256")
         if then and now and then != now:
             raise ValueError(
                 f"{run} was trained on {modality} features of other weights ({then[:12]}…) than {data_dir} "

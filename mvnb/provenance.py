@@ -116,14 +116,14 @@ def of_store(data_dir: str | Path, audio_data_dir: str | Path | None = None) -> 
 
     Raises FileNotFoundError naming the store when a modality has no features.
     """
-    from mvnb.features import read_meta, store_dir
+    from mvnb.features import feature_dir, read_meta
 
     records = {}
     for modality, folder in (("audio", audio_data_dir or data_dir), ("video", data_dir)):
-        meta = read_meta(store_dir(folder, modality))
+        meta = read_meta(feature_dir(folder, modality))
         if meta is None:
             raise FileNotFoundError(
-                f"no {modality} features in {store_dir(folder, modality)}: their weights are unknown; "
+                f"no {modality} features in {feature_dir(folder, modality)}: their weights are unknown; "
                 f"run notebook 02 (features) first"
             )
         records[modality] = meta["provenance"]

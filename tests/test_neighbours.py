@@ -382,7 +382,7 @@ def test_a_video_that_gives_no_segment_is_refused_with_its_reason(tmp_path):
     store.mkdir()
     (store / "preprocess.json").write_text(json.dumps(segments.PreprocessParams().as_json()))
     for modality in features.KEYS:
-        folder = features.store_dir(store, modality)
+        folder = features.feature_dir(store, modality)
         folder.mkdir(parents=True)
         (folder / "meta.json").write_text(
             json.dumps(
