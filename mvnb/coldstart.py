@@ -11,7 +11,6 @@ has seen (`held_out_video`) and shows the answer as a neighbour grid (`cold_star
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from mvnb import features, segments, synth
 from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.embeddings import frozen_embeddings
 from mvnb.intake import check_run_store, encode_store, heads_embeddings, run_data_dir, store_settings
+from mvnb.io import read_json
 from mvnb.neighbours import AGGREGATES, Catalogue, cosine_neighbours, load_catalogue, video_embeddings
 from mvnb.segments import rotation_split
 
@@ -190,7 +190,7 @@ def unseen_synth_video(corpus_dir: str | Path, out_dir: str | Path) -> tuple[Pat
     settings = Path(corpus_dir) / "synth.json"
     if not settings.is_file():
         raise FileNotFoundError(f"{corpus_dir} has no synth.json: it is not a synthetic corpus")
-    values = json.loads(settings.read_text())
+    values = read_json(settings)
     spec = synth.SynthSpec(**{**values, "size": tuple(values["size"])})
     row = synth.video_plan(spec, spec.n_videos)["row"]
     path = Path(out_dir) / row["path"]

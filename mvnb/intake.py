@@ -20,6 +20,7 @@ import numpy as np
 
 from mvnb import config, features, segments
 from mvnb.embeddings import learned_embeddings
+from mvnb.io import read_json
 
 # --------------------------------------------------------------------------- how videos are encoded
 
@@ -183,8 +184,7 @@ def run_data_dir(run: str | Path) -> Path:
 
 def check_run_store(run: Path, data_dir: Path) -> None:
     """Raise ValueError when the features a run was trained on came from other encoders than the store's."""
-    summary = run / "summary.json"
-    recorded = json.loads(summary.read_text()).get("provenance", {}) if summary.is_file() else {}
+    recorded = (read_json(run / "summary.json") or {}).get("provenance", {})
     for modality in ("audio", "video"):
         then = recorded.get(modality, {}).get("provenance", {}).get("sha256")
         now = (

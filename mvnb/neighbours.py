@@ -229,9 +229,8 @@ def report_runs(
     rotations: Sequence[int] = (0,),
     seeds: Sequence[int] = (0,),
 ) -> dict[tuple[str, int, int], Path]:
-    """`{(config, rotation, seed): run directory}` of the report's training runs under `runs_dir` (see
-    `run_dir`),
-    rotation by rotation.
+    """`{(config, rotation, seed): run directory}` of the report's training runs under `runs_dir`
+    (see `run_dir`), rotation by rotation.
 
     A missing run is skipped with a warning; a config without any run is an error naming the
     notebook that makes it.
