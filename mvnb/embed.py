@@ -2,8 +2,8 @@
 
 Every video is cut into segments and each segment's view 0 (the centred 3 s window, the centre
 crop) is encoded with the frozen encoders, the same pipeline as the catalogue's
-(`mvnb.intake.encode_store`); with a training run, its heads
-(which carry their input standardisation) add the learned embeddings. OUT receives
+(`mvnb.intake.encode_store`); with a training run, its heads (which carry their input
+standardisation) add the learned embeddings. OUT receives
 
 - `segments.parquet`: one row per segment, `video_id, k, start_s, end_s`, and each embedding as
   a fixed-size float32 list column: `musicnn` (1506), `r2plus1d` (512) and, with a run, `CL_a`,
@@ -77,7 +77,7 @@ def embed_videos(
     reason on settings that do not fit together.
     """
     started = time.perf_counter()
-    out, run = Path(out), Path(run) if run is not None else None
+    out, run = Path(out), (Path(run) if run is not None else None)
     store = Path(store) if store is not None else None
     reference = _run_store(run, store) if run is not None else None
     settings = store_settings(reference) if reference is not None else default_settings()
