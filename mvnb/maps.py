@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from . import explore
+from .agreement import tag_matrix
 from .embeddings import FROZEN, LEARNED
-from .neighbours import Catalogue, neighbour_table, tag_matrix
+from .neighbours import Catalogue, neighbour_table
 
 UNKNOWN_GENRE = "(no genre)"
 
