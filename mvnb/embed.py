@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mvnb import __version__, config, features, segments
-from mvnb.media import atomic_write
+from mvnb import __version__, config, corpus, features, segments
+from mvnb.io import atomic_write
 from mvnb.neighbours import check_run_store, learned_embeddings, run_data_dir, video_embeddings
 
 FROZEN = {"musicnn": "audio", "r2plus1d": "video"}  # output column: the feature store it comes from
@@ -104,7 +104,7 @@ def default_settings() -> EncodeSettings:
         segments=p["segments"],
         seconds=p["seconds"],
         fps=p["fps"],
-        size=segments.parse_size(p["size"]),
+        size=corpus.parse_size(p["size"]),
         seed=p["corpus_seed"],
     )
     return EncodeSettings(
@@ -189,7 +189,7 @@ def embed_videos(
     workers: int = 1,
     progress: bool = True,
 ) -> dict:
-    """Embed the videos of `videos_dir` (and/or `metadata_csv`, as `mvnb.segments.list_videos`
+    """Embed the videos of `videos_dir` (and/or `metadata_csv`, as `mvnb.corpus.list_videos`
     reads them) into OUT (see the module docstring); returns a summary.
 
     run: a training run directory, for its settings and the learned embeddings; store: a segment
@@ -206,7 +206,7 @@ def embed_videos(
     store = Path(store) if store is not None else None
     reference = _run_store(run, store) if run is not None else None
     settings = store_settings(reference) if reference is not None else default_settings()
-    jobs, skipped, labels = segments.list_videos(
+    jobs, skipped, labels = corpus.list_videos(
         Path(videos_dir) if videos_dir else None, Path(metadata_csv) if metadata_csv else None
     )
     paths = {job.video_id: job.path for job in jobs}
@@ -268,7 +268,7 @@ def _run_store(run: Path, store: Path | None) -> Path:
 
 
 def _reusable(
-    store: Path, jobs: list[segments.VideoJob], settings: EncodeSettings, reference: Path | None
+    store: Path, jobs: list[corpus.VideoJob], settings: EncodeSettings, reference: Path | None
 ) -> set[str]:
     """The ids of the videos `store` holds completely, cut from the same files, with features
     for every segment; `store` must have been cut with `settings` (and encode as `reference`)."""
@@ -326,14 +326,14 @@ def _segment_table(
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return (
         table.sort_values(["video_id", "k"], kind="stable").reset_index(drop=True),
-        pd.DataFrame(failed, columns=segments.SKIPPED_COLUMNS).drop_duplicates(),
+        pd.DataFrame(failed, columns=corpus.SKIPPED_COLUMNS).drop_duplicates(),
     )
 
 
 def _learned(run: Path, table: pd.DataFrame, device: str | None) -> dict[str, list[np.ndarray]]:
     """`CL_a`, `CL_v` and `CL_agg` of the segments in `table` by the heads of `run`, as training
     computed its embeddings.npz (view 0, the run's precision), one `(dim,)` array per row."""
-    from mvnb.encoders.musicnn import default_device
+    from mvnb.device import default_device
     from mvnb.train import embed_segments, load_heads
 
     device = device or default_device()

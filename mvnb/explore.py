@@ -19,7 +19,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .media import MediaError, SegmentReader, atomic_write, open_media
+from .io import atomic_write
+from .media import MediaError, SegmentReader, open_media
 from .workers import exit_with_parent
 
 
@@ -79,7 +80,7 @@ PROBE_COLUMNS = [
 def probe_corpus(corpus_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every video of a corpus folder, probed from its file, and the ones left out.
 
-    The videos are those preprocessing takes (`mvnb.segments.list_videos` of `corpus_dir`'s
+    The videos are those preprocessing takes (`mvnb.corpus.list_videos` of `corpus_dir`'s
     metadata.csv and videos/, whichever exist). Returns `(videos, skipped)`: `videos` one row per
     readable file, `PROBE_COLUMNS` (duration in s, display width and height, frame rate, audio
     sample rate and channels, size on disk) then the metadata's other columns (where one has a
@@ -88,7 +89,7 @@ def probe_corpus(corpus_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     from tqdm.auto import tqdm
 
-    from .segments import SKIPPED_COLUMNS, list_videos
+    from .corpus import SKIPPED_COLUMNS, list_videos
 
     corpus_dir = Path(corpus_dir)
     metadata, folder = corpus_dir / "metadata.csv", corpus_dir / "videos"

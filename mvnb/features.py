@@ -56,10 +56,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from mvnb import config
+from mvnb.corpus import parse_shard, shard_of
+from mvnb.device import PRECISIONS, default_device, resolve_precision
 from mvnb.encoders import musicnn, r2plus1d
-from mvnb.media import atomic_write, open_media, read_wav
+from mvnb.io import atomic_write
+from mvnb.media import open_media, read_wav
 from mvnb.metrics import unit_rows
-from mvnb.segments import load_manifest, load_params, parse_shard, shard_of
+from mvnb.segments import load_manifest, load_params
 from mvnb.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
@@ -260,7 +263,7 @@ def audio_encoder(
 ) -> Encoder:
     """musicnn `model_name`, `max_pool ‖ mean_pool` of `(batch, 187, 96)` patches → `(batch, 1506)`."""
     model = musicnn.load_musicnn(model_name, device)
-    resolved = musicnn.resolve_precision(precision, device)
+    resolved = resolve_precision(precision, device)
     provenance = {
         "encoder": "musicnn",
         "layer": AUDIO_LAYER,
@@ -299,7 +302,7 @@ def video_encoder(
 ) -> Encoder:
     """R(2+1)D-18 on `(batch, T, 112, 112, 3)` uint8 clips → `(batch, 512)` (see `load_r2plus1d`)."""
     model, provenance = r2plus1d.load_r2plus1d(weights, seed=seed, device=device, strict=strict)
-    resolved = musicnn.resolve_precision(precision, device)
+    resolved = resolve_precision(precision, device)
     settings = {
         "format_version": FORMAT_VERSION,
         "encoder": r2plus1d.NAME,
@@ -795,7 +798,7 @@ def extract_features(
         present, else cpu; workers: decoding processes (0: decode in this process); seed: of
         the random views and of a random video init; rebuild: replace a store made with other
         settings instead of refusing; shard: "i/N" encodes only the videos of shard i of N
-        (`mvnb.segments.shard_of`) into `features/<key>/shards/i-of-N/`; a later run without
+        (`mvnb.corpus.shard_of`) into `features/<key>/shards/i-of-N/`; a later run without
         `shard` takes the rows of every finished shard made with the same settings (merge).
     Returns a summary: `segments`, `wall_s`, and per modality `path, computed, reused,
     imported (from shards), failed ({segment_id: reason}), encoder_s, provenance, precision`.
@@ -823,7 +826,7 @@ def extract_features(
         sample_rate=params.sample_rate,
         seed=int(seed),
     )
-    device = torch.device(device) if device else musicnn.default_device()
+    device = torch.device(device) if device else default_device()
     unknown = set(modalities) - set(KEYS)
     if unknown:
         raise ValueError(f"unknown modalities {sorted(unknown)}; choose from {list(KEYS)}")
@@ -1185,7 +1188,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision",
         default="auto",
-        choices=musicnn.PRECISIONS,
+        choices=PRECISIONS,
         help="auto: bf16 autocast on CPUs with native bf16, AMP on CUDA; "
         "fp32: full precision; fp16: CUDA only",
     )

@@ -15,7 +15,6 @@ segment audio is byte-identical (`audio_digests`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +23,11 @@ import numpy as np
 import pandas as pd
 
 from . import embeddings, features, probes, readouts, synth, train
+from .corpus import rotation_split
+from .io import format_interval, sha256_file
 from .metrics import argsort_diagonal_rank, bootstrap_interval, median_rank
-from .results import format_interval, run_dir, usable_seeds, versus_chance
-from .segments import load_manifest, preprocess, rotation_split
+from .results import run_dir, usable_seeds, versus_chance
+from .segments import load_manifest, preprocess
 
 CONFIGS = ("paper_baseline", "paper_std", "corrected")
 # The diagnosis: {sigmoid, none} x {tau = 1, learnable tau} x {raw, standardised inputs}, all in the
@@ -163,7 +164,7 @@ def audio_digests(store: Path) -> pd.Series:
     """sha256 of every segment's wav, indexed by segment id: equal digests, equal audio inputs."""
     manifest = load_manifest(store, absolute_paths=True)
     return pd.Series(
-        [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in manifest["audio_path"]],
+        [sha256_file(p) for p in manifest["audio_path"]],
         index=manifest["segment_id"],
     )
 

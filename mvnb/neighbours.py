@@ -18,7 +18,7 @@ chance level (the same quantity averaged over every item the seed could have ret
 agreement table's seeds are the **test** items, and the gallery is every other video of the
 corpus, so a learned embedding is judged on videos its heads never saw: with several fold
 rotations, a test item is scored with the runs of the rotation that tests it (its video's test
-rotation, `mvnb.segments.rotation_tested`), and the frozen rows take the same test items.
+rotation, `mvnb.corpus.rotation_tested`), and the frozen rows take the same test items.
 Training seeds (the first rotation's training split, scored with its runs) stand beside them,
 labelled, since there a learned embedding may only have fitted. Means come with 95 % intervals
 from a bootstrap over the seeds' videos, within rotations, pooled over healthy training runs.
@@ -43,12 +43,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mvnb.corpus import rotation_split, rotation_tested
 from mvnb.embeddings import FROZEN, LEARNED, cl_embeddings, frozen_embeddings, learned_embeddings
 from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.metrics import BOOTSTRAP_DRAWS, bootstrap_interval, is_collapsed, unit_rows
 from mvnb.probes import video_means
 from mvnb.results import format_interval, run_dir, usable_seeds, versus_chance
-from mvnb.segments import rotation_split, rotation_tested
 
 log = logging.getLogger(__name__)
 
@@ -826,7 +826,7 @@ def encode_video(
 def query_embeddings(run: str | Path, audio, video, device: str | None = None) -> dict[str, np.ndarray]:
     """Every embedding (`EMBEDDINGS`) of new segments, `(s, dim)` each, from their features
     `(s, views, audio_dim)`, `(s, views, video_dim)` (view 0) and the heads of `run`."""
-    from mvnb.encoders.musicnn import default_device
+    from mvnb.device import default_device
     from mvnb.train import embed_segments, load_heads
 
     device = device or default_device()

@@ -35,7 +35,7 @@ AUC 0.5 within a rotation, near it pooled), every tag positive (tag F1), and the
 training genre (genre F1).
 
 **Splits and rotations.** A run of the probes is one fold rotation of the corpus's video-level
-split (`mvnb.segments.manifest_split`) and one seed: it trains on the rotation's training
+split (`mvnb.corpus.manifest_split`) and one seed: it trains on the rotation's training
 videos, stops on its validation fold and predicts its test fold, on the CL embeddings of the
 contrastive run of the same rotation and seed, whose heads saw only the same training videos;
 so the probes' test videos are unseen by both.
@@ -62,10 +62,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from mvnb.corpus import SPLITS, manifest_split
+from mvnb.device import default_device
 from mvnb.embeddings import LEARNED, cl_embeddings
 from mvnb.embeddings import NAMES as EMBEDDINGS
-from mvnb.encoders.musicnn import default_device
-from mvnb.media import atomic_write
+from mvnb.io import atomic_write
 from mvnb.metrics import (
     BOOTSTRAP_DRAWS,
     INTERVAL_LEVEL,
@@ -81,9 +82,8 @@ from mvnb.metrics import (
 )
 from mvnb.results import format_interval, usable_seeds
 from mvnb.results import run_dir as contrastive_run_dir
-from mvnb.segments import manifest_split
 from mvnb.standardise import standardise
-from mvnb.train import SPLITS, torch_threads
+from mvnb.train import torch_threads
 
 LEVELS = ("segment", "video")
 TOP_TAGS = 10
@@ -676,7 +676,7 @@ def run_table2_probes(
     config: ProbeConfig = ProbeConfig(),
     device: str | torch.device | None = None,
 ) -> tuple[pd.DataFrame, dict, list[str]]:
-    """All of Table 2: per rotation of `rotations`, on its split of `manifest` (`segments.manifest_split`),
+    """All of Table 2: per rotation of `rotations`, on its split of `manifest` (`corpus.manifest_split`),
     the reference rows, then every embedding × task for each seed, probe seed s on the
     contrastive runs of the same rotation and seed s.
 
@@ -763,7 +763,7 @@ def resample_test_videos(
     """The test videos labelled for `task` and the multiplicities of `n_draws` resamples of them.
 
     tested: `(n_segments,)` the rotation in which each segment's video is tested, −1 where none
-    of the report's rotations tests it (`mvnb.segments.rotation_tested`). Each resample draws, within
+    of the report's rotations tests it (`mvnb.corpus.rotation_tested`). Each resample draws, within
     each rotation, as many of its test videos as it has (`metrics.bootstrap_weights`). Returns
     `(videos (v,), weights (n_draws, v))`.
     """
@@ -817,7 +817,7 @@ def table2(
     and metric, the paper's value and ours with its 95 % interval over test videos.
 
     scores, results: `run_table2_probes`; tested, video_ids: `(n_segments,)` of the manifest, the
-    rotation that tests each segment's video (`mvnb.segments.rotation_tested`, −1 for none) and
+    rotation that tests each segment's video (`mvnb.corpus.rotation_tested`, −1 for none) and
     its id. A row pools the test predictions of its healthy runs, over rotations and seeds
     (`results.usable_seeds`): collapsed runs are left out and counted in `collapsed`; with too few
     healthy runs the row has no numbers. `test_videos`, `test_segments`: the distinct test items

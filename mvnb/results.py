@@ -26,10 +26,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .corpus import FOLDS, rotation_split
+from .io import atomic_write
 from .loss import TAU_MAX, TAU_MIN
-from .media import atomic_write
 from .metrics import bootstrap_interval
-from .segments import FOLDS, rotation_split
 from .train import PAPER_TABLE1
 
 PAPER_POOL = 1000  # the paper's pools: its median ranks / 1000 are its Table 1 as a share of the pool

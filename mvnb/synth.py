@@ -57,18 +57,22 @@ import json
 import math
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .media import atomic_write, write_mp4
+from .corpus import parse_size, synth_video_id
+from .io import write_csv, write_text
+from .media import write_mp4
 from .workers import exit_with_parent
 
 MUSIC, PHANTOM, VISUAL, STYLE, FORMAT = range(5)  # random streams per video
 FACTORS_FILE = "factors.csv"
 DENSE_ENERGY = 0.7  # sections at least this loud are arranged more densely
+MIN_CLI_SIZE = 32  # the smallest width and height `python -m mvnb synth --size` takes
 TAGS = ("fast", "slow", "distorted", "acoustic", "electronic", "minor", "major", "drums", "ambient", "vocal")
 
 
@@ -694,11 +698,6 @@ class SynthSpec:
     size: tuple[int, int] = (768, 432)
 
 
-def synth_video_id(index: int) -> str:
-    """The id of the corpus's video `index`, e.g. `mv00042`."""
-    return f"mv{index:05d}"
-
-
 def video_plan(spec: SynthSpec, index: int) -> dict:
     """Everything decided about video `index` before rendering: one metadata row plus scores."""
     genre = GENRE_NAMES[(index + spec.seed) % len(GENRE_NAMES)]
@@ -789,7 +788,7 @@ def make_corpus(
             f"{out_dir} holds a corpus made with other settings ({spec_file.read_text().strip()}); "
             f"delete it or choose another folder"
         )
-    spec_file.write_text(settings)
+    write_text(spec_file, settings)
     rows = [video_plan(spec, i)["row"] for i in range(spec.n_videos)]
     todo = [i for i, row in enumerate(rows) if not (out_dir / row["path"]).exists()]
     if todo:
@@ -799,11 +798,8 @@ def make_corpus(
             )
             for _ in tqdm(jobs, total=len(todo), desc="synth videos", unit="video"):
                 pass
-    metadata = out_dir / "metadata.csv"
-    with atomic_write(metadata) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
-    with atomic_write(out_dir / FACTORS_FILE) as tmp:
-        factor_table(spec).to_csv(tmp, index=False)
+    metadata = write_csv(out_dir / "metadata.csv", pd.DataFrame(rows))
+    write_csv(out_dir / FACTORS_FILE, factor_table(spec))
     return metadata
 
 
@@ -819,17 +815,6 @@ def _check_same_songs(spec: SynthSpec, source: Path) -> None:
             f"audio_from={source} has other songs ({', '.join(differ or ['fewer videos'])} differ "
             f"from this corpus's); its audio cannot be reused"
         )
-
-
-def _size(text: str) -> tuple[int, int]:
-    """Parse 'WIDTHxHEIGHT' (even numbers, as H.264 with yuv420p needs)."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 768x432, not {text!r}") from None
-    if width % 2 or height % 2 or min(width, height) < 32:
-        raise argparse.ArgumentTypeError(f"size {text!r}: width and height must be even and at least 32")
-    return width, height
 
 
 def _unit(text: str) -> float:
@@ -859,7 +844,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--min-seconds", type=float, default=d.min_seconds)
     parser.add_argument("--max-seconds", type=float, default=d.max_seconds)
-    parser.add_argument("--size", type=_size, default=d.size, help="WIDTHxHEIGHT, default 768x432")
+    parser.add_argument(
+        "--size",
+        type=partial(parse_size, minimum=MIN_CLI_SIZE),
+        default=d.size,
+        help="WIDTHxHEIGHT, default 768x432",
+    )
     parser.add_argument("--workers", type=int, default=1, help="videos rendered in parallel")
 
 

@@ -49,7 +49,8 @@ import torch
 from tqdm.auto import tqdm
 
 from mvnb import standardise
-from mvnb.encoders.musicnn import autocast_for, default_device
+from mvnb.corpus import SPLITS, manifest_split
+from mvnb.device import autocast_for, default_device
 from mvnb.features import load_feature_pair
 from mvnb.heads import (
     INPUT_NORMS,
@@ -59,8 +60,8 @@ from mvnb.heads import (
     build_heads,
     pretrain_autoencoder,
 )
+from mvnb.io import atomic_write
 from mvnb.loss import TAU_INIT, ContrastiveLoss
-from mvnb.media import atomic_write
 from mvnb.metrics import (
     COLLAPSE_DISTANCE,
     RECALL_KS,
@@ -71,9 +72,7 @@ from mvnb.metrics import (
     summarise_queries,
 )
 from mvnb.samplers import OneSegmentPerVideoBatchSampler
-from mvnb.segments import manifest_split
 
-SPLITS = ("train", "val", "test")
 PRECISIONS = ("fp32", "bf16")
 RANK_COLUMNS = [f"{m}_{d}" for m in ("median_rank", *(f"r{k}" for k in RECALL_KS)) for d in ("a2v", "v2a")]
 EMBED_BATCH = 4096
@@ -221,7 +220,7 @@ def train(
         memmaps, float16 or float32; batches are read from them, never the whole array.
     video_ids, split: `(n_segments,)`; split holds "train", "val" and "test".
     seed: drives initialisation, dropout, batches and views.
-    rotation: the fold rotation that `split` is (`mvnb.segments.rotation_split`), recorded in
+    rotation: the fold rotation that `split` is (`mvnb.corpus.rotation_split`), recorded in
         config.json and summary.json; None for a split of one's own.
     provenance: metadata of the features (encoder weights and the like), copied to the summary.
     valid: `(n_segments,)` bool, False for segments whose features failed; they are left out of
@@ -738,7 +737,7 @@ def train_run(
     rotation: int = 0,
 ) -> dict:
     """Train configuration `config_name` on the feature store of `data_dir` (the preprocessed
-    store DATA_DIR), on fold rotation `rotation` of the corpus's split (`mvnb.segments.manifest_split`;
+    store DATA_DIR), on fold rotation `rotation` of the corpus's split (`mvnb.corpus.manifest_split`;
     0 is the manifest's 80/10/10); failed segments are left out. Returns the summary."""
     config = make_config(config_name, overrides)
     manifest, audio, video, audio_meta, video_meta = load_feature_pair(data_dir)

@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mvnb import features as fs
+from mvnb.corpus import shard_of
 from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import read_video_frames, read_wav, write_mp4, write_wav
-from mvnb.segments import PreprocessParams, load_manifest, shard_of
+from mvnb.segments import PreprocessParams, load_manifest
 
 FPS, SECONDS, RATE = 10, 5.0, 16000
 N_FRAMES, N_SAMPLES = int(FPS * SECONDS), int(RATE * SECONDS)

@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mvnb.encoders import musicnn
 from mvnb.encoders.musicnn import (
     LAYER_DIMS,
     MODELS,
@@ -32,7 +31,6 @@ from mvnb.encoders.musicnn import (
     musicnn_outputs,
     musicnn_patches,
     musicnn_provenance,
-    resolve_precision,
 )
 
 GOLDEN = Path(__file__).parent / "fixtures" / "musicnn_golden.npz"
@@ -230,13 +228,6 @@ def test_bad_requests_are_refused(model):
         musicnn_features(net, torch.zeros(1, 187, 96), precision="fp64")
     with pytest.raises(ValueError, match="fp16 autocast is for CUDA"):
         musicnn_features(net, torch.zeros(1, 187, 96), precision="fp16")
-
-
-def test_precision_resolution():
-    assert resolve_precision("fp32", "cpu") == "fp32"
-    assert resolve_precision("bf16", "cpu") == "bf16"
-    assert resolve_precision("auto", "cpu") == ("bf16" if musicnn.cpu_supports_bf16() else "fp32")
-    assert resolve_precision("fp16", "cuda") == "fp16"  # as a GPU-made feature store records it
 
 
 @pytest.mark.cuda

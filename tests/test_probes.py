@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mvnb import embeddings, probes
+from mvnb.corpus import FOLDS, manifest_split, rotation_tested
 from mvnb.metrics import macro_f1, macro_roc_auc
 from mvnb.provenance import Weights
 from mvnb.results import run_dir
-from mvnb.segments import FOLDS, manifest_split, rotation_tested
 
 FAST = probes.ProbeConfig(hidden=(64, 32), max_epochs=60, patience=5)  # small widths keep the suite quick
 

@@ -115,7 +115,7 @@ def test_paper_profile_refuses_a_corpus_too_small_for_its_sizes_before_running_a
 
 def test_full_size_check_counts_the_training_split_and_accepts_explicit_sizes(tmp_path):
     from mvnb.config import check_full_size
-    from mvnb.segments import split_of
+    from mvnb.corpus import split_of
 
     own_corpus(tmp_path, 300)
     n_train = sum(split_of(f"clip{i}") == "train" for i in range(300))
@@ -193,7 +193,7 @@ def test_a_corpus_too_small_to_train_on_is_refused_before_any_notebook_runs(tmp_
     import subprocess
     import sys
 
-    from mvnb.segments import split_of
+    from mvnb.corpus import split_of
 
     candidates = [f"clip{i}" for i in range(200)]
     ids = [v for v in candidates if split_of(v) == "train"][:2] + [
@@ -228,7 +228,7 @@ def test_a_corpus_too_small_to_train_on_is_refused_before_any_notebook_runs(tmp_
 
 
 def test_every_rotation_of_the_profile_is_checked(tmp_path):
-    from mvnb.segments import fold_of
+    from mvnb.corpus import fold_of
 
     candidates = [f"clip{i}" for i in range(300)]
     by_fold = {f: [v for v in candidates if fold_of(v) == f] for f in (0, 1, 8, 9)}

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from mvnb import synth
+from mvnb.corpus import synth_video_id
 
 SPEC = synth.SynthSpec(
     n_videos=14, seed=3, coupling=1.0, style_coupling=1.0, min_seconds=8.0, max_seconds=10.0, size=(256, 144)
@@ -240,7 +241,7 @@ def test_the_factor_table_is_the_score_heard(corpora):
     checked = 0
     for index in range(SPEC.n_videos):
         score = synth.video_plan(replace(SPEC, coupling=0.0), index)["score"]
-        rows = heard[heard["video_id"] == synth.synth_video_id(index)].set_index("t_s")
+        rows = heard[heard["video_id"] == synth_video_id(index)].set_index("t_s")
         for k in range(1, len(score.section_energy)):
             before, after, start = score.section_energy[k - 1], score.section_energy[k], k * 16 * score.beat_s
             if start + 1 < score.duration_s and abs(after - before) > 0.1:

@@ -11,8 +11,8 @@ import torch
 
 from mvnb import standardise
 from mvnb import train as train_module
+from mvnb.corpus import fold_of, rotation_split
 from mvnb.loss import TAU_MIN
-from mvnb.segments import fold_of, rotation_split
 from mvnb.train import CONFIGS, PAPER_TABLE1, RANK_COLUMNS, TrainConfig, load_heads, make_config, train
 
 SMALL = ["hidden=32", "embedding_dim=16", "batch_size=64", "max_epochs=12"]

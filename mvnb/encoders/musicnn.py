@@ -23,11 +23,8 @@ the authors used; `penultimate` and `taggram` are options (`LAYER_DIMS`).
 from __future__ import annotations
 
 import abc
-import contextlib
 import functools
-import hashlib
 import importlib.metadata
-import os
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +32,9 @@ import torch
 import torchaudio
 from torch import nn
 
+from mvnb.device import autocast_for, default_device, resolve_precision
 from mvnb.encoders.tf_checkpoint import read_checkpoint
+from mvnb.io import sha256_file
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -48,7 +47,6 @@ FLOAT16_MAX = 65504.0
 MODELS = ("MSD_musicnn", "MTT_musicnn")
 LAYER_DIMS = {"pooled": 1506, "penultimate": 200, "taggram": 50}
 DEFAULT_LAYER = "pooled"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
 
 MSD_LABELS = [
@@ -462,7 +460,7 @@ def musicnn_provenance(name: str = "MSD_musicnn") -> dict:
     `source` lists the checkpoint files as paths within the installed `musicnn` distribution.
     """
     dist, files = _checkpoint_files(name)
-    digest = hashlib.sha256(Path(dist.locate_file(files["data"])).read_bytes()).hexdigest()
+    digest = sha256_file(dist.locate_file(files["data"]))
     return {
         "name": name,
         "source": [str(files["index"]), str(files["data"])],
@@ -470,13 +468,6 @@ def musicnn_provenance(name: str = "MSD_musicnn") -> dict:
         "package": "musicnn",
         "version": dist.version,
     }
-
-
-def default_device() -> torch.device:
-    """`cuda` when present (under torchrun, the process's own GPU `cuda:LOCAL_RANK`), else `cpu`."""
-    if not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
 
 
 def load_musicnn(name: str = "MSD_musicnn", device: str | torch.device | None = None) -> Musicnn:
@@ -494,40 +485,7 @@ def load_musicnn(name: str = "MSD_musicnn", device: str | torch.device | None = 
     return model.eval().to(device or default_device())
 
 
-# --------------------------------------------------------------------------- features and precision
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
-    cpu = getattr(torch._C, "_cpu", None)
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return cpu is not None and any(getattr(cpu, check, lambda: False)() for check in checks)
-
-
-def resolve_precision(precision: str, device: str | torch.device) -> str:
-    """The precision actually used: "fp32", "bf16" (CPU or CUDA autocast) or "fp16" (CUDA AMP).
-
-    "auto" picks bf16 autocast on a CPU with native bf16 support, AMP on CUDA (bf16 where the
-    GPU supports it, else fp16), and fp32 otherwise. "fp32" and "bf16" are taken as asked, and
-    "fp16" too on CUDA (a feature store made on a GPU records it).
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "fp16" and torch.device(device).type != "cuda":
-        raise ValueError(f"fp16 autocast is for CUDA; on {device} use bf16 or fp32")
-    if precision != "auto":
-        return precision
-    if torch.device(device).type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_supports_bf16() else "fp32"
-
-
-def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The autocast context for a resolved precision on `device` (a null context for fp32)."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return torch.autocast(device_type=device.type, dtype=dtype)
+# --------------------------------------------------------------------------- features
 
 
 def musicnn_outputs(
@@ -536,7 +494,7 @@ def musicnn_outputs(
     """All of musicnn's outputs for a batch of patches, float32 on the model's device.
 
     patches: `(batch, 187, 96)` log-mel (see `musicnn_patches`).
-    precision: "auto" | "fp32" | "bf16", see `resolve_precision`.
+    precision: "auto" | "fp32" | "bf16", see `mvnb.device.resolve_precision`.
     Returns the model's outputs (`taggram` `(batch, 50)`, `max_pool` and `mean_pool`
     `(batch, 753)`, `penultimate` `(batch, 200)`) and `pooled` = `max_pool ‖ mean_pool` `(batch, 1506)`.
     """
@@ -561,7 +519,7 @@ def musicnn_features(
     patches: `(batch, 187, 96)` log-mel (see `musicnn_patches`).
     layer: "pooled" → `max_pool ‖ mean_pool` `(batch, 1506)` (the default, as the authors
         used); "penultimate" → `(batch, 200)`; "taggram" → `(batch, 50)`.
-    precision: "auto" | "fp32" | "bf16", see `resolve_precision`.
+    precision: "auto" | "fp32" | "bf16", see `mvnb.device.resolve_precision`.
     """
     if layer not in LAYER_DIMS:
         raise ValueError(f"unknown musicnn layer {layer!r}; choose one of {', '.join(LAYER_DIMS)}")

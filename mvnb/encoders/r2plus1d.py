@@ -36,7 +36,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models.video import R2Plus1D_18_Weights, r2plus1d_18
 
-from mvnb.encoders.musicnn import autocast_for, default_device, resolve_precision
+from mvnb.device import autocast_for, default_device, resolve_precision
+from mvnb.io import sha256_file
 
 NAME = "r2plus1d_18"
 LAYER = "avgpool"
@@ -54,15 +55,6 @@ class WeightsUnavailable(RuntimeError):
 
 
 # --------------------------------------------------------------------------- weights
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def state_dict_sha256(module: nn.Module) -> str:
@@ -141,7 +133,7 @@ def _kinetics_file() -> tuple[Path, str]:
             ) from None
         finally:
             socket.setdefaulttimeout(previous)
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     expected = path.stem.rsplit("-", 1)[-1]
     if not digest.startswith(expected):
         raise WeightsUnavailable(
@@ -204,7 +196,7 @@ def load_r2plus1d(
             )
         _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
         record.update(
-            weights="file", source=str(path.resolve()), sha256=file_sha256(path), sha256_of="file", seed=None
+            weights="file", source=str(path.resolve()), sha256=sha256_file(path), sha256_of="file", seed=None
         )
         kind = "file"
     if kind == "random":
@@ -266,7 +258,7 @@ def r2plus1d_features(
     """The 512-d feature of each clip, float32 on the model's device.
 
     clips: `(batch, T, 112, 112, 3)` uint8 RGB (T ≥ 1; the model pools over time).
-    precision: "auto" | "fp32" | "bf16", resolved by `mvnb.encoders.musicnn.resolve_precision`
+    precision: "auto" | "fp32" | "bf16", resolved by `mvnb.device.resolve_precision`
         (bf16 autocast on a CPU with native bf16, AMP on CUDA, else fp32).
     """
     device = next(model.parameters()).device
