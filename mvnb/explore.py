@@ -1,5 +1,5 @@
 """Looking at the data: embedded video players, preview clips and poster frames, and the corpus overview
-(notebooks 00 and 01). The neighbour grids, sheets and reels of notebook 05 are in `mvnb.browse`.
+(notebooks 00 and 01). The neighbour grids, sheets and reels of notebook 05 are in `mvnb.grids`.
 
 Players embed small H.264/AAC previews as data URIs, so an executed notebook plays offline
 in JupyterLab and in exported HTML. They have controls, start muted and preload only

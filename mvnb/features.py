@@ -58,7 +58,7 @@ from tqdm.auto import tqdm
 from mvnb import config
 from mvnb.corpus import parse_shard, shard_of
 from mvnb.device import PRECISIONS, default_device, resolve_precision
-from mvnb.encoders import musicnn, r2plus1d
+from mvnb.encoders import musicnn, musicnn_weights, r2plus1d
 from mvnb.io import atomic_write
 from mvnb.media import open_media, read_wav
 from mvnb.metrics import unit_rows
@@ -268,7 +268,7 @@ def audio_encoder(
         "encoder": "musicnn",
         "layer": AUDIO_LAYER,
         "weights": model_name,
-        **musicnn.musicnn_provenance(model_name),
+        **musicnn_weights.musicnn_provenance(model_name),
     }
     settings = {
         "format_version": FORMAT_VERSION,
@@ -1037,7 +1037,7 @@ def genre_taggram(data_dir: str | Path, by: str = "genre", view: int = 0) -> pd.
     model = musicnn.load_musicnn(name, "cpu")
     valid = meta["valid"]
     tags = taggram_from_pooled(model, features[valid, view]).numpy()
-    table = pd.DataFrame(tags, columns=musicnn.LABELS[name]).assign(**{by: groups[valid].to_numpy()})
+    table = pd.DataFrame(tags, columns=musicnn_weights.LABELS[name]).assign(**{by: groups[valid].to_numpy()})
     return table.groupby(by).mean()
 
 
@@ -1183,7 +1183,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default: kinetics400, falling back to seeded random with a warning",
     )
     parser.add_argument(
-        "--audio-model", default="MSD_musicnn", choices=musicnn.MODELS, help="musicnn weights"
+        "--audio-model", default="MSD_musicnn", choices=musicnn_weights.MODELS, help="musicnn weights"
     )
     parser.add_argument(
         "--precision",

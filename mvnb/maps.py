@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import browse, explore
+from . import explore, grids
 from .embeddings import FROZEN, LEARNED
 from .neighbours import Catalogue, neighbour_table, tag_matrix
 
@@ -310,12 +310,12 @@ class MapExplorer:
         )
         first = table.iloc[0]
         clip = explore.segment_preview(store, first["video_path"], first["audio_path"], self.cache_dir)
-        caption = " · ".join(line for line in browse.tile_caption(first)[:3] if line)
+        caption = " · ".join(line for line in grids.tile_caption(first)[:3] if line)
         self.player.value = explore.video_player(clip, caption, self.width, autoplay=True)
         budget = explore.EmbedBudget(50)  # per click: k + 1 small clips
         self.neighbours.value = (
             f"<b>{self.k} nearest in {html.escape(layer.label)}</b>"
-            + browse.neighbour_grid(table, store, budget, self.cache_dir, width=200)
+            + grids.neighbour_grid(table, store, budget, self.cache_dir, width=200)
         )
         return table
 

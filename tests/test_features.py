@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mvnb import features as fs
 from mvnb.corpus import shard_of
-from mvnb.encoders import musicnn, r2plus1d
+from mvnb.encoders import musicnn, musicnn_weights, r2plus1d
 from mvnb.media import read_video_frames, read_wav, write_mp4, write_wav
 from mvnb.segments import PreprocessParams, load_manifest
 
@@ -365,7 +365,7 @@ def test_notebook_tables(store):
     assert list(provenance["modality"]) == ["audio", "video"]
     assert "RANDOMLY INITIALISED" in provenance.set_index("modality").loc["video", "note"]
     taggram = fs.genre_taggram(store)
-    assert list(taggram.index) == ["g0", "g1"] and list(taggram.columns) == musicnn.MSD_LABELS
+    assert list(taggram.index) == ["g0", "g1"] and list(taggram.columns) == musicnn_weights.MSD_LABELS
     assert ((taggram.to_numpy() > 0) & (taggram.to_numpy() < 1)).all()
     overall = fs.genre_taggram(store, by="no_such_label")  # a corpus without genres: one row for all segments
     assert list(overall.index) == ["all segments"]

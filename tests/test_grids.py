@@ -1,4 +1,4 @@
-"""mvnb.browse: neighbour grids within an embed budget, tiles from other stores, and reels."""
+"""mvnb.grids: neighbour grids within an embed budget, tiles from other stores, and reels."""
 
 import html
 import re
@@ -7,7 +7,7 @@ import av
 import pytest
 from test_explore import dominant_hz, grid_table, make_segment, players, probe, write_store
 
-from mvnb import browse, explore
+from mvnb import explore, grids
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def store(tmp_path_factory):
 def test_grid_tiles_are_muted_players_with_captions_while_the_budget_lasts(store):
     root, segments = store
     table = grid_table(segments)
-    page = browse.neighbour_grid(table, root, explore.EmbedBudget(100))
+    page = grids.neighbour_grid(table, root, explore.EmbedBudget(100))
     videos = players(page)
     assert len(videos) == len(table) and "poster frame" not in page
     assert all(
@@ -37,12 +37,12 @@ def test_past_the_budget_the_grid_shows_poster_frames_and_says_so(store):
         explore.segment_preview(root, segments["video_path"][0], segments["audio_path"][0]).stat().st_size
     )
     budget = explore.EmbedBudget(2.5 * one_clip * 4 / 3 / 1e6)  # room for two clips
-    page = browse.neighbour_grid(table, root, budget)
+    page = grids.neighbour_grid(table, root, budget)
     tiles = re.findall(r"<video |<img ", page)
     assert tiles[:2] == ["<video ", "<video "] and set(tiles[2:]) == {"<img "} and len(tiles) == len(table)
     assert f"{len(table) - 2} of {len(table)} tiles show a poster frame" in page and "embed_budget_mb" in page
     assert budget.exhausted
-    again = browse.neighbour_grid(table, root, budget)  # a spent budget stays spent
+    again = grids.neighbour_grid(table, root, budget)  # a spent budget stays spent
     assert not players(again) and "poster frame" in again
 
 
@@ -56,7 +56,7 @@ def test_a_tile_may_come_from_another_store(store, tmp_path):
         query["audio_path"],
     ]
     table["store"] = [str(tmp_path), str(root)]
-    page = browse.neighbour_grid(table, root, explore.EmbedBudget(100))
+    page = grids.neighbour_grid(table, root, explore.EmbedBudget(100))
     assert len(players(page)) == 2 and (tmp_path / "previews" / query["video_path"]).exists()
 
 
@@ -66,7 +66,7 @@ def test_reel_tiles_the_clips_with_the_seed_audio(store, tmp_path):
         explore.segment_preview(root, v, a)
         for v, a in zip(segments["video_path"], segments["audio_path"], strict=True)
     ]
-    reel = browse.neighbour_reel(
+    reel = grids.neighbour_reel(
         clips[1:] + clips[:1], tmp_path / "reel.mp4", labels=["seed", "n1", "n2", "n3"]
     )
     facts = probe(reel)
@@ -83,10 +83,10 @@ def test_reel_tiles_the_clips_with_the_seed_audio(store, tmp_path):
 def test_reels_of_a_table_are_cached_by_their_content(store, tmp_path):
     root, segments = store
     table = grid_table(segments, seeds=2, k=1)
-    first = browse.neighbour_reels(table, root, tmp_path, rows=[0, 1])
+    first = grids.neighbour_reels(table, root, tmp_path, rows=[0, 1])
     assert len(set(first)) == 2 and all(p.exists() for p in first)
     stamp = first[0].stat().st_mtime_ns
-    assert browse.neighbour_reels(table, root, tmp_path, rows=[0])[0].stat().st_mtime_ns == stamp
+    assert grids.neighbour_reels(table, root, tmp_path, rows=[0])[0].stat().st_mtime_ns == stamp
     other = table.copy()
     other.loc[other["rank"] == 1, "similarity"] = 0.5  # other labels: another reel
-    assert browse.neighbour_reels(other, root, tmp_path, rows=[0])[0] != first[0]
+    assert grids.neighbour_reels(other, root, tmp_path, rows=[0])[0] != first[0]
