@@ -142,6 +142,37 @@ def _kinetics_file() -> tuple[Path, str]:
     return path, digest
 
 
+def _load_weights(model: nn.Module, requested: str, seed: int, strict: bool) -> dict:
+    """Load the `requested` weights ("kinetics400", "random" or a `.pth` path) into `model` (left at its
+    random init for "random", or when Kinetics-400 is unavailable and not `strict`: a warning and
+    `fallback` say why). Returns the provenance fields decided here: `weights`, and `source, sha256,
+    sha256_of, seed` for loaded files, `fallback` for a fallback."""
+    if requested == "kinetics400":
+        try:
+            path, digest = _kinetics_file()
+        except WeightsUnavailable as error:
+            if strict:
+                raise
+            message = f"R(2+1)D-18 IS RANDOMLY INITIALISED (seed {seed}), NOT KINETICS-400: {error}"
+            warnings.warn(message, stacklevel=3)
+            return dict(weights="random", fallback=str(error))
+        _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
+        return dict(
+            weights="kinetics400", source=KINETICS_WEIGHTS.url, sha256=digest, sha256_of="file", seed=None
+        )
+    if requested == "random":
+        return dict(weights="random")
+    path = Path(requested).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"video weights {path} not found; use kinetics400, random, or the path of a .pth state dict"
+        )
+    _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
+    return dict(
+        weights="file", source=str(path.resolve()), sha256=sha256_file(path), sha256_of="file", seed=None
+    )
+
+
 def load_r2plus1d(
     weights: str | Path = "kinetics400",
     seed: int = 0,
@@ -170,38 +201,9 @@ def load_r2plus1d(
         "fallback": None,
         "torchvision": torchvision.__version__,
     }
-    if requested == "kinetics400":
-        try:
-            path, digest = _kinetics_file()
-        except WeightsUnavailable as error:
-            if strict:
-                raise
-            message = f"R(2+1)D-18 IS RANDOMLY INITIALISED (seed {seed}), NOT KINETICS-400: {error}"
-            warnings.warn(message, stacklevel=2)
-            record["fallback"] = str(error)
-            kind = "random"
-        else:
-            _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
-            record.update(
-                weights="kinetics400", source=KINETICS_WEIGHTS.url, sha256=digest, sha256_of="file", seed=None
-            )
-            kind = "kinetics400"
-    elif requested == "random":
-        kind = "random"
-    else:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"video weights {path} not found; use kinetics400, random, or the path of a .pth state dict"
-            )
-        _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
+    record.update(_load_weights(model, requested, seed, strict))
+    if record["weights"] == "random":
         record.update(
-            weights="file", source=str(path.resolve()), sha256=sha256_file(path), sha256_of="file", seed=None
-        )
-        kind = "file"
-    if kind == "random":
-        record.update(
-            weights="random",
             source=f"torchvision default init under torch.manual_seed({seed})",
             sha256=state_dict_sha256(model),
             sha256_of="state_dict",
