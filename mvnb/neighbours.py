@@ -906,7 +906,7 @@ def check_run_store(run: Path, data_dir: Path) -> None:
 
 
 def cold_start_table(found: pd.DataFrame, k: int | None = None, labels: dict | None = None) -> pd.DataFrame:
-    """`similar_videos`' answer as one grid row for `mvnb.explore.neighbour_grid`: the query
+    """`similar_videos`' answer as one grid row for `mvnb.grids.neighbour_grid`: the query
     (rank 0, clip from its own store, captioned with `labels` such as genre and tags where
     known) and its first k catalogue videos (their middle segments).
 
