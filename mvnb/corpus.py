@@ -172,10 +172,10 @@ def parse_size(size: str | tuple[int, int], minimum: int = 1) -> tuple[int, int]
             raise SizeError(f"size must look like 768x432, not {size!r}")
         size = (int(match[1]), int(match[2]))
     width, height = (int(v) for v in size)
-    if width % 2 or height % 2 or width <= 0 or height <= 0:
+    if width % 2 or height % 2 or min(width, height) < max(minimum, 1):
+        if minimum > 1:  # the synth CLI's wording
+            raise SizeError(f"size {text!r}: width and height must be even and at least {minimum}")
         raise SizeError(f"size {width}x{height} must be positive and even (H.264 yuv420p)")
-    if min(width, height) < minimum:
-        raise SizeError(f"size {text!r}: width and height must be even and at least {minimum}")
     return width, height
 
 

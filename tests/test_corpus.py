@@ -141,6 +141,8 @@ def test_a_bad_size_is_refused_as_a_value_error_that_argparse_shows():
         parse_size("767x432")
     with pytest.raises(ValueError, match="at least 32"):
         parse_size("30x20", minimum=32)
+    with pytest.raises(SizeError, match="even and at least 32"):
+        parse_size("33x40", minimum=32)
     assert parse_size("32x32", minimum=32) == (32, 32)
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=parse_size)
