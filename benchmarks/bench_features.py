@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from mvnb import features as fs
+from mvnb.device import resolve_precision
 from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import write_mp4, write_wav
 from mvnb.segments import PreprocessParams, load_manifest
@@ -212,7 +213,7 @@ def main() -> None:
     name = (
         torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     )
-    fast = musicnn.resolve_precision("auto", device)
+    fast = resolve_precision("auto", device)
     print(
         f"encoders on {name}; fast path = {fast} autocast + channels_last_3d; best of {args.repeats}, "
         f"{args.clips} clips per call"

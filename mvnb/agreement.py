@@ -6,7 +6,7 @@ notebook 05 (`browse_agreement.md/.csv/.png`), its note, findings and figure.
 The agreement table's seeds are the **test** items, and the gallery is every other video of the
 corpus (`mvnb.neighbours.search`), so a learned embedding is judged on videos its heads never
 saw: with several fold rotations, a test item is scored with the runs of the rotation that tests
-it (its video's test rotation, `mvnb.segments.rotation_tested`), and the frozen rows take the
+it (its video's test rotation, `mvnb.corpus.rotation_tested`), and the frozen rows take the
 same test items. Training seeds (the first rotation's training split, scored with its runs)
 stand beside them, labelled, since there a learned embedding may only have fitted. Means come
 with 95 % intervals from a bootstrap over the seeds' videos, within rotations, pooled over
@@ -20,12 +20,12 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from mvnb.corpus import rotation_split, rotation_tested
 from mvnb.embeddings import FROZEN, LEARNED
 from mvnb.io import format_interval
 from mvnb.metrics import BOOTSTRAP_DRAWS, bootstrap_interval, is_collapsed
 from mvnb.neighbours import CROSS_MODAL, LEVELS, Catalogue, search
 from mvnb.results import usable_seeds, versus_chance
-from mvnb.segments import rotation_split, rotation_tested
 
 AGREEMENT_SPLITS = ("test", "train")  # the agreement table's seeds: test items, training items beside
 _CHUNK_ELEMENTS = 1 << 22  # seeds × items per block of `metadata_agreement`, as in `cosine_neighbours`

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from mvnb import features, segments, synth
+from mvnb.corpus import rotation_split
 from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.embeddings import frozen_embeddings
 from mvnb.intake import check_run_store, encode_store, heads_embeddings, store_settings
 from mvnb.io import read_json
 from mvnb.neighbours import AGGREGATES, Catalogue, cosine_neighbours, load_catalogue, video_embeddings
 from mvnb.runs import run_data_dir
-from mvnb.segments import rotation_split
 
 
 def encode_video(
@@ -141,7 +141,7 @@ def similar_videos(
 
 
 def cold_start_table(found: pd.DataFrame, k: int | None = None, labels: dict | None = None) -> pd.DataFrame:
-    """`similar_videos`' answer as one grid row for `mvnb.explore.neighbour_grid`: the query
+    """`similar_videos`' answer as one grid row for `mvnb.grids.neighbour_grid`: the query
     (rank 0, clip from its own store, captioned with `labels` such as genre and tags where
     known) and its first k catalogue videos (their middle segments).
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mvnb import __version__, features, segments
+from mvnb import __version__, corpus, features, segments
 from mvnb.intake import (
     EncodeSettings,
     check_run_store,
@@ -64,7 +64,7 @@ def embed_videos(
     workers: int = 1,
     progress: bool = True,
 ) -> dict:
-    """Embed the videos of `videos_dir` (and/or `metadata_csv`, as `mvnb.segments.list_videos`
+    """Embed the videos of `videos_dir` (and/or `metadata_csv`, as `mvnb.corpus.list_videos`
     reads them) into OUT (see the module docstring); returns a summary.
 
     run: a training run directory, for its settings and the learned embeddings; store: a segment
@@ -80,7 +80,7 @@ def embed_videos(
     store = Path(store) if store is not None else None
     reference = _run_store(run, store) if run is not None else None
     settings = store_settings(reference) if reference is not None else default_settings()
-    jobs, skipped, labels = segments.list_videos(
+    jobs, skipped, labels = corpus.list_videos(
         Path(videos_dir) if videos_dir else None, Path(metadata_csv) if metadata_csv else None
     )
     paths = {job.video_id: job.path for job in jobs}
@@ -112,7 +112,7 @@ def embed_videos(
 
 def _encode_new(
     out: Path,
-    todo: list[segments.VideoJob],
+    todo: list[corpus.VideoJob],
     settings: EncodeSettings,
     device: str | None,
     workers: int,
@@ -160,7 +160,7 @@ def _run_store(run: Path, store: Path | None) -> Path:
 
 
 def _reusable(
-    store: Path, jobs: list[segments.VideoJob], settings: EncodeSettings, reference: Path | None
+    store: Path, jobs: list[corpus.VideoJob], settings: EncodeSettings, reference: Path | None
 ) -> set[str]:
     """The ids of the videos `store` holds completely, cut from the same files, with features
     for every segment; `store` must have been cut with `settings` (and encode as `reference`)."""
@@ -218,7 +218,7 @@ def _segment_table(
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return (
         table.sort_values(["video_id", "k"], kind="stable").reset_index(drop=True),
-        pd.DataFrame(failed, columns=segments.SKIPPED_COLUMNS).drop_duplicates(),
+        pd.DataFrame(failed, columns=corpus.SKIPPED_COLUMNS).drop_duplicates(),
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mvnb import config, features, segments
+from mvnb import config, corpus, features, segments
 from mvnb.embeddings import learned_embeddings
 from mvnb.runs import SUMMARY_FILE, read_summary
 
@@ -81,7 +81,7 @@ def default_settings() -> EncodeSettings:
         segments=p["segments"],
         seconds=p["seconds"],
         fps=p["fps"],
-        size=segments.parse_size(p["size"]),
+        size=corpus.parse_size(p["size"]),
         seed=p["corpus_seed"],
     )
     return EncodeSettings(

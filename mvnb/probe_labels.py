@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mvnb.segments import manifest_split
-from mvnb.train import SPLITS
+from mvnb.corpus import SPLITS, manifest_split
 
 TOP_TAGS = 10
 TASKS = ("tags", "genre")

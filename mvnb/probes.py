@@ -14,7 +14,7 @@ same optimiser. Adam, mini-batches, early stopping on validation loss with the b
 kept. The paper states none of dropout, optimiser or stopping: `ProbeConfig` holds our choices.
 
 **Splits and rotations.** A run of the probes is one fold rotation of the corpus's video-level
-split (`mvnb.segments.manifest_split`) and one seed: it trains on the rotation's training
+split (`mvnb.corpus.manifest_split`) and one seed: it trains on the rotation's training
 videos, stops on its validation fold and predicts its test fold, on the CL embeddings of the
 contrastive run of the same rotation and seed, whose heads saw only the same training videos;
 so the probes' test videos are unseen by both.

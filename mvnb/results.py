@@ -22,12 +22,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .corpus import FOLDS, rotation_split
 from .io import format_interval, mean_sd, write_text
 from .loss import TAU_MAX, TAU_MIN
 from .metrics import bootstrap_interval
 from .paper import PAPER_POOL, PAPER_TABLE1
 from .runs import read_history, run_dir
-from .segments import FOLDS, rotation_split
 
 
 def usable_seeds(collapsed: pd.Series) -> tuple[pd.Series, str]:

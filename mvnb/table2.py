@@ -71,7 +71,7 @@ def table2(
     and metric, the paper's value and ours with its 95 % interval over test videos.
 
     scores, results: `mvnb.table2_runs.run_table2_probes`; tested, video_ids: `(n_segments,)` of
-    the manifest, the rotation that tests each segment's video (`mvnb.segments.rotation_tested`,
+    the manifest, the rotation that tests each segment's video (`mvnb.corpus.rotation_tested`,
     −1 for none) and its id. A row pools the test predictions of its healthy runs, over rotations and seeds
     (`results.usable_seeds`): collapsed runs are left out and counted in `collapsed`; with too few
     healthy runs the row has no numbers. `test_videos`, `test_segments`: the distinct test items

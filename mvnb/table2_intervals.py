@@ -66,7 +66,7 @@ def resample_test_videos(
     """The test videos labelled for `task` and the multiplicities of `n_draws` resamples of them.
 
     tested: `(n_segments,)` the rotation in which each segment's video is tested, −1 where none
-    of the report's rotations tests it (`mvnb.segments.rotation_tested`). Each resample draws, within
+    of the report's rotations tests it (`mvnb.corpus.rotation_tested`). Each resample draws, within
     each rotation, as many of its test videos as it has (`metrics.bootstrap_weights`). Returns
     `(videos (v,), weights (n_draws, v))`.
     """

@@ -14,12 +14,12 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from mvnb.corpus import manifest_split
 from mvnb.embeddings import cl_embeddings
 from mvnb.probe_labels import ProbeTask
 from mvnb.probe_scores import run_references
 from mvnb.probes import ProbeConfig, run_probes
 from mvnb.runs import run_dir as contrastive_run_dir
-from mvnb.segments import manifest_split
 from mvnb.table2 import FROZEN_CONFIG
 
 
@@ -68,7 +68,7 @@ def run_table2_probes(
     config: ProbeConfig = ProbeConfig(),  # noqa: B008 (a frozen dataclass)
     device: str | torch.device | None = None,
 ) -> tuple[pd.DataFrame, dict, list[str]]:
-    """All of Table 2: per rotation of `rotations`, on its split of `manifest` (`segments.manifest_split`),
+    """All of Table 2: per rotation of `rotations`, on its split of `manifest` (`corpus.manifest_split`),
     the reference rows, then every embedding × task for each seed, probe seed s on the
     contrastive runs of the same rotation and seed s.
 

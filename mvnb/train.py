@@ -30,13 +30,13 @@ import numpy as np
 import torch
 
 from . import runs
+from .corpus import manifest_split
 from .device import default_device, torch_threads
 from .features import load_feature_pair
 from .fit import Data, fit
 from .heads import INPUT_NORMS, OUTPUTS, ProjectionHeads
 from .loss import TAU_INIT, ContrastiveLoss
 from .projection import heads_of, loss_of
-from .segments import manifest_split
 
 SPLITS = ("train", "val", "test")
 TRAIN_PRECISIONS = ("fp32", "bf16")
@@ -174,7 +174,7 @@ def train(
         memmaps, float16 or float32; batches are read from them, never the whole array.
     video_ids, split: `(n_segments,)`; split holds "train", "val" and "test".
     seed: drives initialisation, dropout, batches and views.
-    rotation: the fold rotation that `split` is (`mvnb.segments.rotation_split`), recorded in
+    rotation: the fold rotation that `split` is (`mvnb.corpus.rotation_split`), recorded in
         config.json and summary.json; None for a split of one's own.
     provenance: metadata of the features (encoder weights and the like), copied to the summary.
     valid: `(n_segments,)` bool, False for segments whose features failed; they are left out of
@@ -278,7 +278,7 @@ def train_run(
     profile: str | None = None,
 ) -> dict:
     """Train configuration `config_name` on the feature store of `data_dir` (the preprocessed
-    store DATA_DIR), on fold rotation `rotation` of the corpus's split (`mvnb.segments.manifest_split`;
+    store DATA_DIR), on fold rotation `rotation` of the corpus's split (`mvnb.corpus.manifest_split`;
     0 is the manifest's 80/10/10); failed segments are left out. Returns the summary.
 
     config.json records, besides the run's own settings, the store (`data_dir`, resolved to an

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from mvnb import neighbours as nb
+from mvnb.corpus import rotation_split
 from mvnb.embeddings import frozen_embeddings, learned_embeddings
-from mvnb.segments import rotation_split
 
 
 def reference_neighbours(queries, gallery, k, query_groups, gallery_groups):

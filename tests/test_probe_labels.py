@@ -8,7 +8,7 @@ import pytest
 from mvnb import (
     probe_labels,
 )
-from mvnb.segments import FOLDS, manifest_split
+from mvnb.corpus import FOLDS, manifest_split
 
 
 def manifest(

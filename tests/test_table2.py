@@ -20,10 +20,10 @@ from mvnb import (
     table2_intervals,
     table2_runs,
 )
+from mvnb.corpus import manifest_split
 from mvnb.metrics import macro_roc_auc
 from mvnb.provenance import Weights
 from mvnb.runs import run_dir
-from mvnb.segments import manifest_split
 
 references = test_probe_scores.references  # the module-scoped fixture: the hand-made split's reference rows
 

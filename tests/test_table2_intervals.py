@@ -11,8 +11,8 @@ from mvnb import (
     probe_scores,
     table2_intervals,
 )
+from mvnb.corpus import rotation_tested
 from mvnb.metrics import macro_f1, macro_roc_auc
-from mvnb.segments import rotation_tested
 
 
 def rotations_of(man: pd.DataFrame, rotations=(0,)) -> np.ndarray:

@@ -13,8 +13,8 @@ from mvnb import (
     table2,
     table2_runs,
 )
+from mvnb.corpus import manifest_split
 from mvnb.runs import run_dir
-from mvnb.segments import manifest_split
 
 
 def test_each_rotation_probes_its_own_split_on_its_own_runs_and_references(tmp_path):

@@ -11,9 +11,9 @@ import torch
 
 from mvnb import standardise
 from mvnb import train as train_module
+from mvnb.corpus import fold_of, rotation_split
 from mvnb.loss import TAU_MIN
 from mvnb.paper import PAPER_TABLE1
-from mvnb.segments import fold_of, rotation_split
 from mvnb.train import CONFIGS, TrainConfig, load_heads, make_config, train
 
 SMALL = ["hidden=32", "embedding_dim=16", "batch_size=64", "max_epochs=12"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mvnb import config
 from mvnb.device import PRECISIONS
-from mvnb.encoders import musicnn, r2plus1d
+from mvnb.encoders import musicnn_weights, r2plus1d
 from mvnb.features.extract import extract_features
 from mvnb.features.store import KEYS, FeatureStoreMismatch, FeatureStoreStale
 
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "default: kinetics400, falling back to seeded random with a warning",
     )
     parser.add_argument(
-        "--audio-model", default="MSD_musicnn", choices=musicnn.MODELS, help="musicnn weights"
+        "--audio-model", default="MSD_musicnn", choices=musicnn_weights.MODELS, help="musicnn weights"
     )
     parser.add_argument(
         "--precision",

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mvnb.corpus import parse_shard, shard_of
 from mvnb.device import default_device, resolve_precision
-from mvnb.encoders import musicnn, r2plus1d
+from mvnb.encoders import musicnn, musicnn_weights, r2plus1d
 from mvnb.features.index import segment_index
 from mvnb.features.pipeline import _run_pipeline
 from mvnb.features.store import (
@@ -42,7 +43,7 @@ from mvnb.features.store import (
     shard_dir,
 )
 from mvnb.features.views import ViewSpec
-from mvnb.segments import load_manifest, load_params, parse_shard, shard_of
+from mvnb.segments import load_manifest, load_params
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def audio_encoder(
         "encoder": "musicnn",
         "layer": AUDIO_LAYER,
         "weights": model_name,
-        **musicnn.musicnn_provenance(model_name),
+        **musicnn_weights.musicnn_provenance(model_name),
     }
     settings = {
         "format_version": FORMAT_VERSION,
@@ -279,7 +280,7 @@ def extract_features(
         decode in this process); seed: of the random views and of a random video init; rebuild:
         replace a store made with other settings instead of refusing; shard: "i/N" encodes only the
         videos of shard i of N
-        (`mvnb.segments.shard_of`) into `features/<key>/shards/i-of-N/`; a later run without
+        (`mvnb.corpus.shard_of`) into `features/<key>/shards/i-of-N/`; a later run without
         `shard` takes the rows of every finished shard made with the same settings (merge).
     Returns a summary: `segments`, `wall_s`, and per modality `path, computed, reused,
     imported (from shards), failed ({segment_id: reason}), encoder_s, provenance, precision`.

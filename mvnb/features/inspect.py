@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mvnb.encoders import musicnn
+from mvnb.encoders import musicnn, musicnn_weights
 from mvnb.features.store import feature_dir, feature_keys, load_features, read_meta
 from mvnb.metrics import unit_rows
 from mvnb.segments import load_manifest
@@ -76,7 +76,7 @@ def genre_taggram(data_dir: str | Path, by: str = "genre", view: int = 0) -> pd.
     model = musicnn.load_musicnn(name, "cpu")
     valid = meta["valid"]
     tags = taggram_from_pooled(model, features[valid, view]).numpy()
-    table = pd.DataFrame(tags, columns=musicnn.LABELS[name]).assign(**{by: groups[valid].to_numpy()})
+    table = pd.DataFrame(tags, columns=musicnn_weights.LABELS[name]).assign(**{by: groups[valid].to_numpy()})
     return table.groupby(by).mean()
 
 

@@ -5,7 +5,7 @@ import torch
 
 from features.tiny_store import RATE
 from mvnb import features as fs
-from mvnb.encoders import musicnn
+from mvnb.encoders import musicnn, musicnn_weights
 from mvnb.segments import load_manifest
 
 
@@ -26,7 +26,7 @@ def test_notebook_tables(store):
     assert list(provenance["modality"]) == ["audio", "video"]
     assert "RANDOMLY INITIALISED" in provenance.set_index("modality").loc["video", "note"]
     taggram = fs.genre_taggram(store)
-    assert list(taggram.index) == ["g0", "g1"] and list(taggram.columns) == musicnn.MSD_LABELS
+    assert list(taggram.index) == ["g0", "g1"] and list(taggram.columns) == musicnn_weights.MSD_LABELS
     assert ((taggram.to_numpy() > 0) & (taggram.to_numpy() < 1)).all()
     overall = fs.genre_taggram(store, by="no_such_label")  # a corpus without genres: one row for all segments
     assert list(overall.index) == ["all segments"]

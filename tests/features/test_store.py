@@ -7,7 +7,7 @@ import pytest
 
 from features.tiny_store import FAST, write_store
 from mvnb import features as fs
-from mvnb.segments import shard_of
+from mvnb.corpus import shard_of
 
 
 def test_store_holds_every_segment_in_manifest_order_with_its_meta(store):
