@@ -2,7 +2,7 @@
 Table 2 (AUC and F1 of the probes), the CL configuration its Table 2 used, and how finely it prints.
 
 Only experiment modules read these (`mvnb.results` for Table 1, `mvnb.table2` and
-`mvnb.table2_findings` for Table 2). The metrics' own default pool sizes
+`mvnb.table2.findings` for Table 2). The metrics' own default pool sizes
 (`mvnb.metrics.PAPER_POOL_SIZE`, `PAPER_MIN_POOL_SIZE`) are parameters of a core function and stay
 there, since core never imports an experiment module.
 """

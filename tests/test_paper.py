@@ -3,17 +3,17 @@ that configuration is the one of the paper's Table 1 baseline."""
 
 import numpy as np
 import pandas as pd
-from test_probe_labels import manifest
-from test_probe_scores import fake_result
-from test_table2_intervals import rotations_of
+from probes.test_labels import manifest
+from probes.test_scores import fake_result
+from table2.test_intervals import rotations_of
 
-from mvnb import probe_labels, table2
+from mvnb import probes, table2
 from mvnb.paper import PAPER_CL_CONFIG, PAPER_TABLE1, PAPER_TABLE2
 
 
 def test_table2_prints_the_papers_values_beside_the_frozen_and_paper_configuration_rows():
     man = manifest(40, seed=6)
-    task = probe_labels.genre_task(man)
+    task = probes.genre_task(man)
     rows, results = [], {}
     for embedding, config in [("musicnn", "frozen"), ("CL_agg", PAPER_CL_CONFIG), ("CL_agg", "corrected")]:
         rows.append(

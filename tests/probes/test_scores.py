@@ -5,19 +5,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mvnb import (
-    probe_labels,
-    probe_scores,
-)
+from mvnb import probes
 
 
 def test_threshold_is_chosen_on_validation_nearest_one_half_among_ties():
     targets = np.array([[1], [1], [0], [0]])
     # every threshold in (0.2, 0.35] separates perfectly: 0.25, 0.30 and 0.35 tie, 0.35 is nearest 0.5
-    assert probe_scores.choose_threshold(targets, np.array([[0.35], [0.4], [0.2], [0.1]])) == 0.35
-    assert (
-        probe_scores.choose_threshold(np.zeros((3, 1), int), np.full((3, 1), 0.7)) == 0.5
-    )  # no positive: default
+    assert probes.choose_threshold(targets, np.array([[0.35], [0.4], [0.2], [0.1]])) == 0.35
+    assert probes.choose_threshold(np.zeros((3, 1), int), np.full((3, 1), 0.7)) == 0.5  # no positive: default
 
 
 def hand_made() -> pd.DataFrame:
@@ -53,8 +48,8 @@ def all_positive_f1(positives: int, negatives: int) -> float:
 @pytest.fixture(scope="module")
 def references():
     man = hand_made()
-    tasks, _ = probe_labels.probe_tasks(man)
-    scores, results, notes = probe_scores.run_references(tasks, man["split"], man["video_id"])
+    tasks, _ = probes.probe_tasks(man)
+    scores, results, notes = probes.run_references(tasks, man["split"], man["video_id"])
     assert not notes
     return man, tasks, scores.set_index(["embedding", "task"]), results
 
@@ -63,19 +58,19 @@ def test_reference_outputs_are_the_training_priors_all_positive_and_the_majority
     man, tasks, _, _ = references
     assert tasks["tags"].labels == ("A", "B", "C") and tasks["genre"].labels == ("jazz", "pop", "rock")
     np.testing.assert_allclose(
-        probe_scores.reference_probs("prior", tasks["tags"], man["split"], man["video_id"]),
+        probes.reference_probs("prior", tasks["tags"], man["split"], man["video_id"]),
         [3 / 4, 1 / 2, 1 / 4],
     )
     np.testing.assert_allclose(
-        probe_scores.reference_probs("prior", tasks["genre"], man["split"], man["video_id"]),
+        probes.reference_probs("prior", tasks["genre"], man["split"], man["video_id"]),
         [1 / 4, 1 / 4, 1 / 2],
     )
     np.testing.assert_array_equal(
-        probe_scores.reference_probs("majority genre", tasks["genre"], man["split"], man["video_id"]),
+        probes.reference_probs("majority genre", tasks["genre"], man["split"], man["video_id"]),
         [0, 0, 1],
     )
     with pytest.raises(ValueError, match="scores tags, not genre"):
-        probe_scores.reference_probs("all tags positive", tasks["genre"], man["split"], man["video_id"])
+        probes.reference_probs("all tags positive", tasks["genre"], man["split"], man["video_id"])
 
 
 def test_reference_rows_equal_their_closed_forms(references):
@@ -100,9 +95,9 @@ def test_reference_rows_equal_their_closed_forms(references):
             assert scores.loc[(name, "genre"), f"auc_{level}"] == 0.5
 
 
-def fake_result(task: probe_labels.ProbeTask, man: pd.DataFrame, seed: int) -> probe_scores.ProbeResult:
+def fake_result(task: probes.ProbeTask, man: pd.DataFrame, seed: int) -> probes.ProbeResult:
     """A `ProbeResult` of random probabilities (seeded), scored by `score_predictions` like a probe."""
-    rows = probe_labels.task_rows(task, man["split"])
+    rows = probes.task_rows(task, man["split"])
     rng = np.random.default_rng(seed)
     probs = {
         s: rng.dirichlet(np.ones(len(task.labels)), len(rows[s]))
@@ -110,4 +105,4 @@ def fake_result(task: probe_labels.ProbeTask, man: pd.DataFrame, seed: int) -> p
         else rng.random((len(rows[s]), len(task.labels)))
         for s in ("val", "test")
     }
-    return probe_scores.score_predictions(task, rows, probs, man["video_id"])
+    return probes.score_predictions(task, rows, probs, man["video_id"])

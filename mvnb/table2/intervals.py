@@ -6,7 +6,7 @@ over rotations and seeds, and scores AUC and F1 on them together (`pooled_output
 percentile bootstrap resamples test videos within each rotation (`resample_test_videos`: a video
 brings its segments, and its predictions from every seed) and recomputes AUC and F1 on each
 resampled set, with the videos' multiplicities as integer weights (`row_draws`). All rows share
-the draws, so two rows are compared paired, over the same resampled videos (`mvnb.table2_findings`).
+the draws, so two rows are compared paired, over the same resampled videos (`mvnb.table2.findings`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from mvnb.metrics import (
     weighted_per_label_f1,
     weighted_per_label_roc_auc,
 )
-from mvnb.probe_labels import ProbeTask
-from mvnb.probe_scores import METRICS, ProbeResult, at_level, metric_outputs
+from mvnb.probes.labels import ProbeTask
+from mvnb.probes.scores import METRICS, ProbeResult, at_level, metric_outputs
 
 
 def level_predictions(

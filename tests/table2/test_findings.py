@@ -4,10 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mvnb import (
-    probe_scores,
-    table2_findings,
-)
+from mvnb import probes, table2
 
 
 def claim_table(cells: dict[str, tuple[float, np.ndarray]], task: str = "genre", metric: str = "auc"):
@@ -17,11 +14,7 @@ def claim_table(cells: dict[str, tuple[float, np.ndarray]], task: str = "genre",
             {
                 "row": name,
                 "embedding": name.split(" · ")[0],
-                "config": "reference"
-                if name in probe_scores.REFERENCES
-                else "c"
-                if " · " in name
-                else "frozen",
+                "config": "reference" if name in probes.REFERENCES else "c" if " · " in name else "frozen",
                 "task": task,
                 "level": "segment",
                 "metric": metric,
@@ -44,7 +37,7 @@ def test_a_greater_than_claim_is_decided_by_the_interval_of_the_difference(shift
     table, draws = claim_table(
         {"musicnn": (0.6 + shift, 0.6 + shift + NOISE), "R(2+1)D": (0.6, np.full(1001, 0.6))}
     )
-    found = table2_findings.paper_findings(table, draws).set_index("finding").loc["musicnn > R(2+1)D"]
+    found = table2.paper_findings(table, draws).set_index("finding").loc["musicnn > R(2+1)D"]
     assert found["verdict"] == verdict and found["difference"] == pytest.approx(shift)
     assert found["low"] == pytest.approx(shift - 0.095) and found["high"] == pytest.approx(shift + 0.095)
 
@@ -54,7 +47,7 @@ def test_the_comparison_is_paired_over_the_same_resampled_videos():
     shared = np.random.default_rng(0).normal(0, 0.1, 2000)
     table, draws = claim_table({"musicnn": (0.62, 0.62 + shared), "R(2+1)D": (0.60, 0.60 + shared)})
     assert (
-        table2_findings.paper_findings(table, draws).set_index("finding").loc["musicnn > R(2+1)D", "verdict"]
+        table2.paper_findings(table, draws).set_index("finding").loc["musicnn > R(2+1)D", "verdict"]
         == "reproduced"
     )
 
@@ -74,19 +67,18 @@ def test_an_equality_claim_needs_the_whole_interval_within_the_margin(offset, sp
         task="tags",
     )
     assert (
-        table2_findings.paper_findings(table, draws).set_index("finding").loc["concat ≈ musicnn", "verdict"]
-        == verdict
+        table2.paper_findings(table, draws).set_index("finding").loc["concat ≈ musicnn", "verdict"] == verdict
     )
 
 
 def test_pairs_at_the_ceiling_are_flagged_and_missing_rows_not_measured():
     table, draws = claim_table({"musicnn": (1.0, np.full(10, 1.0)), "R(2+1)D": (0.995, np.full(10, 0.995))})
-    findings = table2_findings.paper_findings(table, draws).set_index("finding")
+    findings = table2.paper_findings(table, draws).set_index("finding")
     assert (
         findings.loc["musicnn > R(2+1)D", "at_ceiling"]
         and findings.loc["concat > musicnn", "verdict"] == "not measured"
     )
-    assert "ceiling" in table2_findings.findings_summary(findings.reset_index())
+    assert "ceiling" in table2.findings_summary(findings.reset_index())
 
 
 def test_rows_are_compared_with_the_best_reference_paired():
@@ -101,12 +93,12 @@ def test_rows_are_compared_with_the_best_reference_paired():
         task="tags",
         metric="f1@0.5",
     )
-    versus = table2_findings.versus_references(table, draws).set_index("row")
+    versus = table2.versus_references(table, draws).set_index("row")
     assert (versus["reference"] == "all tags positive").all()
     assert versus["verdict"].to_dict() == {
         "musicnn": "above",
         "R(2+1)D": "indistinguishable",
         "CL_v · c": "below",
     }
-    summary = table2_findings.references_summary(versus.reset_index())
+    summary = table2.references_summary(versus.reset_index())
     assert "above it: `musicnn`" in summary and "below it: `CL_v · c`" in summary

@@ -15,10 +15,10 @@ from mvnb.embeddings import LEARNED
 from mvnb.io import format_interval
 from mvnb.metrics import INTERVAL_LEVEL
 from mvnb.paper import PAPER_RESOLUTION, PAPER_TABLE2
-from mvnb.probe_labels import TASKS
-from mvnb.probe_scores import REFERENCE_CONFIG
-from mvnb.table2 import FROZEN_CONFIG, METRIC_NAMES, row_label
-from mvnb.table2_intervals import percentile_interval
+from mvnb.probes.labels import TASKS
+from mvnb.probes.scores import REFERENCE_CONFIG
+from mvnb.table2.intervals import percentile_interval
+from mvnb.table2.table import FROZEN_CONFIG, METRIC_NAMES, row_label
 
 EQUIVALENCE_MARGIN = 0.02  # "A ≈ B" holds for us when the whole interval of A − B lies within ± this
 CEILING = 0.99  # scores this high leave no room for an order between embeddings

@@ -16,11 +16,11 @@ from tqdm.auto import tqdm
 
 from mvnb.corpus import manifest_split
 from mvnb.embeddings import cl_embeddings
-from mvnb.probe_labels import ProbeTask
-from mvnb.probe_scores import run_references
-from mvnb.probes import ProbeConfig, run_probes
+from mvnb.probes.labels import ProbeTask
+from mvnb.probes.probe import ProbeConfig, run_probes
+from mvnb.probes.scores import run_references
 from mvnb.runs import run_dir as contrastive_run_dir
-from mvnb.table2 import FROZEN_CONFIG
+from mvnb.table2.table import FROZEN_CONFIG
 
 
 def embeddings_for_run(

@@ -3,14 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-from test_probe_labels import folded_manifest, manifest
-from test_probe_scores import fake_result
+from probes.test_labels import folded_manifest, manifest
+from probes.test_scores import fake_result
 
-from mvnb import (
-    probe_labels,
-    probe_scores,
-    table2_intervals,
-)
+from mvnb import probes, table2
 from mvnb.corpus import rotation_tested
 from mvnb.metrics import macro_f1, macro_roc_auc
 
@@ -21,17 +17,17 @@ def rotations_of(man: pd.DataFrame, rotations=(0,)) -> np.ndarray:
 
 
 @pytest.mark.parametrize("task_name", ["tags", "genre"])
-@pytest.mark.parametrize("level", probe_scores.LEVELS)
+@pytest.mark.parametrize("level", probes.LEVELS)
 def test_row_draws_equal_scores_recomputed_on_explicitly_resampled_videos(task_name, level):
     """Two seeds pooled: a resampled video brings its predictions from both, as many times as it was drawn."""
     man = manifest(40, segments=3, seed=4)
-    task = probe_labels.probe_tasks(man)[0][task_name]
+    task = probes.probe_tasks(man)[0][task_name]
     seeds = [fake_result(task, man, s) for s in (1, 2)]
-    item_videos, targets, outputs = table2_intervals.pooled_outputs(seeds, task, man["video_id"], level)
-    videos, weights = table2_intervals.resample_test_videos(
+    item_videos, targets, outputs = table2.pooled_outputs(seeds, task, man["video_id"], level)
+    videos, weights = table2.resample_test_videos(
         task, rotations_of(man), man["video_id"], n_draws=25, seed=3
     )
-    found = table2_intervals.row_draws(targets, outputs, item_videos, videos, weights)
+    found = table2.row_draws(targets, outputs, item_videos, videos, weights)
     per_video = {v: i for i, v in enumerate(videos)}
     for metric, (estimate, values) in found.items():
         score = macro_roc_auc if metric == "auc" else macro_f1
@@ -46,9 +42,9 @@ def test_draws_keep_each_rotation_whole():
     """Each resample draws as many test videos from a rotation as it tests, and only from it; untested videos
     never."""
     man = folded_manifest(100, seed=5)
-    task = probe_labels.genre_task(man)
+    task = probes.genre_task(man)
     rotations = rotation_tested(man["fold"], [0, 1, 2])
-    videos, weights = table2_intervals.resample_test_videos(task, rotations, man["video_id"], n_draws=200)
+    videos, weights = table2.resample_test_videos(task, rotations, man["video_id"], n_draws=200)
     of_video = man.assign(r=rotations).drop_duplicates("video_id").set_index("video_id")["r"]
     assert set(videos) == set(of_video[of_video >= 0].index)
     for rotation in (0, 1, 2):

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from mvnb.metrics import BOOTSTRAP_DRAWS, INTERVAL_LEVEL, per_label_roc_auc, weighted_per_label_roc_auc
-from mvnb.probe_labels import ProbeTask
-from mvnb.probe_scores import REFERENCE_CONFIG
-from mvnb.table2_intervals import item_index, percentile_interval, pooled_outputs, resample_test_videos
+from mvnb.probes.labels import ProbeTask
+from mvnb.probes.scores import REFERENCE_CONFIG
+from mvnb.table2.intervals import item_index, percentile_interval, pooled_outputs, resample_test_videos
 
 
 def best_row(

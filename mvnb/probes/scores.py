@@ -25,7 +25,7 @@ import pandas as pd
 
 from mvnb.embeddings import video_means
 from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc
-from mvnb.probe_labels import TASKS, ProbeTask, task_rows
+from mvnb.probes.labels import TASKS, ProbeTask, task_rows
 
 LEVELS = ("segment", "video")
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)

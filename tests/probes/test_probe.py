@@ -3,13 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from test_probe_labels import manifest
 
-from mvnb import (
-    probe_labels,
-    probe_scores,
-    probes,
-)
+from mvnb import probes
+from probes.test_labels import manifest
 
 FAST = probes.ProbeConfig(hidden=(64, 32), max_epochs=60, patience=5)  # small widths keep the suite quick
 
@@ -24,7 +20,7 @@ def genre_features(man: pd.DataFrame, separation: float, dim: int = 16, seed: in
 @pytest.fixture(scope="module")
 def separable():
     man = manifest(240)
-    return man, genre_features(man, separation=2.0), probe_labels.probe_tasks(man)[0]
+    return man, genre_features(man, separation=2.0), probes.probe_tasks(man)[0]
 
 
 @pytest.mark.parametrize("task_name", ["genre", "tags"])
@@ -38,9 +34,9 @@ def test_probe_learns_a_separable_problem(separable, task_name):
         seed=0,
         config=probes.ProbeConfig(max_epochs=60, patience=5),
     )  # the paper's widths
-    for level in probe_scores.LEVELS:
+    for level in probes.LEVELS:
         assert result.scores[f"auc_{level}"] > 0.95, result.scores
-        for metric in probe_scores.METRICS[task_name][1:]:  # each F1
+        for metric in probes.METRICS[task_name][1:]:  # each F1
             assert result.scores[f"{metric}_{level}"] > 0.7, result.scores
     assert result.scores["n_test_videos"] == man.loc[man["split"] == "test", "video_id"].nunique()
 
@@ -56,7 +52,7 @@ def test_probe_stays_at_chance_with_shuffled_labels():
             genre_by_video.index, np.random.default_rng(1).permutation(genre_by_video.to_numpy()), strict=True
         )
     )
-    task = probe_labels.genre_task(man.assign(genre=man["video_id"].map(shuffled)))
+    task = probes.genre_task(man.assign(genre=man["video_id"].map(shuffled)))
     result = probes.run_probe(x, task, man["split"], man["video_id"], seed=0, config=FAST)
     assert abs(result.scores["auc_segment"] - 0.5) < 0.12, result.scores
     assert abs(result.scores["auc_video"] - 0.5) < 0.15, result.scores
@@ -66,9 +62,7 @@ def test_a_label_absent_from_the_test_split_is_counted_not_fatal(separable):
     man, x, tasks = separable
     absent = man["genre"].eq("g3") & man["split"].eq("test")
     man = man.assign(split=np.where(absent, "train", man["split"]))
-    result = probes.run_probe(
-        x, probe_labels.genre_task(man), man["split"], man["video_id"], seed=0, config=FAST
-    )
+    result = probes.run_probe(x, probes.genre_task(man), man["split"], man["video_id"], seed=0, config=FAST)
     assert result.scores["labels_absent"] == 1
     assert np.isfinite(result.scores["auc_segment"]) and np.isfinite(result.scores["f1_video"])
     row = result.per_label.set_index("label").loc["g3"]
@@ -89,5 +83,5 @@ def test_a_split_without_labelled_segments_is_refused_with_a_reason():
     man.loc[man["split"] == "val", "genre"] = None
     with pytest.raises(ValueError, match="no labelled segment in the val split"):
         probes.run_probe(
-            np.zeros((len(man), 3)), probe_labels.genre_task(man), man["split"], man["video_id"], 0, FAST
+            np.zeros((len(man), 3)), probes.genre_task(man), man["split"], man["video_id"], 0, FAST
         )

@@ -5,9 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mvnb import (
-    probe_labels,
-)
+from mvnb import probes
 from mvnb.corpus import FOLDS, manifest_split
 
 
@@ -62,7 +60,7 @@ def test_tags_are_the_top_k_by_training_videos_ties_alphabetical_and_segments_in
             "tags": ["x;y", "x;y", "x;y", "z ; y", "z", "x;w;w", None],
         }
     )
-    task = probe_labels.tag_task(man, top_k=2)
+    task = probes.tag_task(man, top_k=2)
     assert task.labels == ("y", "z")  # y: 2 videos, z: 2 videos, x: 1 training video (d is test)
     np.testing.assert_array_equal(task.targets, [[1, 0]] * 3 + [[1, 1], [0, 1], [0, 0], [0, 0]])
     np.testing.assert_array_equal(
@@ -79,7 +77,7 @@ def test_genres_are_those_of_the_training_split_and_the_rest_is_left_out():
             "genre": ["rock", "pop", "jazz", "pop", ""],
         }
     )
-    task = probe_labels.genre_task(man)
+    task = probes.genre_task(man)
     assert task.labels == ("pop", "rock") and not task.multilabel
     np.testing.assert_array_equal(task.labelled, [True, True, False, True, False])
     np.testing.assert_array_equal(task.targets, [[0, 1], [1, 0], [0, 0], [1, 0], [0, 0]])
@@ -88,17 +86,17 @@ def test_genres_are_those_of_the_training_split_and_the_rest_is_left_out():
 
 def test_metadata_with_only_genre_gets_the_genre_task_and_a_note_about_tags():
     man = manifest(12).drop(columns="tags")
-    tasks, notes = probe_labels.probe_tasks(man)
+    tasks, notes = probes.probe_tasks(man)
     assert list(tasks) == ["genre"]
     assert any("tag probe skipped" in n and "'tags' column" in n for n in notes)
-    tasks, notes = probe_labels.probe_tasks(manifest(12).drop(columns="genre"))
+    tasks, notes = probes.probe_tasks(manifest(12).drop(columns="genre"))
     assert list(tasks) == ["tags"] and any("genre probe skipped" in n for n in notes)
 
 
 def test_one_training_genre_is_refused_with_a_reason():
     man = pd.DataFrame({"video_id": list("ab"), "split": ["train", "test"], "genre": ["rock", "pop"]})
     with pytest.raises(ValueError, match="needs two or more"):
-        probe_labels.genre_task(man)
+        probes.genre_task(man)
 
 
 def test_labels_are_chosen_on_the_videos_that_train_in_every_rotation():
@@ -106,9 +104,9 @@ def test_labels_are_chosen_on_the_videos_that_train_in_every_rotation():
     man["tags"] = np.where(
         man["fold"] == 7, "seven", "common"
     )  # fold 7 trains in rotation 0, validates in rotation 1
-    assert probe_labels.probe_tasks(man, [0])[0]["tags"].labels == ("common", "seven")
-    assert probe_labels.probe_tasks(man, [0, 1])[0]["tags"].labels == ("common",)
-    counts = probe_labels.label_counts(probe_labels.probe_tasks(man, [0, 1])[0]["genre"], man, [0, 1])
+    assert probes.probe_tasks(man, [0])[0]["tags"].labels == ("common", "seven")
+    assert probes.probe_tasks(man, [0, 1])[0]["tags"].labels == ("common",)
+    counts = probes.label_counts(probes.probe_tasks(man, [0, 1])[0]["genre"], man, [0, 1])
     videos = man.drop_duplicates("video_id")
     assert list(counts.columns) == ["label basis", "test · rotation 0", "test · rotation 1", "test · pooled"]
     assert counts["label basis"].sum() == (videos["fold"] < 7).sum()

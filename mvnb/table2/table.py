@@ -2,8 +2,8 @@
 metric, the paper's value beside ours with its interval over test videos; its markdown, and its
 files `table2.md` and `table2.csv`, which this module alone writes.
 
-Its probes are run by `mvnb.table2_runs`, its intervals come from `mvnb.table2_intervals`, the
-paper's claims are checked in `mvnb.table2_findings`, and its figures are `mvnb.table2_figures`.
+Its probes are run by `mvnb.table2.experiment`, its intervals come from `mvnb.table2.intervals`, the
+paper's claims are checked in `mvnb.table2.findings`, and its figures are `mvnb.table2.figures`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from mvnb.embeddings import NAMES as EMBEDDINGS
 from mvnb.io import format_interval, write_csv, write_text
 from mvnb.metrics import BOOTSTRAP_DRAWS, INTERVAL_LEVEL
 from mvnb.paper import PAPER_CL_CONFIG, PAPER_TABLE2
-from mvnb.probe_labels import TASKS, ProbeTask
-from mvnb.probe_scores import LEVELS, METRICS, REFERENCE_CONFIG, REFERENCES, ProbeResult
+from mvnb.probes.labels import TASKS, ProbeTask
+from mvnb.probes.scores import LEVELS, METRICS, REFERENCE_CONFIG, REFERENCES, ProbeResult
 from mvnb.results import usable_seeds
-from mvnb.table2_intervals import percentile_interval, pooled_outputs, resample_test_videos, row_draws
+from mvnb.table2.intervals import percentile_interval, pooled_outputs, resample_test_videos, row_draws
 
 FROZEN_CONFIG = "frozen"  # the `config` of the frozen-feature rows
 METRIC_NAMES = {"auc": "AUC", "f1@0.5": "F1@0.5", "f1@val": "F1@val", "f1": "F1"}  # column heads of table2.md
@@ -70,7 +70,7 @@ def table2(
     """Table 2: per row (reference, frozen embedding, CL embedding of a configuration), task, level
     and metric, the paper's value and ours with its 95 % interval over test videos.
 
-    scores, results: `mvnb.table2_runs.run_table2_probes`; tested, video_ids: `(n_segments,)` of
+    scores, results: `mvnb.table2.experiment.run_table2_probes`; tested, video_ids: `(n_segments,)` of
     the manifest, the rotation that tests each segment's video (`mvnb.corpus.rotation_tested`,
     −1 for none) and its id. A row pools the test predictions of its healthy runs, over rotations and seeds
     (`results.usable_seeds`): collapsed runs are left out and counted in `collapsed`; with too few

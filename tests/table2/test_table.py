@@ -4,26 +4,17 @@ markdown and files, end to end."""
 import numpy as np
 import pandas as pd
 import pytest
-import test_probe_scores
-from test_probe_labels import folded_manifest, manifest
-from test_probe_scores import fake_result
-from test_probes import genre_features
-from test_table2_intervals import rotations_of
+from probes import test_scores as test_probe_scores
+from probes.test_labels import folded_manifest, manifest
+from probes.test_probe import genre_features
+from probes.test_scores import fake_result
 
-from mvnb import (
-    embeddings,
-    probe_labels,
-    probe_scores,
-    probes,
-    table2,
-    table2_figures,
-    table2_intervals,
-    table2_runs,
-)
+from mvnb import embeddings, probes, table2
 from mvnb.corpus import manifest_split
 from mvnb.metrics import macro_roc_auc
 from mvnb.provenance import Weights
 from mvnb.runs import run_dir
+from table2.test_intervals import rotations_of
 
 references = test_probe_scores.references  # the module-scoped fixture: the hand-made split's reference rows
 
@@ -39,7 +30,7 @@ def test_table2_names_what_it_scored_and_intervals_of_references_are_closed_form
     auc = table[(table["row"] == "prior") & (table["metric"] == "auc")]
     assert (auc["low"] == 0.5).all() and (auc["high"] == 0.5).all()
     # per resample, the majority genre's F1 is the closed form on the resampled counts
-    videos, weights = table2_intervals.resample_test_videos(
+    videos, weights = table2.resample_test_videos(
         tasks["genre"], rotations_of(man), man["video_id"], n_draws=300
     )
     rock = weights[:, list(videos).index("v6")]
@@ -64,7 +55,7 @@ def test_table2_names_what_it_scored_and_intervals_of_references_are_closed_form
 
 def test_table2_pools_healthy_seeds_and_flags_collapsed_ones():
     man = manifest(40, seed=6)
-    task = probe_labels.genre_task(man)
+    task = probes.genre_task(man)
     rows, results = [], {}
     for seed, collapsed in enumerate([True, False, False]):
         rows.append(
@@ -96,7 +87,7 @@ def test_table2_pools_healthy_seeds_and_flags_collapsed_ones():
     one = table[(table["config"] == "one") & (table["metric"] == "auc") & (table["level"] == "segment")].iloc[
         0
     ]
-    pooled = table2_intervals.pooled_outputs(
+    pooled = table2.pooled_outputs(
         [results[("CL_a", "one", "genre", 0, s)] for s in (1, 2)], task, man["video_id"], "segment"
     )
     assert one["estimate"] == pytest.approx(macro_roc_auc(pooled[1], pooled[2]["auc"]))
@@ -111,8 +102,8 @@ def test_table2_pools_healthy_seeds_and_flags_collapsed_ones():
 
 
 def rotation_result(
-    task: probe_labels.ProbeTask, man: pd.DataFrame, rotation: int, seed: int
-) -> probe_scores.ProbeResult:
+    task: probes.ProbeTask, man: pd.DataFrame, rotation: int, seed: int
+) -> probes.ProbeResult:
     """`fake_result` on the split of `rotation`."""
     return fake_result(task, man.assign(split=manifest_split(man, rotation)), seed)
 
@@ -122,7 +113,7 @@ def test_pooled_auc_and_f1_are_sklearns_on_the_concatenated_predictions_of_the_r
     from sklearn.metrics import f1_score, roc_auc_score
 
     man = folded_manifest(150, seed=7)
-    task = probe_labels.probe_tasks(man, [0, 1, 2])[0][task_name]
+    task = probes.probe_tasks(man, [0, 1, 2])[0][task_name]
     rows, results = [], {}
     for rotation in (0, 1, 2):
         rows.append(
@@ -182,8 +173,8 @@ def test_table2_end_to_end_with_a_missing_run(tmp_path):
         video=rng.random((len(man), 4)),
         segment_index=np.arange(len(man)),
     )
-    tasks, _ = probe_labels.probe_tasks(man)
-    scores, results, notes = table2_runs.run_table2_probes(
+    tasks, _ = probes.probe_tasks(man)
+    scores, results, notes = table2.run_table2_probes(
         frozen,
         tmp_path,
         ["paper_baseline", "corrected"],
@@ -222,9 +213,9 @@ def test_table2_end_to_end_with_a_missing_run(tmp_path):
         "audio_weights_sha256",
     ]
     assert (on_disk["video_weights"] == "R(2+1)D-18: Kinetics-400").all()
-    counts = table2_figures.genre_confusion(results, "musicnn", "frozen", tasks["genre"])
+    counts = table2.genre_confusion(results, "musicnn", "frozen", tasks["genre"])
     assert counts.to_numpy().sum() == (man["split"] == "test").sum()
-    per_tag = table2_figures.per_label_auc(
+    per_tag = table2.per_label_auc(
         results, tasks["tags"], "musicnn", "frozen", rotations_of(man), man["video_id"], n_draws=100
     )
     assert per_tag["label"].tolist() == list(tasks["tags"].labels)
@@ -232,7 +223,7 @@ def test_table2_end_to_end_with_a_missing_run(tmp_path):
     np.testing.assert_allclose(
         per_tag["estimate"], results["musicnn", "frozen", "tags", 0, 0].per_label["auc_segment"]
     )
-    assert table2_figures.best_row(table, "genre")[1] != probe_scores.REFERENCE_CONFIG
+    assert table2.best_row(table, "genre")[1] != probes.REFERENCE_CONFIG
 
 
 def test_quick_report_writes_table2_with_references_and_every_frozen_row(quick_report):
@@ -242,7 +233,7 @@ def test_quick_report_writes_table2_with_references_and_every_frozen_row(quick_r
     assert path.exists(), quick_report.log[-3000:]
     table = pd.read_csv(path)
     assert list(table.columns[: len(table2.TABLE2_COLUMNS)]) == table2.TABLE2_COLUMNS
-    assert set(embeddings.FROZEN) | set(probe_scores.REFERENCES) <= set(table["embedding"])
+    assert set(embeddings.FROZEN) | set(probes.REFERENCES) <= set(table["embedding"])
     tags_auc = table[(table["task"] == "tags") & (table["metric"] == "auc")]
     assert np.isfinite(tags_auc["estimate"]).any() and (tags_auc["test_videos"] > 0).all()
     assert (

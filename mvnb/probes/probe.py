@@ -3,8 +3,8 @@
 The paper's Experiments 2 and 3 ask whether contrastive training makes better representations
 (RQ1) by training the same classifier on the six embeddings of `mvnb.embeddings` (`musicnn`,
 `R(2+1)D`, `concat`; `CL_a`, `CL_v`, `CL_agg` of each training configuration). Its tasks and
-labels are `mvnb.probe_labels`; how its predictions are scored, and the reference predictors,
-`mvnb.probe_scores`; Table 2 over rotations and seeds, `mvnb.table2_runs` and `mvnb.table2`.
+labels are `mvnb.probes.labels`; how its predictions are scored, and the reference predictors,
+`mvnb.probes.scores`; Table 2 over rotations and seeds, `mvnb.table2.experiment` and `mvnb.table2`.
 
 **Probe.** The paper's three-layer perceptron: dense 512 → ReLU → dropout → dense 256 → ReLU →
 dropout → dense to one output per label. Inputs are standardised with the training split's mean
@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 
 from mvnb.device import default_device, torch_threads
 from mvnb.metrics import is_collapsed
-from mvnb.probe_labels import ProbeTask, task_rows
-from mvnb.probe_scores import ProbeResult, score_predictions
+from mvnb.probes.labels import ProbeTask, task_rows
+from mvnb.probes.scores import ProbeResult, score_predictions
 from mvnb.standardise import standardise
 
 

@@ -7,7 +7,7 @@ without a label are left out of that task, and counted. With several fold rotati
 (`probe_tasks`), the labels are chosen on the videos that train in every one of them, so that no
 rotation's test video has a say in them, and every rotation's probe predicts the same labels.
 `task_rows` picks a split's labelled segments, for the probes (`mvnb.probes`) and the reference
-predictors (`mvnb.probe_scores`) alike.
+predictors (`mvnb.probes.scores`) alike.
 """
 
 from __future__ import annotations

@@ -1,20 +1,13 @@
 """Running Table 2's probes: each rotation probes its own split, on its own runs, with its own references."""
 
 import numpy as np
-from test_probe_labels import folded_manifest
-from test_probes import genre_features
-from test_table2_intervals import rotations_of
+from probes.test_labels import folded_manifest
+from probes.test_probe import genre_features
 
-from mvnb import (
-    embeddings,
-    probe_labels,
-    probe_scores,
-    probes,
-    table2,
-    table2_runs,
-)
+from mvnb import embeddings, probes, table2
 from mvnb.corpus import manifest_split
 from mvnb.runs import run_dir
+from table2.test_intervals import rotations_of
 
 
 def test_each_rotation_probes_its_own_split_on_its_own_runs_and_references(tmp_path):
@@ -30,8 +23,8 @@ def test_each_rotation_probes_its_own_split_on_its_own_runs_and_references(tmp_p
         run.mkdir(parents=True)
         audio = scale * rng.normal(size=(len(man), 4)) + 1
         np.savez(run / "embeddings.npz", audio=audio, video=audio, segment_index=np.arange(len(man)))
-    tasks, _ = probe_labels.probe_tasks(man, [0, 1])
-    scores, results, notes = table2_runs.run_table2_probes(
+    tasks, _ = probes.probe_tasks(man, [0, 1])
+    scores, results, notes = table2.run_table2_probes(
         frozen,
         tmp_path,
         ["corrected"],
@@ -50,7 +43,7 @@ def test_each_rotation_probes_its_own_split_on_its_own_runs_and_references(tmp_p
             assert result.scores["n_train"] == ((split == "train") & task.labelled).sum()
             prior = results[("prior", "reference", task.name, rotation, 0)].test_probs
             np.testing.assert_allclose(
-                prior, np.tile(probe_scores.training_prior(task, split, man["video_id"]), (len(prior), 1))
+                prior, np.tile(probes.training_prior(task, split, man["video_id"]), (len(prior), 1))
             )
     flags = scores[scores["config"] == "corrected"].groupby("rotation")["collapsed"].all()
     assert flags.to_dict() == {0: False, 1: True}
