@@ -18,6 +18,7 @@ seed, so that about half of its videos are tested, rather than one tenth under s
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pandas as pd
@@ -130,6 +131,28 @@ PROFILES: dict[str, dict] = {
         "gap_frames": 16,
     },
 }
+
+
+def split_override(pair: str) -> tuple[str, str]:
+    """`"lr=0.001"` → `("lr", "0.001")`: one `name=value` override from a command line (stripped);
+    ValueError when it has no `=`."""
+    name, sep, value = pair.partition("=")
+    if not sep:
+        raise ValueError(f"an override is name=value, not {pair!r}")
+    return name.strip(), value.strip()
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`["seeds=[0, 1]", "corpus=mine"]` → `{"seeds": [0, 1], "corpus": "mine"}`: values are Python
+    literals where they parse as one, else strings."""
+    overrides = {}
+    for pair in pairs:
+        name, text = split_override(pair)
+        try:
+            overrides[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            overrides[name] = text
+    return overrides
 
 
 def profile_params(name: str, overrides: dict | None = None) -> dict:

@@ -16,14 +16,22 @@ state (`settle_progress`), so that a copy read without a kernel shows what each 
 from __future__ import annotations
 
 import argparse
-import ast
 import html
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from .config import PROFILES, REPO_ROOT, check_full_size, corpus_dir, is_synthetic, profile_params, repo_path
+from .config import (
+    PROFILES,
+    REPO_ROOT,
+    check_full_size,
+    corpus_dir,
+    is_synthetic,
+    parse_overrides,
+    profile_params,
+    repo_path,
+)
 from .io import atomic_write, write_csv
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -230,19 +238,12 @@ def _widget_text(value: str | None) -> str:
     return html.unescape(value or "").replace("\u2007", " ")
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """`["seeds=[0, 1]", "corpus=mine"]` -> {"seeds": [0, 1], "corpus": "mine"}; values are Python literals
-    or strings."""
-    overrides = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"report: -p takes name=value, not {pair!r}")
-        try:
-            overrides[name.strip()] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            overrides[name.strip()] = text
-    return overrides
+def _overrides(pairs: list[str]) -> dict:
+    """The `-p name=value` overrides (`config.parse_overrides`), or exit saying what is wrong."""
+    try:
+        return parse_overrides(pairs)
+    except ValueError as err:
+        raise SystemExit(f"report: -p takes name=value ({err})") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -265,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the report; exit status 1 if a notebook failed."""
     only = [n.strip() for n in args.only.split(",")] if args.only else None
     try:
-        table = run_report(args.profile, only, parse_overrides(args.params), args.out, args.figures)
+        table = run_report(args.profile, only, _overrides(args.params), args.out, args.figures)
     except KeyError as err:
         raise SystemExit(f"report: {err.args[0]}") from None
     total = table["seconds"].sum()

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from . import runs
+from .config import split_override
 from .corpus import manifest_split
 from .device import default_device, torch_threads
 from .features import load_feature_pair
@@ -114,7 +115,7 @@ def make_config(name: str, overrides: dict | list[str] | None = None) -> TrainCo
     """
     if name not in CONFIGS:
         raise KeyError(f"unknown configuration {name!r}; choose one of {', '.join(CONFIGS)}")
-    pairs = overrides if isinstance(overrides, dict) else dict(_split_pair(p) for p in overrides or [])
+    pairs = overrides if isinstance(overrides, dict) else dict(split_override(p) for p in overrides or [])
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     unknown = set(pairs) - set(fields)
     if unknown:
@@ -123,13 +124,6 @@ def make_config(name: str, overrides: dict | list[str] | None = None) -> TrainCo
         )
     values = {**CONFIGS[name], **{k: _coerce(fields[k], v) for k, v in pairs.items()}}
     return TrainConfig(**values)
-
-
-def _split_pair(pair: str) -> tuple[str, str]:
-    key, sep, value = pair.partition("=")
-    if not sep:
-        raise ValueError(f"an override is key=value, not {pair!r}")
-    return key.strip(), value.strip()
 
 
 def _coerce(field: dataclasses.Field, value):

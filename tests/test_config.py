@@ -98,3 +98,15 @@ def test_full_size_check_counts_the_training_split_and_accepts_explicit_sizes(tm
     with pytest.raises(SystemExit, match="shorter than"):
         check_full_size(profile_params("paper", {"data_root": str(tmp_path), "min_seconds": 20.0}))
     check_full_size(profile_params("default", mine))  # only full_size profiles refuse
+
+
+def test_overrides_are_literals_or_strings():
+    assert config.parse_overrides(["seeds=[0, 1]", "corpus=mine", "coupling=0.25"]) == {
+        "seeds": [0, 1],
+        "corpus": "mine",
+        "coupling": 0.25,
+    }
+    with pytest.raises(KeyError, match="unknown parameter"):
+        profile_params("quick", {"no_such_knob": 1})
+    with pytest.raises(ValueError, match="name=value"):
+        config.parse_overrides(["seeds"])

@@ -57,16 +57,6 @@ def test_only_selects_by_number_and_rejects_unknown(monkeypatch, tmp_path):
         report.report_notebooks(["07"])
 
 
-def test_overrides_are_literals_or_strings():
-    assert report.parse_overrides(["seeds=[0, 1]", "corpus=mine", "coupling=0.25"]) == {
-        "seeds": [0, 1],
-        "corpus": "mine",
-        "coupling": 0.25,
-    }
-    with pytest.raises(KeyError, match="unknown parameter"):
-        profile_params("quick", {"no_such_knob": 1})
-
-
 def own_corpus(root, n_videos: int, duration_s: float | None = None):
     """A metadata.csv of `n_videos` videos (no files: the size check reads only the table)."""
     import pandas as pd

@@ -250,7 +250,7 @@ def test_overrides_are_coerced_to_field_types():
     [
         (("paper", []), "unknown configuration"),
         (("paper_baseline", ["learning_rate=1"]), "unknown training parameter"),
-        (("paper_baseline", ["lr"]), "key=value"),
+        (("paper_baseline", ["lr"]), "name=value"),
         (("paper_baseline", ["ae_init=maybe"]), "true or false"),
         (("paper_baseline", ["precision=fp16"]), "precision must be"),
         (("paper_baseline", ["lr=fast"]), "lr takes a number"),

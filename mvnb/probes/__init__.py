@@ -26,7 +26,6 @@ from mvnb.probes.probe import (
     ProbeConfig,
     build_probe,
     predict_probs,
-    probe_config,
     run_probe,
     run_probes,
     train_probe,
@@ -78,5 +77,4 @@ __all__ = [
     "predict_probs",
     "run_probe",
     "run_probes",
-    "probe_config",
 ]

@@ -22,7 +22,6 @@ so the probes' test videos are unseen by both.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -201,14 +200,3 @@ def run_probes(
             {"embedding": name, "config": cfg, **run, "task": task.name, "collapsed": False, **result.scores}
         )
     return pd.DataFrame(rows), results, notes
-
-
-def probe_config(**overrides) -> ProbeConfig:
-    """`ProbeConfig` with the given fields replaced (unknown names are an error naming the known ones)."""
-    known = {f.name for f in dataclasses.fields(ProbeConfig)}
-    unknown = set(overrides) - known
-    if unknown:
-        raise KeyError(
-            f"unknown probe parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
-        )
-    return ProbeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
