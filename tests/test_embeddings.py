@@ -14,7 +14,7 @@ from mvnb.runs import run_dir
 
 def test_one_vocabulary_everywhere():
     assert embeddings.NAMES == ("musicnn", "R(2+1)D", "concat", "CL_a", "CL_v", "CL_agg")
-    assert neighbours.EMBEDDINGS == table2.EMBEDDINGS == embeddings.NAMES
+    assert neighbours.EMBEDDINGS == table2.table.EMBEDDINGS == embeddings.NAMES
     assert set(paper.PAPER_TABLE2) == set(embeddings.NAMES)
     assert {layer.name for layer in maps.report_layers(["corrected"])} == set(embeddings.NAMES)
     assert set(embeddings.DEFINITIONS) == set(embeddings.NAMES)
