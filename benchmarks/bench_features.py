@@ -33,9 +33,10 @@ import torch
 import torch.nn.functional as F
 
 from mvnb import features as fs
+from mvnb.device import resolve_precision
 from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import write_mp4, write_wav
-from mvnb.segments import PreprocessParams
+from mvnb.segments import PreprocessParams, load_manifest
 
 
 def synced(device: torch.device) -> None:
@@ -145,7 +146,7 @@ def encoders_alone(
     """Seconds for the encoders of `modalities` over all segments, inputs decoded beforehand (after a warm-up
     call)."""
     spec = fs.ViewSpec(views, frames)
-    manifest = fs.load_manifest(root)
+    manifest = load_manifest(root)
     jobs = manifest.assign(
         row=np.arange(len(manifest)), audio="audio" in modalities, video="video" in modalities
     )
@@ -212,7 +213,7 @@ def main() -> None:
     name = (
         torch.cuda.get_device_name() if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     )
-    fast = musicnn.resolve_precision("auto", device)
+    fast = resolve_precision("auto", device)
     print(
         f"encoders on {name}; fast path = {fast} autocast + channels_last_3d; best of {args.repeats}, "
         f"{args.clips} clips per call"
@@ -250,7 +251,7 @@ def main() -> None:
             ("video", root / "video", ("video",)),
             ("audio+video", root / "video", ("audio", "video")),
         ):
-            n = len(fs.load_manifest(store))
+            n = len(load_manifest(store))
             alone = min(
                 encoders_alone(store, modalities, args.views, args.pipeline_frames, batch, device)
                 for _ in range(2)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mvnb.device import resolve_precision
 from mvnb.encoders.musicnn import (
     WINDOW_SAMPLES,
     FrontendBlock,
@@ -32,7 +33,6 @@ from mvnb.encoders.musicnn import (
     load_musicnn,
     musicnn_features,
     musicnn_patches,
-    resolve_precision,
 )
 
 

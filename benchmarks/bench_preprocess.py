@@ -31,7 +31,8 @@ import pandas as pd
 import soundfile as sf
 
 from mvnb.config import repo_path
-from mvnb.segments import X264_PRESET, PreprocessParams, list_videos, preprocess
+from mvnb.corpus import list_videos
+from mvnb.segments import X264_PRESET, PreprocessParams, preprocess
 from mvnb.synth import SynthSpec, make_corpus
 
 

@@ -19,7 +19,8 @@ import time
 import numpy as np
 import torch
 
-from mvnb.probes import ProbeConfig, torch_threads, train_probe
+from mvnb.device import torch_threads
+from mvnb.probes import ProbeConfig, train_probe
 
 WIDTHS = {"concat": 2018, "musicnn": 1506, "R(2+1)D": 512, "CL_*": 256}
 COUNTS = {"concat": 1, "musicnn": 1, "R(2+1)D": 1, "CL_*": 6}  # embeddings of each width per seed and task

@@ -99,8 +99,10 @@ def child(
     if threads:
         torch.set_num_threads(threads)
     from mvnb import standardise
+    from mvnb.fit import train_epoch
+    from mvnb.projection import heads_of, loss_of, to_tensor
     from mvnb.samplers import OneSegmentPerVideoBatchSampler
-    from mvnb.train import _build, _loss, _split_rows, _to_tensor, make_config, train_epoch
+    from mvnb.train import _split_rows, make_config
 
     # Like the feature store, the per-segment inputs are memory-mapped files.
     audio, video, video_ids, split = (
@@ -110,13 +112,13 @@ def child(
     device = torch.device("cpu")
     torch.manual_seed(0)
     rows = _split_rows(audio, video, video_ids, split, None)
-    heads = _build(config, AUDIO_DIM, VIDEO_DIM)
+    heads = heads_of(config, AUDIO_DIM, VIDEO_DIM)
     tic = time.perf_counter()
     if config.input_norm == "standard":
         for norm, features in zip(heads.input_norms(), (audio, video), strict=True):
             norm.set_stats(standardise.fit(features, rows["train"]))
     stats_s = time.perf_counter() - tic
-    loss_fn = _loss(config)
+    loss_fn = loss_of(config)
     optimiser = torch.optim.Adam([*heads.parameters(), *loss_fn.parameters()], lr=config.lr, fused=True)
     sampler = OneSegmentPerVideoBatchSampler(video_ids[rows["train"]], config.batch_size, seed=0)
     steps = min(len(sampler), max_steps or len(sampler))
@@ -125,7 +127,7 @@ def child(
     tic = time.perf_counter()
     for b in itertools.islice(sampler, steps):
         idx = np.sort(rows["train"][b])
-        _to_tensor(audio, idx, 0, device), _to_tensor(video, idx, 0, device)
+        to_tensor(audio, idx, 0, device), to_tensor(video, idx, 0, device)
     read_s = time.perf_counter() - tic
 
     tic, cpu = time.perf_counter(), time.process_time()

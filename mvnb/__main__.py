@@ -18,11 +18,11 @@ COMMANDS = {
         "cut each video into segments: 10 fps mp4 + 16 kHz mono wav, manifest, split",
     ),
     "features": (
-        "mvnb.features",
+        "mvnb.features.cli",
         "encode every segment with frozen musicnn and R(2+1)D-18 into the feature store",
     ),
     "train": ("mvnb.train", "train the projection heads contrastively on cached features"),
-    "similar": ("mvnb.neighbours", "the catalogue videos nearest to a new video (cold start)"),
+    "similar": ("mvnb.coldstart", "the catalogue videos nearest to a new video (cold start)"),
     "embed": (
         "mvnb.embed",
         "embeddings of your own videos as parquet: frozen features, and CL_a, CL_v, CL_agg with --run",

@@ -8,7 +8,7 @@ the same values, and `-p name=value` overrides any of them.
 - `default`: what `make report` runs on a 2-core CPU within its 30-minute budget.
 
 `rotations` and `seeds` name the contrastive runs of notebooks 03-05b: one per (rotation, seed).
-Rotation r tests fold (9 − r) mod 10 (`mvnb.segments.rotation_split`), so each rotation adds a
+Rotation r tests fold (9 − r) mod 10 (`mvnb.corpus.rotation_split`), so each rotation adds a
 tenth of the corpus to the test videos that the tables pool; `default` runs five rotations of one
 seed, so that about half of its videos are tested, rather than one tenth under several seeds.
 - `paper`: the paper's sizes (six segments, 30 frames, batch 1000), for a GPU and real data.
@@ -18,7 +18,12 @@ seed, so that about half of its videos are tested, rather than one tenth under s
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
+
+import pandas as pd
+
+from .corpus import split_counts, synth_video_id
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,6 +133,28 @@ PROFILES: dict[str, dict] = {
 }
 
 
+def split_override(pair: str) -> tuple[str, str]:
+    """`"lr=0.001"` → `("lr", "0.001")`: one `name=value` override from a command line (stripped);
+    ValueError when it has no `=`."""
+    name, sep, value = pair.partition("=")
+    if not sep:
+        raise ValueError(f"an override is name=value, not {pair!r}")
+    return name.strip(), value.strip()
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`["seeds=[0, 1]", "corpus=mine"]` → `{"seeds": [0, 1], "corpus": "mine"}`: values are Python
+    literals where they parse as one, else strings."""
+    overrides = {}
+    for pair in pairs:
+        name, text = split_override(pair)
+        try:
+            overrides[name] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            overrides[name] = text
+    return overrides
+
+
 def profile_params(name: str, overrides: dict | None = None) -> dict:
     """The parameters of profile `name`, with `overrides` applied (unknown keys are an error)."""
     if name not in PROFILES:
@@ -157,7 +184,7 @@ def corpus_dir(params: dict) -> Path:
     return repo_path(params["data_root"]) / params["corpus"]
 
 
-def store_dir(params: dict) -> Path:
+def segment_store(params: dict) -> Path:
     """Folder of the preprocessed segment store (manifest, segments, features) of the corpus."""
     return corpus_dir(params) / "store"
 
@@ -183,29 +210,41 @@ def check_full_size(params: dict) -> None:
     its `duration_s` column or the store's probed videos.csv, where present); one still to be
     synthesised from `n_videos` and `min_seconds`. Raises SystemExit naming what is short and how to proceed.
     """
-    import pandas as pd
-
-    from .segments import split_counts
-    from .synth import synth_video_id
-
-    def synthetic_ids(n: int) -> pd.Series:
-        return pd.Series([synth_video_id(i) for i in range(n)])
-
     if not params.get("full_size"):
         return
-    metadata = corpus_dir(params) / "metadata.csv"
-    if metadata.is_file():
-        table = pd.read_csv(metadata)
-        probed = store_dir(params) / "videos.csv"
-        if "duration_s" not in table and probed.is_file():
-            table = table.merge(pd.read_csv(probed)[["video_id", "duration_s"]], on="video_id", how="left")
-        ids, durations, source = table["video_id"].astype(str), table.get("duration_s"), str(metadata)
-    else:
-        ids = synthetic_ids(params["n_videos"])
-        durations, source = (
-            pd.Series([params["min_seconds"]]),
-            f"a synthetic corpus of n_videos = {params['n_videos']}",
+    problems = _size_problems(params, *_corpus_videos(params))
+    if problems:
+        raise SystemExit(
+            f"profile {params['profile']} needs the paper's sizes, and this corpus is too small for them:\n "
+            f" - "
+            + "\n  - ".join(problems)
+            + "\nAdd videos, or run a smaller profile (--profile default), or lower the sizes explicitly "
+            "(e.g. -p batch_size=256 -p gap_videos=400)."
         )
+
+
+def _synthetic_ids(n: int) -> pd.Series:
+    """The ids of a synthetic corpus of `n` videos, `(n,)`."""
+    return pd.Series([synth_video_id(i) for i in range(n)])
+
+
+def _corpus_videos(params: dict) -> tuple[pd.Series, pd.Series | None, str]:
+    """`(ids, durations or None, source)` of the corpus named by `params`: from its metadata.csv
+    (durations from its `duration_s` column or the store's videos.csv), else the synthetic corpus
+    still to be made (`n_videos` ids, `min_seconds` as the shortest duration); source names it."""
+    metadata = corpus_dir(params) / "metadata.csv"
+    if not metadata.is_file():
+        source = f"a synthetic corpus of n_videos = {params['n_videos']}"
+        return _synthetic_ids(params["n_videos"]), pd.Series([params["min_seconds"]]), source
+    table = pd.read_csv(metadata)
+    probed = segment_store(params) / "videos.csv"
+    if "duration_s" not in table and probed.is_file():
+        table = table.merge(pd.read_csv(probed)[["video_id", "duration_s"]], on="video_id", how="left")
+    return table["video_id"].astype(str), table.get("duration_s"), str(metadata)
+
+
+def _size_problems(params: dict, ids: pd.Series, durations: pd.Series | None, source: str) -> list[str]:
+    """What is too small for the sizes of `params`: each problem as one sentence (see `check_full_size`)."""
     problems = []
     n_train, rotation = min((split_counts(ids, r)["train"], r) for r in params["rotations"])
     if n_train < params["batch_size"]:
@@ -215,7 +254,7 @@ def check_full_size(params: dict) -> None:
             f"fewer than batch_size = {params['batch_size']} (a batch takes one segment per video)"
         )
     gap_train = split_counts(
-        synthetic_ids(params["gap_videos"]), folds_per_split=params["gap_folds_per_split"]
+        _synthetic_ids(params["gap_videos"]), folds_per_split=params["gap_folds_per_split"]
     )["train"]
     if gap_train < params["batch_size"]:
         problems.append(
@@ -229,11 +268,4 @@ def check_full_size(params: dict) -> None:
             f"{short} video(s) are shorter than the {need:g} s that {params['segments']} segments of "
             f"{params['seconds']:g} s need"
         )
-    if problems:
-        raise SystemExit(
-            f"profile {params['profile']} needs the paper's sizes, and this corpus is too small for them:\n "
-            f" - "
-            + "\n  - ".join(problems)
-            + "\nAdd videos, or run a smaller profile (--profile default), or lower the sizes explicitly "
-            "(e.g. -p batch_size=256 -p gap_videos=400)."
-        )
+    return problems

@@ -2,12 +2,12 @@
 
 Every video is cut into segments and each segment's view 0 (the centred 3 s window, the centre
 crop) is encoded with the frozen encoders, the same pipeline as the catalogue's
-(`mvnb.segments.preprocess`, `mvnb.features.extract_features`); with a training run, its heads
-(which carry their input standardisation) add the learned embeddings. OUT receives
+(`mvnb.intake.encode_store`); with a training run, its heads (which carry their input
+standardisation) add the learned embeddings. OUT receives
 
 - `segments.parquet`: one row per segment, `video_id, k, start_s, end_s`, and each embedding as
   a fixed-size float32 list column: `musicnn` (1506), `r2plus1d` (512) and, with a run, `CL_a`,
-  `CL_v`, `CL_agg` (the mean of the two at unit length, `mvnb.probes.cl_agg`);
+  `CL_v`, `CL_agg` (the mean of the two at unit length, `mvnb.embeddings.cl_agg`);
 - `videos.parquet`: one row per video, `video_id, path, n_segments`, its metadata labels, and
   each embedding averaged over the video's segments, as browsing averages them
   (`mvnb.neighbours.video_embeddings`, "mean");
@@ -27,153 +27,28 @@ OUT/store and encode only the new ones; the tables are rewritten from the stores
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mvnb import __version__, config, features, segments
-from mvnb.media import atomic_write
-from mvnb.neighbours import check_run_store, learned_embeddings, run_data_dir, video_embeddings
+from mvnb import __version__, corpus, features, segments
+from mvnb.intake import (
+    EncodeSettings,
+    check_run_store,
+    default_settings,
+    encode_store,
+    encoding_differences,
+    heads_embeddings,
+    store_settings,
+)
+from mvnb.io import atomic_write, sha256_file, write_csv, write_json
+from mvnb.neighbours import video_embeddings
+from mvnb.runs import HEADS_FILE, read_config, run_data_dir
 
 FROZEN = {"musicnn": "audio", "r2plus1d": "video"}  # output column: the feature store it comes from
 LEARNED = ("CL_a", "CL_v", "CL_agg")
-
-
-# --------------------------------------------------------------------------- how videos are encoded
-
-
-@dataclass(frozen=True)
-class EncodeSettings:
-    """How videos are cut into segments and their view 0 encoded.
-
-    preprocess: the segment store's parameters; frames: video frames per view; seed: of the
-    view spec and of a random video initialisation; video_weights: "kinetics400", "random" or
-    a .pth path (`strict_weights`: fail instead of falling back to a seeded random init);
-    precision: of both encoders; audio_model: the musicnn weights.
-    """
-
-    preprocess: segments.PreprocessParams
-    frames: int
-    seed: int
-    video_weights: str
-    strict_weights: bool
-    precision: str
-    audio_model: str
-
-
-def store_settings(data_dir: str | Path) -> EncodeSettings:
-    """The settings a segment store and its two feature stores were made with.
-
-    Raises FileNotFoundError when the store has no features yet.
-    """
-    data_dir = Path(data_dir)
-    metas = {m: features.read_meta(features.store_dir(data_dir, m)) for m in features.KEYS}
-    missing = [m for m, meta in metas.items() if meta is None]
-    if missing:
-        raise FileNotFoundError(
-            f"the store {data_dir} has no {' or '.join(missing)} features; run `python -m mvnb features` "
-            f"first"
-        )
-    video, weights = metas["video"], metas["video"]["provenance"]["weights"]
-    if weights not in ("kinetics400", "file"):
-        weights = "random"  # asked for so, or what a missing Kinetics download fell back to
-    elif weights == "file":
-        weights = video["provenance"]["source"]
-    return EncodeSettings(
-        segments.load_params(data_dir),
-        video["settings"]["views"]["frames"],
-        video["settings"]["views"]["seed"],
-        weights,
-        weights == "kinetics400",
-        video["settings"]["precision"],
-        metas["audio"]["settings"]["model"],
-    )
-
-
-def default_settings() -> EncodeSettings:
-    """The default profile's settings: its segments, seconds, fps, size, frames, weights and
-    precision (Kinetics-400, falling back to a seeded random init where they cannot be had,
-    as in the report)."""
-    p = config.PROFILES["default"]
-    preprocess = segments.PreprocessParams(
-        segments=p["segments"],
-        seconds=p["seconds"],
-        fps=p["fps"],
-        size=segments.parse_size(p["size"]),
-        seed=p["corpus_seed"],
-    )
-    return EncodeSettings(
-        preprocess, p["frames"], 0, p["video_weights"], False, p["precision"], "MSD_musicnn"
-    )
-
-
-def encode_store(
-    metadata_csv: str | Path,
-    store: str | Path,
-    settings: EncodeSettings,
-    device: str | None = None,
-    workers: int = 0,
-    progress: bool = True,
-) -> dict | None:
-    """Cut the videos `metadata_csv` lists into the segment store `store` and encode view 0 of
-    each segment as `settings` say; incremental, like both steps. Returns the feature summary
-    (`mvnb.features.extract_features`), or None when no video gave a segment."""
-    p = settings.preprocess
-    manifest = segments.preprocess(
-        None,
-        metadata_csv,
-        store,
-        segments=p.segments,
-        seconds=p.seconds,
-        fps=p.fps,
-        size=p.size,
-        seed=p.seed,
-        sample_rate=p.sample_rate,
-        workers=max(1, workers),
-        progress=progress,
-    )
-    if manifest.empty:
-        return None
-    return features.extract_features(
-        store,
-        views=1,
-        frames=settings.frames,
-        video_weights=settings.video_weights,
-        precision=settings.precision,
-        device=device,
-        workers=workers,
-        seed=settings.seed,
-        audio_model=settings.audio_model,
-        strict_weights=settings.strict_weights,
-        progress=progress,
-    )
-
-
-def encoding_differences(store: str | Path, reference: str | Path) -> list[str]:
-    """How the view-0 features of `store` would differ from those of `reference`: the
-    preprocessing parameters and encoder settings (weights' sha256, precision, frames, …) that
-    are not the same, as `name: theirs → ours`; empty when the two encode alike. The number of
-    views is not compared: view 0 does not depend on it."""
-
-    def spec(data_dir) -> dict:
-        flat = {f"preprocess.{k}": v for k, v in segments.load_params(data_dir).as_json().items()}
-        for modality in features.KEYS:
-            settings = dict(features.read_meta(features.store_dir(data_dir, modality))["settings"])
-            settings["views"] = {k: v for k, v in settings["views"].items() if k != "views"}
-            flat.update({f"{modality}.{k}": v for k, v in settings.items()})
-        return flat
-
-    ours, theirs = spec(store), spec(reference)
-    return [
-        f"{k}: {theirs.get(k)!r} → {ours.get(k)!r}"
-        for k in sorted(set(ours) | set(theirs))
-        if ours.get(k) != theirs.get(k)
-    ]
 
 
 # --------------------------------------------------------------------------- embed
@@ -189,7 +64,7 @@ def embed_videos(
     workers: int = 1,
     progress: bool = True,
 ) -> dict:
-    """Embed the videos of `videos_dir` (and/or `metadata_csv`, as `mvnb.segments.list_videos`
+    """Embed the videos of `videos_dir` (and/or `metadata_csv`, as `mvnb.corpus.list_videos`
     reads them) into OUT (see the module docstring); returns a summary.
 
     run: a training run directory, for its settings and the learned embeddings; store: a segment
@@ -201,45 +76,28 @@ def embed_videos(
     reason on settings that do not fit together.
     """
     started = time.perf_counter()
-    out, own = Path(out), Path(out) / "store"
-    run = Path(run) if run is not None else None
+    out, run = Path(out), (Path(run) if run is not None else None)
     store = Path(store) if store is not None else None
     reference = _run_store(run, store) if run is not None else None
     settings = store_settings(reference) if reference is not None else default_settings()
-    jobs, skipped, labels = segments.list_videos(
+    jobs, skipped, labels = corpus.list_videos(
         Path(videos_dir) if videos_dir else None, Path(metadata_csv) if metadata_csv else None
     )
     paths = {job.video_id: job.path for job in jobs}
     reused = _reusable(store, jobs, settings, reference) if store is not None else set()
     todo = [job for job in jobs if job.video_id not in reused]
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "inputs.csv") as tmp:
-        pd.DataFrame([(j.video_id, j.path) for j in todo], columns=["video_id", "path"]).to_csv(
-            tmp, index=False
-        )
-    cut = sum(segments.read_record(own, job) is None for job in todo)  # what preprocess will (re)do
-    summary = encode_store(out / "inputs.csv", own, settings, device, workers, progress) if todo else None
-    if todo:
-        skipped = pd.concat([skipped, segments.load_skipped(own)], ignore_index=True)
+    cut, summary, new_skipped = _encode_new(out, todo, settings, device, workers, progress)
+    skipped = pd.concat([skipped, new_skipped], ignore_index=True) if todo else skipped
     if summary and (reference or (store if reused else None)):  # new features must match those they join
-        against = reference or store
-        if differ := encoding_differences(own, against):
-            raise ValueError(
-                f"the encoders here do not encode as {against} did ({'; '.join(differ)}); "
-                f"their embeddings would not be comparable"
-            )
-    sources = ([(store, reused)] if reused else []) + ([(own, {j.video_id for j in todo})] if summary else [])
+        _check_comparable(out / "store", reference or store)
+    sources = ([(store, reused)] if reused else []) + (
+        [(out / "store", {j.video_id for j in todo})] if summary else []
+    )
     table, failed = _segment_table(sources, paths)
     if run is not None:
         table = table.assign(**_learned(run, table, device))
-    write_outputs(
-        out,
-        table,
-        labels,
-        paths,
-        pd.concat([skipped, failed], ignore_index=True),
-        _provenance(run, settings, sources),
-    )
+    failed_all = pd.concat([skipped, failed], ignore_index=True)
+    write_outputs(out, table, labels, paths, failed_all, _provenance(run, settings, sources))
     encoded = max(summary[m]["computed"] + len(summary[m]["failed"]) for m in features.KEYS) if summary else 0
     return {
         "videos": int(table["video_id"].nunique()),
@@ -252,8 +110,42 @@ def embed_videos(
     }
 
 
+def _encode_new(
+    out: Path,
+    todo: list[corpus.VideoJob],
+    settings: EncodeSettings,
+    device: str | None,
+    workers: int,
+    progress: bool,
+) -> tuple[int, dict | None, pd.DataFrame | None]:
+    """Cut and encode the videos `todo` into OUT/store, listing them in OUT/inputs.csv (`video_id,
+    path`). Returns `(cut, summary, skipped)`: how many videos were cut now, `encode_store`'s
+    summary (None with nothing to do or no segment), and the store's skipped rows (`video_id,
+    path, reason`; None with nothing to do)."""
+    own = out / "store"
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(
+        out / "inputs.csv", pd.DataFrame([(j.video_id, j.path) for j in todo], columns=["video_id", "path"])
+    )
+    cut = sum(segments.read_record(own, job) is None for job in todo)  # what preprocess will (re)do
+    if not todo:
+        return cut, None, None
+    summary = encode_store(out / "inputs.csv", own, settings, device, workers, progress)
+    return cut, summary, segments.load_skipped(own)
+
+
+def _check_comparable(own: Path, against: Path) -> None:
+    """Raise ValueError when the features just encoded into `own` would differ from those of the
+    store `against` that they join (`encoding_differences`)."""
+    if differ := encoding_differences(own, against):
+        raise ValueError(
+            f"the encoders here do not encode as {against} did ({'; '.join(differ)}); "
+            f"their embeddings would not be comparable"
+        )
+
+
 def _run_store(run: Path, store: Path | None) -> Path:
-    """The segment store `run` was trained on (`neighbours.run_data_dir`; `store` where the run's
+    """The segment store `run` was trained on (`mvnb.runs.run_data_dir`; `store` where the run's
     own is not here), checked to hold the features the run was trained on."""
     try:
         reference = run_data_dir(run)
@@ -268,7 +160,7 @@ def _run_store(run: Path, store: Path | None) -> Path:
 
 
 def _reusable(
-    store: Path, jobs: list[segments.VideoJob], settings: EncodeSettings, reference: Path | None
+    store: Path, jobs: list[corpus.VideoJob], settings: EncodeSettings, reference: Path | None
 ) -> set[str]:
     """The ids of the videos `store` holds completely, cut from the same files, with features
     for every segment; `store` must have been cut with `settings` (and encode as `reference`)."""
@@ -326,27 +218,16 @@ def _segment_table(
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return (
         table.sort_values(["video_id", "k"], kind="stable").reset_index(drop=True),
-        pd.DataFrame(failed, columns=segments.SKIPPED_COLUMNS).drop_duplicates(),
+        pd.DataFrame(failed, columns=corpus.SKIPPED_COLUMNS).drop_duplicates(),
     )
 
 
 def _learned(run: Path, table: pd.DataFrame, device: str | None) -> dict[str, list[np.ndarray]]:
-    """`CL_a`, `CL_v` and `CL_agg` of the segments in `table` by the heads of `run`, as training
-    computed its embeddings.npz (view 0, the run's precision), one `(dim,)` array per row."""
-    from mvnb.encoders.musicnn import default_device
-    from mvnb.train import embed_segments, load_heads
-
-    device = device or default_device()
-    heads, _, train_config = load_heads(run, device)
+    """`CL_a`, `CL_v` and `CL_agg` of the segments in `table` by the heads of `run`
+    (`mvnb.intake.heads_embeddings`), one `(dim,)` array per row."""
     audio = np.stack(table["musicnn"])[:, None] if len(table) else np.zeros((0, 1, 1506), np.float32)
     video = np.stack(table["r2plus1d"])[:, None] if len(table) else np.zeros((0, 1, 512), np.float32)
-    cl_audio, cl_video = embed_segments(heads, audio, video, device=device, precision=train_config.precision)
-    return {name: list(values) for name, values in learned_embeddings(cl_audio, cl_video).items()}
-
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    return {name: list(values) for name, values in heads_embeddings(run, audio, video, device).items()}
 
 
 def _provenance(run: Path | None, settings: EncodeSettings, sources: list[tuple[Path, set[str]]]) -> dict:
@@ -354,7 +235,7 @@ def _provenance(run: Path | None, settings: EncodeSettings, sources: list[tuple[
     encoders = {}
     for store, _ in sources:
         for modality in features.KEYS:
-            encoders[modality] = features.read_meta(features.store_dir(store, modality))["provenance"]
+            encoders[modality] = features.read_meta(features.feature_dir(store, modality))["provenance"]
     return {
         "mvnb": __version__,
         "view": 0,
@@ -366,8 +247,8 @@ def _provenance(run: Path | None, settings: EncodeSettings, sources: list[tuple[
         if run is None
         else {
             "path": str(run.resolve()),
-            "heads_sha256": _sha256(run / "heads.pt"),
-            "config": json.loads((run / "config.json").read_text()).get("name"),
+            "heads_sha256": sha256_file(run / HEADS_FILE),
+            "config": read_config(run).get("name"),
         },
         "stores": [str(store.resolve()) for store, _ in sources],
     }
@@ -392,10 +273,8 @@ def write_outputs(
     for name in vectors:
         videos[name] = list(video_embeddings(np.stack(table[name]), ids)[1]) if len(table) else []
     _write_parquet(out / "videos.parquet", videos, vectors)
-    with atomic_write(out / "skipped.csv") as tmp:
-        skipped.sort_values(["video_id", "path"], kind="stable").to_csv(tmp, index=False)
-    with atomic_write(out / "provenance.json") as tmp:
-        tmp.write_text(json.dumps(provenance, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_csv(out / "skipped.csv", skipped.sort_values(["video_id", "path"], kind="stable"))
+    write_json(out / "provenance.json", provenance)
 
 
 def _write_parquet(path: Path, table: pd.DataFrame, vectors: list[str]) -> None:

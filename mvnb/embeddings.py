@@ -17,7 +17,7 @@ features (the centred 3 s window and the centre crop):
   neighbours.
 
 Rows that are not finite (segments whose features failed) stay not finite; all-zero rows stay
-zero.
+zero. `video_means` averages segment rows per video, for scores and neighbours at video level.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mvnb.metrics import unit_rows
+from mvnb.runs import read_embeddings
 
 FROZEN = ("musicnn", "R(2+1)D", "concat")
 LEARNED = ("CL_a", "CL_v", "CL_agg")
@@ -89,16 +90,17 @@ def cl_embeddings(run_folder: str | Path, n_segments: int) -> dict[str, np.ndarr
     Raises FileNotFoundError or ValueError with a one-line reason when the run is missing or
     does not cover the manifest's segments.
     """
-    path = Path(run_folder) / "embeddings.npz"
-    if not path.exists():
-        raise FileNotFoundError(f"no embeddings at {path}; run notebook 03 (contrastive training) first")
-    with np.load(path) as archive:
-        audio, video, index = archive["audio"], archive["video"], archive["segment_index"]
-    if len(index) != n_segments or not np.array_equal(index, np.arange(n_segments)):
-        raise ValueError(
-            f"{path} holds {len(index)} segments, not the manifest's {n_segments} in order; retrain this run"
-        )
-    return learned_embeddings(audio, video)
+    return learned_embeddings(*read_embeddings(run_folder, n_segments))
+
+
+def video_means(values: np.ndarray, video_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video mean of segment rows: `values` `(n, k)`, `video_ids` `(n,)` → (videos `(v,)`, means `(v,
+    k)`)."""
+    videos, codes = np.unique(np.asarray(video_ids), return_inverse=True)
+    codes = codes.ravel()
+    sums = np.zeros((len(videos), values.shape[1]))
+    np.add.at(sums, codes, values)
+    return videos, sums / np.bincount(codes)[:, None]
 
 
 def definitions_markdown(names=NAMES) -> str:

@@ -15,32 +15,20 @@ segment audio is byte-identical (`audio_digests`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from . import embeddings, features, probes, readouts, synth, train
-from .metrics import argsort_diagonal_rank, bootstrap_interval, median_rank
-from .results import format_interval, run_dir, usable_seeds, versus_chance
-from .segments import load_manifest, preprocess, rotation_split
+from .corpus import rotation_split
+from .io import sha256_file
+from .metrics import bootstrap_interval
+from .results import run_dir, usable_seeds, versus_chance
+from .segments import load_manifest, preprocess
 
 CONFIGS = ("paper_baseline", "paper_std", "corrected")
-# The diagnosis: {sigmoid, none} x {tau = 1, learnable tau} x {raw, standardised inputs}, all in the
-# paper's loss form (positive excluded), each cell the paper's baseline with these fields changed.
-DIAGNOSIS = {
-    (output, tau, inputs): {
-        "output": "sigmoid" if output == "sigmoid" else "none",
-        "learnable_temperature": tau == "learnable τ",
-        "input_norm": "standard" if inputs == "standardised" else "none",
-    }
-    for output in ("sigmoid", "no sigmoid")
-    for tau in ("τ = 1", "learnable τ")
-    for inputs in ("raw", "standardised")
-}
 COLUMNS = [
     "coupling",
     "style_coupling",
@@ -163,7 +151,7 @@ def audio_digests(store: Path) -> pd.Series:
     """sha256 of every segment's wav, indexed by segment id: equal digests, equal audio inputs."""
     manifest = load_manifest(store, absolute_paths=True)
     return pd.Series(
-        [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in manifest["audio_path"]],
+        [sha256_file(p) for p in manifest["audio_path"]],
         index=manifest["segment_id"],
     )
 
@@ -353,267 +341,3 @@ def sweep_summary(table: pd.DataFrame, runs: Path) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
-
-
-def gap_figure(summary: pd.DataFrame) -> plt.Figure:
-    """Median rank / pool and genre probe AUC against coupling, from `sweep_summary`: one curve per
-    configuration and style coupling (solid: style 0, the style independent of the genre; dashed:
-    style 1). Error bars on the left: 95 % bootstrap intervals over test videos; the right shows
-    means over seeds."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
-    styles = sorted(summary["style_coupling"].unique())
-    for i, (name, rows) in enumerate(summary.groupby("config", sort=False)):
-        for style in styles:
-            curve = rows[rows["style_coupling"] == style].sort_values("coupling")
-            x = curve["coupling"] + 0.012 * (i - 1)  # side by side, so the intervals do not hide each other
-            err = np.abs(curve[["mr_pool_low", "mr_pool_high"]].to_numpy().T - curve["mr_pool"].to_numpy())
-            ls = "-" if style == styles[0] else "--"
-            label = f"{name}, style {style:g}"
-            axes[0].errorbar(
-                x, curve["mr_pool"], err, marker="o", capsize=3, ls=ls, color=f"C{i}", label=label
-            )
-            gone = curve["versus_chance"] == "collapsed"
-            axes[0].scatter(x[gone], np.full(gone.sum(), 0.62), marker="x", color=f"C{i}")
-            axes[1].plot(
-                curve["coupling"],
-                curve["genre_auc_cl_agg"],
-                marker="o",
-                ls=ls,
-                color=f"C{i}",
-                label=f"CL_agg, {label}",
-            )
-    for style in styles:
-        frozen = (
-            summary[summary["style_coupling"] == style].drop_duplicates("coupling").sort_values("coupling")
-        )
-        axes[1].plot(
-            frozen["coupling"],
-            frozen["genre_auc_concat"],
-            marker="s",
-            color="k",
-            ls="-" if style == styles[0] else "--",
-            label=f"concat (frozen), style {style:g}",
-        )
-    axes[0].axhline(summary["chance"].median(), color="k", ls=":", lw=1, label="chance (P+1)/2P")
-    axes[0].text(
-        0.01,
-        0.625,
-        "x: collapsed, not scored",
-        transform=axes[0].get_yaxis_transform(),
-        fontsize=7,
-        va="bottom",
-    )
-    axes[0].set(
-        xlabel="coupling",
-        ylabel="test median rank / pool",
-        ylim=(0, 0.65),
-        title="cross-modal retrieval (both directions, 95 % CI over test videos)",
-    )
-    axes[1].set(
-        xlabel="coupling",
-        ylabel="genre macro ROC-AUC (video level)",
-        title="genre probe on the test split (mean over seeds)",
-    )
-    for ax in axes:
-        ax.legend(fontsize=7)
-    return fig
-
-
-def diagnosis_point(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """Where the diagnosis runs: the positive control (1, style 0), where only the music links picture and
-    sound; in a sweep without it, its most coupled point (style 0 first)."""
-    return (1.0, 0.0) if (1.0, 0.0) in points else max(points, key=lambda p: (p[0], -p[1]))
-
-
-def diagnosis_name(cell: tuple[str, str, str]) -> str:
-    """Folder name of a diagnosis cell, e.g. `sigmoid_tau1_raw`."""
-    output, tau, inputs = cell
-    return f"{output.replace(' ', '_')}_{'tau1' if tau == 'τ = 1' else 'learnable_tau'}_{inputs}"
-
-
-def diagnosis_rows(
-    store: Path, audio_store: Path, runs: Path, seeds: list[int], s: SweepSettings
-) -> pd.DataFrame:
-    """The 2x2x2 at one point: per cell and seed, median rank (mean of a→v and v→a) and the
-    argsort-diagonal number, with the run's collapse mark and final τ."""
-    rows = []
-    manifest = load_manifest(store)
-    test = sweep_split(manifest, s) == "test"
-    for cell, overrides in DIAGNOSIS.items():
-        for seed in seeds:
-            folder = run_dir(runs / "diagnosis", diagnosis_name(cell), seed)
-            summary = train_point(store, audio_store, folder, "paper_baseline", overrides, seed, s)
-            main = summary["test"]["main"]
-            cl = embeddings.cl_embeddings(folder, len(manifest))
-            rows.append(
-                dict(
-                    output=cell[0],
-                    tau=cell[1],
-                    inputs=cell[2],
-                    seed=seed,
-                    collapsed=any(summary["collapsed"].values()),
-                    pool=main["pool"],
-                    final_tau=summary["tau"],
-                    median_rank=(main["median_rank_a2v"] + main["median_rank_v2a"]) / 2,
-                    argsort_diagonal=argsort_diagonal_rank(cl["CL_a"][test], cl["CL_v"][test]),
-                    n_test=int(test.sum()),
-                )
-            )
-    return pd.DataFrame(rows)
-
-
-def diagnosis_summary(diagnosis: pd.DataFrame, runs: Path) -> pd.DataFrame:
-    """One row per cell of `diagnosis_rows`: median rank / pool with its interval, and the argsort-diagonal /
-    pool."""
-    out = []
-    for (output, tau, inputs), group in diagnosis.groupby(["output", "tau", "inputs"], sort=False):
-        folders = [
-            run_dir(runs / "diagnosis", diagnosis_name((output, tau, inputs)), seed) for seed in group["seed"]
-        ]
-        out.append(
-            {
-                "output": output,
-                "tau": tau,
-                "inputs": inputs,
-                **interval_row(group, folders),
-                "argsort_diagonal_pool": (group["argsort_diagonal"] / group["n_test"]).mean(),
-                "final_tau": group["final_tau"].mean(),
-            }
-        )
-    return pd.DataFrame(out)
-
-
-def diagnosis_figure(summary: pd.DataFrame) -> plt.Figure:
-    """The 2x2x2 as bars: median rank / pool with 95 % intervals per cell, raw beside standardised,
-    the argsort-diagonal number as a cross, chance dotted."""
-    fig, ax = plt.subplots(figsize=(8, 3.6), constrained_layout=True)
-    cells = summary.drop_duplicates(["output", "tau"])[["output", "tau"]].to_numpy().tolist()
-    for j, (inputs, colour) in enumerate((("raw", "tab:grey"), ("standardised", "tab:blue"))):
-        rows = (
-            summary[summary["inputs"] == inputs].set_index(["output", "tau"]).loc[[tuple(c) for c in cells]]
-        )
-        x = np.arange(len(cells)) + 0.2 * (2 * j - 1)
-        height = rows["mr_pool"].fillna(0).to_numpy()
-        err = np.abs(rows[["mr_pool_low", "mr_pool_high"]].to_numpy().T - height)
-        ax.bar(x, height, 0.38, yerr=np.nan_to_num(err), capsize=3, color=colour, label=f"{inputs} inputs")
-        ax.scatter(
-            x,
-            rows["argsort_diagonal_pool"],
-            marker="x",
-            color="k",
-            zorder=3,
-            label="argsort-diagonal (the authors' metric) / N" if j == 0 else None,
-        )
-        for xi, note in zip(x, rows["versus_chance"], strict=True):
-            if note == "collapsed":
-                ax.text(xi, 0.02, "collapsed", rotation=90, ha="center", va="bottom", fontsize=7)
-    ax.axhline(summary["chance"].median(), color="k", ls=":", lw=1, label="chance")
-    ax.set_xticks(range(len(cells)), [f"{o}\n{t}" for o, t in cells])
-    ax.set(ylabel="test median rank / pool", ylim=(0, 0.7), title="which choice decides? (paper loss form)")
-    ax.legend(fontsize=7, loc="upper right")
-    return fig
-
-
-def metric_pitfall(diagnosis: pd.DataFrame, seed: int = 0) -> str:
-    """The argsort-diagonal number beside the true median rank: on perfect embeddings of the test
-    set's size, and on the paper configuration (raw inputs) trained at the diagnosis point (Markdown)."""
-    n = int(diagnosis["n_test"].iloc[0])
-    perfect = np.random.default_rng(seed).normal(size=(n, 16))
-    paper = diagnosis[
-        (diagnosis["output"] == "sigmoid") & (diagnosis["tau"] == "τ = 1") & (diagnosis["inputs"] == "raw")
-    ]
-    return (
-        f"- Perfect embeddings (audio = video), N = {n}: true median rank "
-        f"**{median_rank(perfect, perfect):g}**, "
-        f"argsort-diagonal **{argsort_diagonal_rank(perfect, perfect):g}** (N/2 = {n / 2:g}).\n"
-        f"- The paper configuration at the diagnosis point: true median rank "
-        f"**{paper['median_rank'].mean():.1f}**, "
-        f"argsort-diagonal **{paper['argsort_diagonal'].mean():.1f}**. A number that reads about N/2 for any "
-        f"embedding would have printed the paper's Table 1 whether or not its model had learned anything."
-    )
-
-
-def _curve_text(rows: pd.DataFrame) -> str:
-    """'coupling 0: 0.47 [0.40, 0.55]; coupling 1: …' for one configuration's points, in coupling order."""
-    return "; ".join(
-        f"coupling {r.coupling:g}: "
-        + (
-            "collapsed"
-            if r.versus_chance == "collapsed"
-            else format_interval(r.mr_pool, r.mr_pool_low, r.mr_pool_high, 2)
-        )
-        + (f" ({r.collapsed})" if r.collapsed != "none" else "")
-        for r in rows.sort_values("coupling").itertuples()
-    )
-
-
-def conclusion(summary: pd.DataFrame, panel: pd.DataFrame | None = None) -> str:
-    """RQ1 in plain words, from `sweep_summary` and the read-out `panel` (Markdown). Every claim is decided
-    by an interval: "below chance" means the 95 % interval of median rank / pool lies under it."""
-    lines = [
-        f"Chance is a median rank of {summary['chance'].median():.2f} of the pool; "
-        f"{int(summary['test_videos'].min())}–{int(summary['test_videos'].max())} test videos behind each "
-        f"number."
-    ]
-    independent = summary[(summary["coupling"] == 0) & (summary["style_coupling"] == 0)]
-    if len(independent):
-        cells = "; ".join(
-            f"{r.config} "
-            + (
-                "collapsed"
-                if r.versus_chance == "collapsed"
-                else f"{format_interval(r.mr_pool, r.mr_pool_low, r.mr_pool_high, 2)}, {r.versus_chance}"
-            )
-            for r in independent.itertuples()
-        )
-        lines.append(f"- **Independent modalities (0, 0)**: {cells}.")
-    for style, words in (
-        (0.0, "picture follows the music, style independent of the genre"),
-        (1.0, "the genre's visual style as well"),
-    ):
-        part = summary[summary["style_coupling"] == style]
-        for name, rows in part.groupby("config", sort=False):
-            below = rows[rows["versus_chance"] == "below chance"]["coupling"]
-            lines.append(
-                f"- **{name}, style {style:g}** ({words}): {_curve_text(rows)}. "
-                + (
-                    f"Clearly below chance from coupling {below.min():g} on."
-                    if len(below)
-                    else "Never clearly below chance."
-                )
-            )
-    style1 = summary[(summary["style_coupling"] == 1) & (summary["coupling"] == 0)]
-    if len(style1):
-        leak = [r.config for r in style1.itertuples() if r.versus_chance == "below chance"]
-        lines.append(
-            "- **What style adds**: at coupling 0 with the genre's style, "
-            + (
-                f"{', '.join(leak)} retrieve below chance: the genre's look alone pairs audio with video."
-                if leak
-                else "no configuration retrieves below chance: the genre's look alone does not pair them."
-            )
-        )
-    raw = summary[summary["config"] == "paper_baseline"]
-    if len(raw):
-        scored = raw[raw["versus_chance"] != "collapsed"]
-        fine = (scored["versus_chance"] == "at chance").all()
-        lines.append(
-            f"- **The paper's configuration on raw features** (paper_baseline): collapsed at "
-            f"{int((raw['versus_chance'] == 'collapsed').sum())} of {len(raw)} points, at chance at "
-            f"{int((scored['versus_chance'] == 'at chance').sum())}, below chance at "
-            f"{int((scored['versus_chance'] == 'below chance').sum())}. "
-            + (
-                "It never learns, wherever the picture follows the sound: the paper's result, reproduced "
-                "under "
-                "control."
-                if fine
-                else "It is not at chance everywhere."
-            )
-        )
-    if panel is not None:
-        for name, rows in panel.groupby("input", sort=False):
-            seen = [f"{r.factor} ({r.metric} {r.score:.2f})" for r in rows.itertuples() if r.low > r.chance]
-            lines.append(
-                f"- **{name} sees** (read-out interval above chance): {', '.join(seen) or 'nothing'}."
-            )
-    return "\n".join(lines)

@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import explore
+from . import explore, grids
+from .agreement import tag_matrix
 from .embeddings import FROZEN, LEARNED
-from .neighbours import Catalogue, neighbour_table, tag_matrix
+from .neighbours import Catalogue, neighbour_table
 
 UNKNOWN_GENRE = "(no genre)"
 
@@ -310,12 +311,12 @@ class MapExplorer:
         )
         first = table.iloc[0]
         clip = explore.segment_preview(store, first["video_path"], first["audio_path"], self.cache_dir)
-        caption = " · ".join(line for line in explore.tile_caption(first)[:3] if line)
+        caption = " · ".join(line for line in grids.tile_caption(first)[:3] if line)
         self.player.value = explore.video_player(clip, caption, self.width, autoplay=True)
         budget = explore.EmbedBudget(50)  # per click: k + 1 small clips
         self.neighbours.value = (
             f"<b>{self.k} nearest in {html.escape(layer.label)}</b>"
-            + explore.neighbour_grid(table, store, budget, self.cache_dir, width=200)
+            + grids.neighbour_grid(table, store, budget, self.cache_dir, width=200)
         )
         return table
 

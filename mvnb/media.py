@@ -9,8 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +17,8 @@ from pathlib import Path
 import av
 import numpy as np
 import soundfile as sf
+
+from .io import atomic_write
 
 
 def open_media(path: Path | str, mode: str = "r", **options) -> av.container.Container:
@@ -31,23 +32,6 @@ def open_media(path: Path | str, mode: str = "r", **options) -> av.container.Con
     """
     av.logging.set_level(None)
     return av.open(str(path), mode=mode, **options)
-
-
-def atomic_path(path: Path) -> Path:
-    """A temporary sibling of `path`, to be renamed onto it once written completely."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-
-
-@contextlib.contextmanager
-def atomic_write(path: Path) -> Iterator[Path]:
-    """Yield the temporary path to write `path`'s content to; it replaces `path` only when the
-    block finishes, so no reader ever sees half a file, and a failed write leaves nothing."""
-    tmp = atomic_path(Path(path))
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_mp4(

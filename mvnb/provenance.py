@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mvnb.io import save_figure
+
 COLUMNS = ("video_weights", "video_weights_sha256", "audio_weights", "audio_weights_sha256")
 PNG_KEY = "Weights"  # the PNG text chunk that carries the caption
 VIDEO_ENCODER = "R(2+1)D-18"
@@ -67,14 +69,8 @@ class Weights:
     def save_figure(self, fig, path: str | Path, dpi: int = 120) -> Path:
         """Save `fig` as a PNG at `path`, atomically, with the caption as footnote and as its `PNG_KEY` text
         chunk."""
-        from mvnb.media import atomic_write
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.footnote(fig)
-        with atomic_write(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={PNG_KEY: self.caption})
-        return path
+        return save_figure(fig, path, dpi=dpi, metadata={PNG_KEY: self.caption})
 
     def plotly(self, fig):
         """Put the caption under a plotly figure, as an annotation below its plot area; returns `fig`."""
@@ -116,14 +112,14 @@ def of_store(data_dir: str | Path, audio_data_dir: str | Path | None = None) -> 
 
     Raises FileNotFoundError naming the store when a modality has no features.
     """
-    from mvnb.features import read_meta, store_dir
+    from mvnb.features import feature_dir, read_meta
 
     records = {}
     for modality, folder in (("audio", audio_data_dir or data_dir), ("video", data_dir)):
-        meta = read_meta(store_dir(folder, modality))
+        meta = read_meta(feature_dir(folder, modality))
         if meta is None:
             raise FileNotFoundError(
-                f"no {modality} features in {store_dir(folder, modality)}: their weights are unknown; "
+                f"no {modality} features in {feature_dir(folder, modality)}: their weights are unknown; "
                 f"run notebook 02 (features) first"
             )
         records[modality] = meta["provenance"]

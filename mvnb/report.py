@@ -16,15 +16,23 @@ state (`settle_progress`), so that a copy read without a kernel shows what each 
 from __future__ import annotations
 
 import argparse
-import ast
 import html
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from .config import PROFILES, REPO_ROOT, check_full_size, corpus_dir, is_synthetic, profile_params, repo_path
-from .media import atomic_write
+from .config import (
+    PROFILES,
+    REPO_ROOT,
+    check_full_size,
+    corpus_dir,
+    is_synthetic,
+    parse_overrides,
+    profile_params,
+    repo_path,
+)
+from .io import atomic_write, write_csv
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 SYNTHETIC_ONLY = ("06",)  # notebooks that sweep the synthetic generator: nothing to study on one's own videos
@@ -75,63 +83,64 @@ def run_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for notebook in books:
-        start = time.perf_counter()
-        executed = out_dir / notebook.name
-        if notebook.name.split("_")[0] in SYNTHETIC_ONLY and not is_synthetic(params):
-            rows.append(dict(notebook=notebook.name, status="skipped", seconds=0.0))
-            print(
-                f"{notebook.name:<34} skipped: {corpus_dir(params)} has no synth.json, and this notebook "
-                f"studies the "
-                f"synthetic generator",
-                flush=True,
-            )
-            continue
-        try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(executed),
-                parameters={k: params[k] for k in declared[notebook] if k in params},
-                kernel_name="python3",
-                cwd=str(REPO_ROOT),
-                progress_bar=False,
-            )
-            status = "ok"
-        except papermill.PapermillExecutionError as err:
-            line = next((ln for ln in err.source.splitlines() if ln.strip()), "")
-            status = (
-                f"failed in cell {err.cell_index} of the executed copy (starting {line!r}): "
-                f"{err.ename}: {err.evalue}"
-            )
-        finally:
-            if executed.is_file():
-                settle_progress(executed)
-        rows.append(
-            dict(notebook=notebook.name, status=status, seconds=round(time.perf_counter() - start, 1))
-        )
-        print(f"{notebook.name:<34} {rows[-1]['seconds']:>7.1f} s  {status}", flush=True)
-        if status != "ok":
+        rows.append(_run_notebook(notebook, out_dir / notebook.name, params, declared[notebook]))
+        if rows[-1]["status"] not in ("ok", "skipped"):
+            executed = out_dir / notebook.name
             print(f"report: stopped at {notebook.name}; the executed copy with the error is {executed}")
             break
     table = pd.DataFrame(rows)
-    targets = [out_dir / "timings.csv"]
+    write_csv(out_dir / "timings.csv", table)
     if only is None:  # a whole report: its timings go with its figures
-        targets.append(repo_path(params["figures_dir"]) / "report_timings.csv")
-    for path in targets:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as tmp:
-            table.to_csv(tmp, index=False)
+        write_csv(repo_path(params["figures_dir"]) / "report_timings.csv", table)
     return table
+
+
+def _run_notebook(notebook: Path, executed: Path, params: dict, declared: list[str]) -> dict:
+    """Execute one notebook into `executed` with the `declared` entries of `params`, printing a line;
+    returns its row `{notebook, status, seconds}` (status "ok", "skipped" or where it failed)."""
+    import papermill
+
+    start = time.perf_counter()
+    if notebook.name.split("_")[0] in SYNTHETIC_ONLY and not is_synthetic(params):
+        print(
+            f"{notebook.name:<34} skipped: {corpus_dir(params)} has no synth.json, and this notebook "
+            f"studies the "
+            f"synthetic generator",
+            flush=True,
+        )
+        return dict(notebook=notebook.name, status="skipped", seconds=0.0)
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters={k: params[k] for k in declared if k in params},
+            kernel_name="python3",
+            cwd=str(REPO_ROOT),
+            progress_bar=False,
+        )
+        status = "ok"
+    except papermill.PapermillExecutionError as err:
+        line = next((ln for ln in err.source.splitlines() if ln.strip()), "")
+        status = (
+            f"failed in cell {err.cell_index} of the executed copy (starting {line!r}): "
+            f"{err.ename}: {err.evalue}"
+        )
+    finally:
+        if executed.is_file():
+            settle_progress(executed)
+    row = dict(notebook=notebook.name, status=status, seconds=round(time.perf_counter() - start, 1))
+    print(f"{notebook.name:<34} {row['seconds']:>7.1f} s  {status}", flush=True)
+    return row
 
 
 def corpus_video_ids(params: dict) -> list[str]:
     """The ids of the videos the report's corpus holds, or will hold once notebook 00 has made it.
 
-    A synthetic corpus is counted from its generator's ids (`synth.synth_video_id`, `n_videos` of
+    A synthetic corpus is counted from its generator's ids (`corpus.synth_video_id`, `n_videos` of
     them); one's own from its metadata.csv and videos/ as preprocessing lists them
-    (`segments.list_videos`: rows without a file and disagreeing duplicates left out).
+    (`corpus.list_videos`: rows without a file and disagreeing duplicates left out).
     """
-    from .segments import list_videos
-    from .synth import synth_video_id
+    from .corpus import list_videos, synth_video_id
 
     if is_synthetic(params):
         return [synth_video_id(i) for i in range(params["n_videos"])]
@@ -150,10 +159,10 @@ def check_split(params: dict) -> None:
     """Refuse a corpus whose split is too small to train on, before any notebook runs.
 
     Counts the corpus's videos per split of each of the profile's `rotations` as training will
-    (`segments.split_counts`) against what a run needs (`train.MIN_SPLIT_VIDEOS`); raises
+    (`corpus.split_counts`) against what a run needs (`train.MIN_SPLIT_VIDEOS`); raises
     SystemExit naming the rotation, the counts and the need.
     """
-    from .segments import split_counts
+    from .corpus import split_counts
     from .train import split_shortfall
 
     ids = corpus_video_ids(params)
@@ -229,19 +238,12 @@ def _widget_text(value: str | None) -> str:
     return html.unescape(value or "").replace("\u2007", " ")
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """`["seeds=[0, 1]", "corpus=mine"]` -> {"seeds": [0, 1], "corpus": "mine"}; values are Python literals
-    or strings."""
-    overrides = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"report: -p takes name=value, not {pair!r}")
-        try:
-            overrides[name.strip()] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            overrides[name.strip()] = text
-    return overrides
+def _overrides(pairs: list[str]) -> dict:
+    """The `-p name=value` overrides (`config.parse_overrides`), or exit saying what is wrong."""
+    try:
+        return parse_overrides(pairs)
+    except ValueError as err:
+        raise SystemExit(f"report: -p takes name=value ({err})") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -264,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the report; exit status 1 if a notebook failed."""
     only = [n.strip() for n in args.only.split(",")] if args.only else None
     try:
-        table = run_report(args.profile, only, parse_overrides(args.params), args.out, args.figures)
+        table = run_report(args.profile, only, _overrides(args.params), args.out, args.figures)
     except KeyError as err:
         raise SystemExit(f"report: {err.args[0]}") from None
     total = table["seconds"].sum()

@@ -1,11 +1,9 @@
-"""Results across runs: where runs live, Table 1 with intervals over test videos, collapse marks,
-training curves, and writing tables.
+"""Results across runs: Table 1 with intervals over test videos, collapse marks, training curves,
+and writing tables.
 
-A contrastive run is named by its configuration, its fold rotation and its seed: run `s` of
-`name` on rotation `r` lives in `{runs_dir}/train/{name}/rotation{r}/seed{s}/` (see `mvnb.train`
-for its contents). A report's runs are every (rotation, seed) pair of its profile; notebooks
-03-06 find each other's runs through `run_dir`, and tables go to the figures folder as Markdown
-and CSV.
+A report's runs are every (rotation, seed) pair of its profile; notebooks 03-06 find each other's
+runs through `mvnb.runs` (`run_dir`, `load_summaries`, `load_test_ranks`), and tables go to the
+figures folder as Markdown and CSV.
 
 **Pooling rotations.** Each test query is ranked once, in its own run's test gallery: the test
 segments of its rotation's test fold. Table 1 pools the queries of every healthy run of a
@@ -18,90 +16,18 @@ galleries fixed, a video bringing its queries from every seed.
 
 from __future__ import annotations
 
-import json
-from itertools import product
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .corpus import FOLDS, rotation_split
+from .io import format_interval, mean_sd, write_text
 from .loss import TAU_MAX, TAU_MIN
-from .media import atomic_write
 from .metrics import bootstrap_interval
-from .segments import FOLDS, rotation_split
-from .train import PAPER_TABLE1
-
-PAPER_POOL = 1000  # the paper's pools: its median ranks / 1000 are its Table 1 as a share of the pool
-
-
-def run_dir(runs_dir: str | Path, config: str, seed: int, *, rotation: int = 0) -> Path:
-    """The folder of the contrastive run of `config` on fold rotation `rotation` with `seed`.
-
-    rotation is a keyword, so that no call can swap it with the seed; the gap study's runs,
-    trained on a split of their own, sit at its default, 0.
-    """
-    return Path(runs_dir) / "train" / config / f"rotation{rotation}" / f"seed{seed}"
-
-
-def load_summaries(
-    runs_dir: str | Path, configs: list[str], rotations: list[int], seeds: list[int]
-) -> pd.DataFrame:
-    """One row per (config, rotation, seed) run: test-split retrieval in the main form, collapse, τ, epochs.
-
-    Columns: config, rotation, seed, input_norm, collapsed (either modality's test embeddings),
-    collapsed_audio, collapsed_video, pool, chance, median_rank_a2v, median_rank_v2a, r10_a2v,
-    r10_v2a, paper_median_rank_a2v, paper_median_rank_v2a, paper_pool (NaN where the split has
-    too few videos for the paper's pools), tau, tau_init, learnable, epochs_run.
-    """
-    rows = []
-    for config, rotation, seed in product(configs, rotations, seeds):
-        folder = run_dir(runs_dir, config, seed, rotation=rotation)
-        summary = json.loads((folder / "summary.json").read_text())
-        settings = json.loads((folder / "config.json").read_text())["config"]
-        main, paper = summary["test"]["main"], summary["test"]["paper"] or {}
-        collapsed = summary["collapsed"]
-        rows.append(
-            dict(
-                config=config,
-                rotation=rotation,
-                seed=seed,
-                input_norm=summary["input_norm"],
-                collapsed=collapsed["audio"] or collapsed["video"],
-                collapsed_audio=collapsed["audio"],
-                collapsed_video=collapsed["video"],
-                pool=main["pool"],
-                chance=main["chance"],
-                median_rank_a2v=main["median_rank_a2v"],
-                median_rank_v2a=main["median_rank_v2a"],
-                r10_a2v=main["r10_a2v"],
-                r10_v2a=main["r10_v2a"],
-                paper_median_rank_a2v=paper.get("median_rank_a2v", np.nan),
-                paper_median_rank_v2a=paper.get("median_rank_v2a", np.nan),
-                paper_pool=paper.get("pool", np.nan),
-                tau=summary["tau"],
-                tau_init=settings["tau_init"],
-                learnable=settings["learnable_temperature"],
-                epochs_run=summary["epochs_run"],
-            )
-        )
-    return pd.DataFrame(rows)
-
-
-def load_test_ranks(
-    runs_dir: str | Path, configs: list[str], rotations: list[int], seeds: list[int]
-) -> pd.DataFrame:
-    """Every test query of every (config, rotation, seed) run: config, rotation, seed and the columns of
-    `test_ranks.csv`."""
-    return pd.concat(
-        [
-            pd.read_csv(
-                run_dir(runs_dir, c, s, rotation=r) / "test_ranks.csv", dtype={"video_id": str}
-            ).assign(config=c, rotation=r, seed=s)
-            for c, r, s in product(configs, rotations, seeds)
-        ],
-        ignore_index=True,
-    )
+from .paper import PAPER_POOL, PAPER_TABLE1
+from .runs import read_history, run_dir
 
 
 def usable_seeds(collapsed: pd.Series) -> tuple[pd.Series, str]:
@@ -117,23 +43,6 @@ def usable_seeds(collapsed: pd.Series) -> tuple[pd.Series, str]:
     if collapsed.any() and healthy.sum() < min(2, len(collapsed)):
         return healthy & False, note
     return healthy, note
-
-
-def mean_sd(values: pd.Series, digits: int = 1) -> str:
-    """'mean ± sd' over runs ('mean' alone for one run, '-' for none)."""
-    values = values.dropna()
-    if values.empty:
-        return "-"
-    if len(values) == 1:
-        return f"{values.iloc[0]:.{digits}f}"
-    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
-
-
-def format_interval(estimate: float, low: float, high: float, digits: int = 1) -> str:
-    """'17.0 [12.5, 21.0]': an estimate and its 95 % interval; '—' when undefined."""
-    if not np.isfinite(estimate):
-        return "—"
-    return f"{estimate:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def versus_chance(low: float, high: float, chance: float) -> str:
@@ -174,58 +83,69 @@ def table1(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
     runs, and the interval a bootstrap over test videos within rotations (see the module
     docstring). Runs whose test embeddings collapsed are left out and counted; a row with too
     few healthy runs reads "collapsed". The paper's numbers are its median ranks / 1000 (pools
-    of 1000, chance 0.5005), computed with a defective metric (see PAPER.md). `test_videos`:
-    the distinct test videos behind the row's numbers.
-    summaries: `load_summaries`; ranks: `load_test_ranks` of the same runs.
+    of 1000, chance 0.5005), computed with a defective metric (`metrics.argsort_diagonal_rank`).
+    `test_videos`: the distinct test videos behind the row's numbers.
+    summaries: `runs.load_summaries`; ranks: `runs.load_test_ranks` of the same runs.
     """
     rows = []
     for config, runs in summaries.groupby("config", sort=False):
-        label, paper_a2v, paper_v2a = PAPER_TABLE1.get(config, (config, np.nan, np.nan))
-        mine = ranks[ranks["config"] == config]
-        usable, note = usable_seeds(runs["collapsed"])
-        queries = run_queries(runs[usable], mine)
-        chance = float(((mine["pool"] + 1) / (2 * mine["pool"])).median())
-        row = {
-            "configuration": config,
-            "input": "standardised" if runs["input_norm"].iloc[0] == "standard" else "raw",
-            f"paper: a→v / v→a (rank / {PAPER_POOL})": "-"
-            if np.isnan(paper_a2v)
-            else f"{paper_a2v / PAPER_POOL:.3f} / {paper_v2a / PAPER_POOL:.3f}",
-        }
-        if queries.empty:
-            row |= {"ours: a→v": "collapsed", "ours: v→a": "collapsed", "versus chance": "collapsed"}
-        else:
-            intervals = {
-                d: bootstrap_interval(queries[f"share_{d}"], queries["video_id"], strata=queries["rotation"])
-                for d in ("a2v", "v2a")
-            }
-            row |= {
-                "ours: a→v": format_interval(*intervals["a2v"], 3),
-                "ours: v→a": format_interval(*intervals["v2a"], 3),
-                "versus chance": _verdict(intervals, chance),
-            }
-        row |= {"pool P": _pools(runs), "chance (P+1)/2P": f"{chance:.3f}"}
-        for d, arrow in (("a2v", "a→v"), ("v2a", "v→a")):
-            row[f"R@10 {arrow}"] = (
-                "collapsed"
-                if queries.empty
-                else format_interval(
-                    *bootstrap_interval(
-                        queries[f"r10_{d}"], queries["video_id"], "mean", strata=queries["rotation"]
-                    ),
-                    2,
-                )
-            )
-        healthy = runs.loc[usable, "tau"]
-        row |= {
-            "final τ": mean_sd(healthy, 3) if len(healthy) else "collapsed",
-            "rotations": runs["rotation"].nunique(),
-            "runs": len(runs),
-            "collapsed": note or "none",
-            "test_videos": int(queries["video_id"].nunique()),
-        }
-        rows.append(row)
+        rows.append(_table1_row(config, runs, ranks[ranks["config"] == config]))
     return pd.DataFrame(rows)
+
+
+def _table1_row(config: str, runs: pd.DataFrame, mine: pd.DataFrame) -> dict:
+    """The row of `table1` for `config`: its runs (rows of `load_summaries`) and its test queries
+    `mine` (rows of `load_test_ranks`)."""
+    _, paper_a2v, paper_v2a = PAPER_TABLE1.get(config, (config, np.nan, np.nan))
+    usable, note = usable_seeds(runs["collapsed"])
+    queries = run_queries(runs[usable], mine)
+    chance = float(((mine["pool"] + 1) / (2 * mine["pool"])).median())
+    row = {
+        "configuration": config,
+        "input": "standardised" if runs["input_norm"].iloc[0] == "standard" else "raw",
+        f"paper: a→v / v→a (rank / {PAPER_POOL})": "-"
+        if np.isnan(paper_a2v)
+        else f"{paper_a2v / PAPER_POOL:.3f} / {paper_v2a / PAPER_POOL:.3f}",
+    }
+    row |= _ours(queries, "share", chance, 3, queries["rotation"])
+    row |= {"pool P": _pools(runs), "chance (P+1)/2P": f"{chance:.3f}"}
+    for d, arrow in (("a2v", "a→v"), ("v2a", "v→a")):
+        row[f"R@10 {arrow}"] = (
+            "collapsed"
+            if queries.empty
+            else format_interval(
+                *bootstrap_interval(
+                    queries[f"r10_{d}"], queries["video_id"], "mean", strata=queries["rotation"]
+                ),
+                2,
+            )
+        )
+    healthy = runs.loc[usable, "tau"]
+    row |= {
+        "final τ": mean_sd(healthy, 3) if len(healthy) else "collapsed",
+        "rotations": runs["rotation"].nunique(),
+        "runs": len(runs),
+        "collapsed": note or "none",
+        "test_videos": int(queries["video_id"].nunique()),
+    }
+    return row
+
+
+def _ours(queries: pd.DataFrame, column: str, chance: float, digits: int, strata=None) -> dict:
+    """A row's `ours: a→v`, `ours: v→a` (the median of `{column}_a2v`, `{column}_v2a` over `queries`,
+    with its interval from a bootstrap over videos, within `strata` if given) and `versus chance`;
+    "collapsed" in all three when there are no queries."""
+    if queries.empty:
+        return {"ours: a→v": "collapsed", "ours: v→a": "collapsed", "versus chance": "collapsed"}
+    intervals = {
+        d: bootstrap_interval(queries[f"{column}_{d}"], queries["video_id"], strata=strata)
+        for d in ("a2v", "v2a")
+    }
+    return {
+        "ours: a→v": format_interval(*intervals["a2v"], digits),
+        "ours: v→a": format_interval(*intervals["v2a"], digits),
+        "versus chance": _verdict(intervals, chance),
+    }
 
 
 def table1_rotations(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFrame:
@@ -247,17 +167,7 @@ def table1_rotations(summaries: pd.DataFrame, ranks: pd.DataFrame) -> pd.DataFra
             "rotation": rotation,
             "test fold": int(np.flatnonzero(rotation_split(np.arange(FOLDS), rotation) == "test")[0]),
         }
-        if queries.empty:
-            row |= {"ours: a→v": "collapsed", "ours: v→a": "collapsed", "versus chance": "collapsed"}
-        else:
-            intervals = {
-                d: bootstrap_interval(queries[f"rank_{d}"], queries["video_id"]) for d in ("a2v", "v2a")
-            }
-            row |= {
-                "ours: a→v": format_interval(*intervals["a2v"]),
-                "ours: v→a": format_interval(*intervals["v2a"]),
-                "versus chance": _verdict(intervals, chance),
-            }
+        row |= _ours(queries, "rank", chance, 1)
         row |= {
             "pool P": _pools(runs),
             "chance (P+1)/2": f"{chance:g}",
@@ -329,9 +239,7 @@ def write_table(table: pd.DataFrame, figures_dir: str | Path, name: str, weights
     figures_dir.mkdir(parents=True, exist_ok=True)
     body = (f"{note}\n\n" if note else "") + table.to_markdown(index=False)
     for suffix, text in ((".md", weights.markdown(body)), (".csv", weights.stamp(table).to_csv(index=False))):
-        path = figures_dir / f"{name}{suffix}"
-        with atomic_write(path) as tmp:
-            tmp.write_text(text)
+        write_text(figures_dir / f"{name}{suffix}", text)
     return figures_dir / f"{name}.md"
 
 
@@ -343,7 +251,7 @@ def training_curves(runs_dir: str | Path, configs: list[str], rotation: int, see
     """
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), constrained_layout=True)
     for config in configs:
-        m = pd.read_csv(run_dir(runs_dir, config, seed, rotation=rotation) / "metrics.csv")
+        m = read_history(run_dir(runs_dir, config, seed, rotation=rotation))
         (line,) = axes[0].plot(m["epoch"], m["loss"], label=config)
         axes[1].plot(m["epoch"], m["val_median_rank_a2v"] / m["val_pool"], color=line.get_color())
         axes[1].plot(m["epoch"], m["val_median_rank_v2a"] / m["val_pool"], color=line.get_color(), ls="--")

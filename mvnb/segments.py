@@ -24,13 +24,8 @@ The store (`DATA_DIR`) also holds
   segments are written, which is what makes reruns resumable (a kill -9 anywhere loses at most
   the unfinished files) and lets a crashing decoder be traced to its file.
 
-The split hashes the video id, so it belongs to the corpus: it is the same in every run, and
-adding videos never moves another one. Each video's *fold* is `floor(10 u)`, u the hash of its
-id in [0, 1); a *rotation* r tests fold (9 − r) mod 10, validates on (8 − r) mod 10 and trains
-on the other eight (`rotation_split`); a report that runs several rotations tests each video in at
-most one of them (`rotation_tested`). The manifest's `split` column is rotation 0: 80/10/10,
-test u ≥ 0.9, validation 0.8 ≤ u < 0.9. A throwaway corpus may give each split several folds
-(`folds_per_split`, e.g. 2 for 60/20/20).
+Each video's fold, split and shard hash its id (`mvnb.corpus`); the manifest's `split` column is
+rotation 0 (80/10/10) and its `fold` column lets any rotation be read off it (`corpus.manifest_split`).
 """
 
 from __future__ import annotations
@@ -40,7 +35,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -52,39 +46,26 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .media import MediaError, SegmentReader, atomic_write, read_video_frames, read_wav, write_mp4, write_wav
+from .corpus import (
+    COMPUTED_COLUMNS,
+    SKIPPED_COLUMNS,
+    VideoJob,
+    fold_of,
+    list_videos,
+    parse_shard,
+    parse_size,
+    segment_id,
+    shard_of,
+    split_of,
+    video_key,
+)
+from .io import read_json, write_csv, write_json
+from .media import MediaError, SegmentReader, read_video_frames, read_wav, write_mp4, write_wav
 from .workers import exit_with_parent
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = [
-    "segment_id",
-    "video_id",
-    "k",
-    "start_s",
-    "end_s",
-    "video_path",
-    "audio_path",
-    "split",
-    "fold",
-]
-SKIPPED_COLUMNS = ["video_id", "path", "reason"]
-FOLDS = 10
-VIDEO_EXTENSIONS = {
-    ".mp4",
-    ".m4v",
-    ".mov",
-    ".mkv",
-    ".webm",
-    ".avi",
-    ".mpg",
-    ".mpeg",
-    ".ts",
-    ".flv",
-    ".wmv",
-    ".3gp",
-    ".ogv",
-}
+MANIFEST_COLUMNS = ["segment_id", "video_id", *COMPUTED_COLUMNS[1:]]
 FORMAT_VERSION = 1  # bump when the bytes written for the same parameters change
 X264_PRESET = "ultrafast"  # 3.5x faster than veryfast for about 3x the bytes (~300 kB per segment)
 
@@ -116,100 +97,9 @@ class PreprocessParams:
         return {**asdict(self), "size": list(self.size)}
 
 
-@dataclass(frozen=True)
-class VideoJob:
-    """One video to preprocess: its id and the absolute path of its file."""
-
-    video_id: str
-    path: str
-
-
 # ---------------------------------------------------------------------------------------------
-# Pure functions: sampling, split, names.
+# Where the segments of a video lie.
 # ---------------------------------------------------------------------------------------------
-
-
-def _hash_unit(text: str) -> float:
-    """A number in [0, 1) fixed by `text` (first 64 bits of its SHA-256)."""
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") / 2**64
-
-
-def fold_of(video_id: str) -> int:
-    """The fold in `range(FOLDS)` of a video: `floor(FOLDS * u)`, u the hash of its id (a corpus property)."""
-    return min(FOLDS - 1, int(FOLDS * _hash_unit(video_id)))
-
-
-def rotation_split(folds, rotation: int = 0, folds_per_split: int = 1) -> np.ndarray:
-    """'train', 'val' or 'test' for each fold in `folds` `(n,)` under `rotation`.
-
-    With k = `folds_per_split`, rotation r tests the k folds (FOLDS − k(r + 1) + i) mod FOLDS,
-    i < k, validates on the k folds below them, and trains on the rest. k = 1, r = 0 is the
-    80/10/10 split (test fold 9, validation fold 8).
-    """
-    k = int(folds_per_split)
-    if not 1 <= k <= FOLDS // 3:
-        raise ValueError(f"folds_per_split must be 1..{FOLDS // 3}, not {folds_per_split}")
-    offset = (np.asarray(folds, dtype=int) - (FOLDS - k * (rotation + 1))) % FOLDS  # 0..k-1: test, then val
-    return np.where(offset < k, "test", np.where(offset >= FOLDS - k, "val", "train"))
-
-
-def rotation_tested(folds, rotations, folds_per_split: int = 1) -> np.ndarray:
-    """`(n,)` int: the rotation among `rotations` whose test split holds each fold in `folds` `(n,)`, −1
-    where none does.
-
-    This is what pools rotations: a video is tested in one rotation, and its test predictions,
-    ranks and neighbours come from that rotation's runs. Raises ValueError when two of
-    `rotations` test the same fold (a rotation given twice, or r and r + FOLDS / k), which
-    would count a video twice.
-    """
-    folds = np.asarray(folds, dtype=int)
-    tested = np.full(len(folds), -1, dtype=int)
-    everything = np.arange(FOLDS)
-    owner = np.full(FOLDS, -1, dtype=int)
-    for rotation in rotations:
-        mine = everything[rotation_split(everything, rotation, folds_per_split) == "test"]
-        if (owner[mine] >= 0).any():
-            raise ValueError(
-                f"rotations {owner[mine][owner[mine] >= 0][0]} and {rotation} test the same fold; "
-                f"give each rotation once, fewer than {FOLDS // int(folds_per_split)} of them"
-            )
-        owner[mine] = rotation
-        tested[np.isin(folds, mine)] = rotation
-    return tested
-
-
-def manifest_split(manifest: pd.DataFrame, rotation: int = 0) -> np.ndarray:
-    """`(n_segments,)` 'train', 'val' or 'test' of each manifest row under `rotation`, from its `fold` column.
-
-    Raises ValueError, asking for the store to be rebuilt, when the manifest predates folds.
-    """
-    if "fold" not in manifest:
-        raise ValueError(
-            "the manifest has no fold column (it predates rotations); rerun preprocessing (notebook 01)"
-        )
-    return rotation_split(manifest["fold"].to_numpy(), rotation)
-
-
-def split_of(video_id: str, rotation: int = 0, folds_per_split: int = 1) -> str:
-    """'train', 'val' or 'test' for a video under `rotation` (see `rotation_split`); rotation 0 is
-    80/10/10."""
-    return str(rotation_split([fold_of(video_id)], rotation, folds_per_split)[0])
-
-
-def split_counts(video_ids, rotation: int = 0, folds_per_split: int = 1) -> dict[str, int]:
-    """How many of the distinct `video_ids` fall in each split: `{"train": n, "val": n, "test": n}`.
-
-    The one place that counts a corpus's split; a video's split comes from `split_of`.
-    """
-    counts = {"train": 0, "val": 0, "test": 0}
-    for video_id in dict.fromkeys(video_ids):
-        counts[split_of(video_id, rotation, folds_per_split)] += 1
-    return counts
-
-
-def shard_of(video_id: str, n_shards: int) -> int:
-    """The shard in `range(n_shards)` that preprocesses a video (hash of its id, independent of the split)."""
-    return int(_hash_unit(f"shard:{video_id}") * n_shards)
 
 
 def sample_segment_starts(
@@ -230,214 +120,6 @@ def sample_segment_starts(
     u = np.random.default_rng([seed, key]).random(n)
     slack = max(0.0, section - seconds)
     return [max(0.0, min(k * section + float(u[k]) * slack, duration_s - seconds)) for k in range(n)]
-
-
-def segment_id(video_id: str, k: int) -> str:
-    """The id of segment k of a video: `<video_id>_<k:02d>` (unique: k is always the last field)."""
-    return f"{video_id}_{k:02d}"
-
-
-def video_key(video_id: str) -> str:
-    """A file-system-safe, case-insensitively unique name for a video's folder and record.
-
-    Ids of lowercase letters, digits, '.', '_' and '-' are kept as they are; any other id is
-    reduced to those characters and suffixed with a hash of the original.
-    """
-    if re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,99}", video_id):
-        return video_id
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", video_id).strip("._-")[:60]
-    return f"{readable}-{hashlib.sha256(video_id.encode('utf-8')).hexdigest()[:10]}"
-
-
-def parse_size(size: str | tuple[int, int]) -> tuple[int, int]:
-    """`(width, height)` from "768x432" (or a pair, passed through)."""
-    if isinstance(size, str):
-        match = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*", size)
-        if not match:
-            raise ValueError(f"size must look like 768x432, not {size!r}")
-        size = (int(match[1]), int(match[2]))
-    width, height = (int(v) for v in size)
-    if width % 2 or height % 2 or width <= 0 or height <= 0:
-        raise ValueError(f"size {width}x{height} must be positive and even (H.264 yuv420p)")
-    return width, height
-
-
-SHARD_ENV = (
-    ("RANK", "WORLD_SIZE"),
-    ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"),
-)  # torchrun, SLURM arrays
-
-
-def parse_shard(shard: str | tuple[int, int] | None) -> tuple[int, int] | None:
-    """`(i, n)` from "i/N" with 0 <= i < N (or None for the whole corpus).
-
-    "auto" takes i and N from the launcher: torchrun's RANK/WORLD_SIZE, or a SLURM array's
-    SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT (an array numbered from 0).
-    """
-    if shard == "auto":
-        found = next(
-            ((os.environ[i], os.environ[n]) for i, n in SHARD_ENV if i in os.environ and n in os.environ),
-            None,
-        )
-        if found is None:
-            raise ValueError(
-                "--shard auto needs torchrun (RANK, WORLD_SIZE) or a SLURM array (SLURM_ARRAY_TASK_ID, "
-                "SLURM_ARRAY_TASK_COUNT); give --shard i/N otherwise"
-            )
-        shard = "/".join(found)
-    if shard is None or isinstance(shard, tuple):
-        pair = shard
-    else:
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", shard)
-        if not match:
-            raise ValueError(f"shard must look like i/N (e.g. 0/4), not {shard!r}")
-        pair = (int(match[1]), int(match[2]))
-    if pair is not None and not 0 <= pair[0] < pair[1]:
-        raise ValueError(f"shard {pair[0]}/{pair[1]} is out of range: i must be in 0..N-1")
-    return pair
-
-
-# ---------------------------------------------------------------------------------------------
-# Which videos: the metadata CSV and the folder.
-# ---------------------------------------------------------------------------------------------
-
-
-def _resolve(path_text: str, csv_dir: Path | None, videos_dir: Path | None) -> Path | None:
-    """The file a metadata path names: absolute, relative to the CSV's folder, or to --videos."""
-    path = Path(path_text).expanduser()
-    candidates = [path] if path.is_absolute() else [d / path for d in (csv_dir, videos_dir) if d is not None]
-    return next((c for c in candidates if c.is_file()), None)
-
-
-def list_videos(
-    videos_dir: Path | None, metadata_csv: Path | None
-) -> tuple[list[VideoJob], pd.DataFrame, pd.DataFrame]:
-    """The videos to preprocess, the ones left out, and the label columns.
-
-    Returns `(jobs, skipped, labels)`: `jobs` sorted by video_id; `skipped` with
-    `video_id, path, reason` (missing files, files without a metadata row, duplicate rows);
-    `labels` indexed by video_id with the metadata's other columns (empty without metadata).
-    Without `metadata_csv`, every video file directly in `videos_dir` is taken, its stem as id.
-    An id on several rows is kept once when the rows agree (same file, same labels), the
-    extra rows being reported as duplicates; rows that disagree leave the id out, naming the
-    files or labels they disagree on.
-    """
-    if metadata_csv is None:
-        files = sorted(
-            p
-            for p in Path(videos_dir).iterdir()
-            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
-        )
-        table = pd.DataFrame({"video_id": [p.stem for p in files], "path": [str(p) for p in files]})
-        csv_dir, label_columns = None, []
-    else:
-        table = pd.read_csv(
-            metadata_csv, dtype={"video_id": str, "path": str}, keep_default_na=False, na_values=[""]
-        )
-        missing = {"video_id", "path"} - set(table.columns)
-        if missing:
-            raise ValueError(
-                f"{metadata_csv} lacks column(s) {', '.join(sorted(missing))}; it needs video_id and path"
-            )
-        csv_dir = Path(metadata_csv).resolve().parent
-        clashes = [c for c in table.columns if c in MANIFEST_COLUMNS and c != "video_id"]
-        if clashes:
-            log.warning(
-                "metadata columns %s are computed by preprocess; the metadata's values are ignored", clashes
-            )
-        label_columns = [c for c in table.columns if c not in ("video_id", "path", *clashes)]
-    skipped, used, rows_of = [], set(), {}
-    for row_number, (video_id, path_text) in enumerate(
-        zip(table["video_id"], table["path"], strict=True), start=2
-    ):
-        if not isinstance(video_id, str) or not video_id.strip():
-            skipped.append(
-                (str(path_text), str(path_text), f"metadata row {row_number} has no video_id; fill it in")
-            )
-        elif not isinstance(path_text, str) or not path_text.strip():
-            skipped.append((video_id, "", f"metadata row {row_number} has no path; fill it in"))
-        else:
-            found = _resolve(path_text, csv_dir, videos_dir)
-            if found is not None:
-                used.add(found.resolve())
-            rows_of.setdefault(video_id, []).append((row_number, path_text, found))
-    jobs = []
-    for video_id, rows in rows_of.items():
-        (first, path_text, found), extra = rows[0], rows[1:]
-        conflict = _disagreement(table, rows, label_columns) if extra else None
-        if conflict:
-            numbers = ", ".join(str(number) for number, _, _ in rows)
-            skipped += [
-                (
-                    video_id,
-                    text,
-                    f"video_id appears on {len(rows)} metadata rows ({numbers}) with {conflict}; "
-                    f"ids must be unique: keep one row",
-                )
-                for _, text, _ in rows
-            ]
-            continue
-        skipped += [
-            (video_id, text, f"duplicate of metadata row {first} (same id, file and labels): kept once")
-            for number, text, _ in extra
-        ]
-        if found is None:
-            where = (
-                "relative to the metadata folder or --videos"
-                if not Path(path_text).is_absolute()
-                else "absolute"
-            )
-            skipped.append((video_id, path_text, f"file not found ({where}); fix the path or remove the row"))
-        else:
-            jobs.append(VideoJob(video_id, str(found.resolve())))
-    if metadata_csv is not None and videos_dir is not None:
-        for p in sorted(Path(videos_dir).iterdir()):
-            if (
-                p.is_file()
-                and p.suffix.lower() in VIDEO_EXTENSIONS
-                and p.resolve() not in used
-                and not p.name.startswith(".")
-            ):
-                skipped.append(
-                    (
-                        p.stem,
-                        str(p),
-                        f"no row in {Path(metadata_csv).name}; add one or move the file out of {videos_dir}",
-                    )
-                )
-    labels = table[["video_id", *label_columns]].drop_duplicates("video_id").set_index("video_id")
-    skipped_table = pd.DataFrame(skipped, columns=SKIPPED_COLUMNS)
-    return sorted(jobs, key=lambda j: j.video_id), skipped_table, labels
-
-
-def _disagreement(
-    table: pd.DataFrame, rows: list[tuple[int, str, Path | None]], label_columns: list[str]
-) -> str | None:
-    """What the metadata rows of one id disagree on ("different files (…)" or "different
-    labels (…)", naming each row's value), or None when they are the same video.
-
-    rows: `(row number, path text, resolved file or None)`; row n is `table.iloc[n - 2]`.
-    """
-    files = [str(found.resolve()) if found is not None else text for _, text, found in rows]
-    if len(set(files)) > 1:
-        return (
-            "different files ("
-            + "; ".join(f"row {n}: {text}" for (n, text, _), f in zip(rows, files, strict=True))
-            + ")"
-        )
-    values = table.iloc[[n - 2 for n, _, _ in rows]][label_columns].astype(object)
-    values = values.where(values.notna(), "")
-    differ = [c for c in label_columns if values[c].nunique() > 1]
-    if differ:
-        return (
-            "different labels ("
-            + "; ".join(
-                f"row {n}: " + ", ".join(f"{c}={values.iloc[i][c]}" for c in differ)
-                for i, (n, _, _) in enumerate(rows)
-            )
-            + ")"
-        )
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -480,7 +162,7 @@ def process_video(job: VideoJob, params: PreprocessParams, out_dir: Path, thread
     folder = out_dir / "segments" / video_key(job.video_id)
     _remove_stale_temporaries(folder)
     _remove_stale_temporaries(out_dir / "videos", video_key(job.video_id))
-    _write_json(_record_file(out_dir, job.video_id), {**record, "status": "running"})  # replaced when done
+    write_json(_record_file(out_dir, job.video_id), {**record, "status": "running"})  # replaced when done
     try:
         with SegmentReader(Path(job.path), threads=threads) as reader:
             duration = reader.info.duration_s
@@ -506,43 +188,15 @@ def process_video(job: VideoJob, params: PreprocessParams, out_dir: Path, thread
         record.update(
             status="skipped", reason=f"could not process ({type(error).__name__}: {first_line})", final=False
         )
-    _write_json(_record_file(out_dir, job.video_id), record)
+    write_json(_record_file(out_dir, job.video_id), record)
     return record
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write `text` (UTF-8) atomically; a file that already holds it is left alone."""
-    data = text.encode("utf-8")
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as tmp:
-        tmp.write_bytes(data)
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    """Write `obj` as JSON, atomically."""
-    _write_text(path, json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
-
-
-def _write_csv(path: Path, table: pd.DataFrame) -> None:
-    """Write a table as CSV (no index), atomically."""
-    _write_text(path, table.to_csv(index=False))
-
-
-def _read_json(path: Path) -> dict | None:
-    """A JSON file's content, or None when it is missing or unreadable."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def read_record(out_dir: Path, job: VideoJob) -> dict | None:
     """The finished record of a video, or None when it must be (re)processed: no record yet, the
     source file changed size, one of its segment files is gone, or it failed for a reason other
     than the file itself."""
-    record = _read_json(_record_file(Path(out_dir), job.video_id))
+    record = read_json(_record_file(Path(out_dir), job.video_id))
     if (
         record is None
         or record.get("video_id") != job.video_id
@@ -587,7 +241,7 @@ def check_params(out_dir: Path, params: PreprocessParams, rebuild: bool = False)
             )
         if changed:
             _delete_store(out_dir)
-    _write_json(saved_file, params.as_json())
+    write_json(saved_file, params.as_json())
 
 
 def _delete_store(out_dir: Path) -> None:
@@ -638,9 +292,7 @@ def _run_jobs(
     while pending:
         lost = _pool_round(pending, params, out_dir, max(1, workers), done)
         running = [
-            j
-            for j in lost
-            if (_read_json(_record_file(out_dir, j.video_id)) or {}).get("status") == "running"
+            j for j in lost if (read_json(_record_file(out_dir, j.video_id)) or {}).get("status") == "running"
         ]
         suspects = running or lost  # without a culprit in sight, retry every lost video alone
         for job in suspects:
@@ -653,7 +305,7 @@ def _run_jobs(
                     "it is probably damaged: re-encode or remove it",
                     "final": True,
                 }
-                _write_json(_record_file(out_dir, job.video_id), record)
+                write_json(_record_file(out_dir, job.video_id), record)
                 done(record)
         pending = [j for j in lost if j not in suspects]
     bar.close()
@@ -711,6 +363,14 @@ def table_path(out_dir: str | Path, name: str, shard: str | tuple[int, int] | No
     return Path(out_dir) / "shards" / f"{name}-{shard[0]}-of-{shard[1]}.csv"
 
 
+def _shard_part(
+    jobs: list[VideoJob], listing_skips: pd.DataFrame, shard: tuple[int, int]
+) -> tuple[list[VideoJob], pd.DataFrame]:
+    """The jobs and the listing's skipped rows of shard `(i, N)`: those with `shard_of(id, N) == i`."""
+    mine = np.array([shard_of(v, shard[1]) == shard[0] for v in listing_skips["video_id"]], dtype=bool)
+    return [j for j in jobs if shard_of(j.video_id, shard[1]) == shard[0]], listing_skips.loc[mine]
+
+
 def preprocess(
     videos_dir: str | Path | None,
     metadata_csv: str | Path | None,
@@ -755,9 +415,7 @@ def preprocess(
         Path(videos_dir) if videos_dir else None, Path(metadata_csv) if metadata_csv else None
     )
     if shard is not None:
-        jobs = [j for j in jobs if shard_of(j.video_id, shard[1]) == shard[0]]
-        mine = np.array([shard_of(v, shard[1]) == shard[0] for v in listing_skips["video_id"]], dtype=bool)
-        listing_skips = listing_skips.loc[mine]
+        jobs, listing_skips = _shard_part(jobs, listing_skips, shard)
     records = {j.video_id: read_record(out_dir, j) for j in jobs}
     todo = [j for j in jobs if records[j.video_id] is None]
     if todo:
@@ -768,7 +426,7 @@ def preprocess(
         out_dir, params, jobs, [records[j.video_id] for j in jobs], listing_skips, labels
     )
     for name, table in (("manifest", manifest), ("videos", video_table), ("skipped", skipped)):
-        _write_csv(table_path(out_dir, name, shard), table)
+        write_csv(table_path(out_dir, name, shard), table)
     if shard is None:
         for name in ("manifest", "videos", "skipped", "preprocess"):
             _remove_stale_temporaries(out_dir, name)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mvnb.train import torch_threads
+from mvnb.device import torch_threads
 
 
 @dataclass

@@ -18,7 +18,7 @@ from test_media import write_test_media
 
 from mvnb import embed
 from mvnb.config import profile_params
-from mvnb.results import run_dir
+from mvnb.runs import run_dir
 from mvnb.segments import load_manifest
 
 REPO = Path(__file__).resolve().parent.parent

@@ -2,18 +2,20 @@
 as the mean of the unit-length modalities, and the same vectors wherever they are used."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mvnb import embeddings, maps, neighbours, probes
+from mvnb import embeddings, maps, neighbours, paper, table2
 from mvnb.metrics import unit_rows
+from mvnb.runs import run_dir
 
 
 def test_one_vocabulary_everywhere():
     assert embeddings.NAMES == ("musicnn", "R(2+1)D", "concat", "CL_a", "CL_v", "CL_agg")
-    assert neighbours.EMBEDDINGS == probes.EMBEDDINGS == embeddings.NAMES
-    assert set(probes.PAPER_TABLE2) == set(embeddings.NAMES)
+    assert neighbours.EMBEDDINGS == table2.table.EMBEDDINGS == embeddings.NAMES
+    assert set(paper.PAPER_TABLE2) == set(embeddings.NAMES)
     assert {layer.name for layer in maps.report_layers(["corrected"])} == set(embeddings.NAMES)
     assert set(embeddings.DEFINITIONS) == set(embeddings.NAMES)
 
@@ -48,6 +50,32 @@ def test_failed_segments_stay_not_finite():
     assert (
         np.isfinite(frozen["concat"][0]).all() and not np.isfinite(frozen["concat"][1]).all()
     )  # probes leave it out
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 40), k=st.integers(1, 5), n_videos=st.integers(1, 8), seed=st.integers(0, 2**31))
+def test_video_means_match_pandas_groupby(n, k, n_videos, seed):
+    rng = np.random.default_rng(seed)
+    values, ids = rng.normal(size=(n, k)), rng.integers(0, n_videos, n).astype(str)
+    videos, means = embeddings.video_means(values, ids)
+    expected = pd.DataFrame(values).groupby(ids).mean()
+    np.testing.assert_array_equal(videos, expected.index.to_numpy())
+    np.testing.assert_allclose(means, expected.to_numpy())
+
+
+def test_cl_embeddings_are_read_from_a_run_folder_through_the_one_definition(tmp_path):
+    run = run_dir(tmp_path, "corrected", 2)
+    run.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    audio, video = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    np.savez(run / "embeddings.npz", audio=audio, video=video, segment_index=np.arange(5))
+    got = embeddings.cl_embeddings(run, 5)
+    np.testing.assert_allclose(got["CL_a"], audio, rtol=1e-6)
+    np.testing.assert_allclose(got["CL_agg"], embeddings.cl_agg(audio, video))
+    with pytest.raises(ValueError, match="not the manifest's 6"):
+        embeddings.cl_embeddings(run, 6)
+    with pytest.raises(FileNotFoundError, match="notebook 03"):
+        embeddings.cl_embeddings(tmp_path / "nowhere", 5)
 
 
 def test_probes_browsing_and_the_map_get_the_same_vectors(quick_report):

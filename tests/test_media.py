@@ -22,7 +22,6 @@ from PIL import Image
 from mvnb.media import (
     MediaError,
     SegmentReader,
-    atomic_write,
     fit_frame,
     mux_preview,
     read_video_frames,
@@ -329,20 +328,6 @@ def test_damaged_files_never_hang_threaded_decoding_after_torchvision(tmp_path):
     except subprocess.TimeoutExpired:
         pytest.fail("decoding damaged files hung (FFmpeg's log went through Python from its threads)")
     assert proc.returncode == 0, proc.stderr[-2000:]
-
-
-def test_atomic_write_replaces_only_a_finished_file_and_leaves_no_temporary(tmp_path):
-    path = tmp_path / "table.csv"
-    path.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_write(path) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed mid-write")
-    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
-    with atomic_write(path) as tmp:
-        tmp.write_text("new")
-        assert path.read_text() == "old"
-    assert path.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
 
 
 def test_wav_and_video_round_trip(tmp_path):

@@ -7,7 +7,6 @@ TensorFlow is needed here.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 from pathlib import Path
 
@@ -18,12 +17,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mvnb.encoders import musicnn
 from mvnb.encoders.musicnn import (
     LAYER_DIMS,
-    MODELS,
-    MSD_LABELS,
-    MTT_LABELS,
     TemporalBlock,
     TimbralBlock,
     load_musicnn,
@@ -31,9 +26,8 @@ from mvnb.encoders.musicnn import (
     musicnn_features,
     musicnn_outputs,
     musicnn_patches,
-    musicnn_provenance,
-    resolve_precision,
 )
+from mvnb.encoders.musicnn_weights import MODELS, musicnn_provenance
 
 GOLDEN = Path(__file__).parent / "fixtures" / "musicnn_golden.npz"
 
@@ -84,12 +78,6 @@ def test_each_patch_is_encoded_independently_of_its_batch(model, golden):
         together = net(patches)["penultimate"]
         alone = torch.cat([net(patches[i : i + 1])["penultimate"] for i in range(len(patches))])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
-
-
-def test_labels_are_the_published_ones():
-    assert len(MSD_LABELS) == len(MTT_LABELS) == 50
-    assert MSD_LABELS[:3] == ["rock", "pop", "alternative"] and MSD_LABELS[-1] == "happy"
-    assert MTT_LABELS[:3] == ["guitar", "classical", "slow"] and MTT_LABELS[-1] == "choral"
 
 
 # ---------------------------------------------------------------- the front end's cheaper computing order
@@ -232,13 +220,6 @@ def test_bad_requests_are_refused(model):
         musicnn_features(net, torch.zeros(1, 187, 96), precision="fp16")
 
 
-def test_precision_resolution():
-    assert resolve_precision("fp32", "cpu") == "fp32"
-    assert resolve_precision("bf16", "cpu") == "bf16"
-    assert resolve_precision("auto", "cpu") == ("bf16" if musicnn.cpu_supports_bf16() else "fp32")
-    assert resolve_precision("fp16", "cuda") == "fp16"  # as a GPU-made feature store records it
-
-
 @pytest.mark.cuda
 def test_cuda_features_agree_with_cpu(golden):
     if not torch.cuda.is_available():
@@ -250,14 +231,6 @@ def test_cuda_features_agree_with_cpu(golden):
 
 
 # ---------------------------------------------------------------- weights and provenance
-
-
-def test_provenance_names_the_packaged_checkpoint():
-    record = musicnn_provenance("MTT_musicnn")
-    assert record["name"] == "MTT_musicnn" and record["package"] == "musicnn" and record["version"] == "0.1.0"
-    assert record["source"] == ["musicnn/MTT_musicnn/.index", "musicnn/MTT_musicnn/.data-00000-of-00001"]
-    data = importlib.metadata.distribution("musicnn").locate_file(record["source"][1])
-    assert record["sha256"] == hashlib.sha256(Path(data).read_bytes()).hexdigest()
 
 
 def test_missing_package_names_the_pip_command(monkeypatch):

@@ -22,7 +22,7 @@ def fake_store(root, video: dict, audio: dict | None = None):
         "audio": audio or {"encoder": "musicnn", "weights": "MSD_musicnn", "sha256": "e" * 64},
     }
     for modality, record in records.items():
-        folder = features.store_dir(root, modality)
+        folder = features.feature_dir(root, modality)
         folder.mkdir(parents=True)
         (folder / "meta.json").write_text(json.dumps({"provenance": record}))
     return root

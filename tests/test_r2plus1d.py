@@ -11,8 +11,9 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torchvision.models.video import R2Plus1D_18_Weights, r2plus1d_18
 
+from mvnb.device import resolve_precision
 from mvnb.encoders import r2plus1d
-from mvnb.encoders.musicnn import resolve_precision
+from mvnb.io import sha256_file
 
 
 def clips(batch: int = 2, frames: int = 2, seed: int = 0) -> torch.Tensor:
@@ -92,7 +93,7 @@ def fake_kinetics_file(folder, seed: int) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "tmp.pth"
     torch.save(r2plus1d_18().state_dict(), tmp)
-    name = f"r2plus1d_18-{r2plus1d.file_sha256(tmp)[:8]}.pth"
+    name = f"r2plus1d_18-{sha256_file(tmp)[:8]}.pth"
     tmp.rename(folder / name)
     return name
 
@@ -106,7 +107,7 @@ def test_kinetics_weights_come_from_the_hub_cache_with_their_file_sha256(offline
         warnings.simplefilter("error")
         model, prov = r2plus1d.load_r2plus1d("kinetics400", strict=True, device="cpu")
     assert prov["weights"] == "kinetics400" and prov["seed"] is None and prov["fallback"] is None
-    assert prov["sha256"] == r2plus1d.file_sha256(offline / name)
+    assert prov["sha256"] == sha256_file(offline / name)
     assert_same_features(model, torch.load(offline / name, weights_only=True))
 
 
@@ -123,7 +124,7 @@ def test_a_local_pth_loads_with_wrappers_and_prefixes_and_bad_files_are_refused(
     path = tmp_path / "mine.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in full.state_dict().items()}}, path)
     model, prov = r2plus1d.load_r2plus1d(path, device="cpu")
-    assert prov["weights"] == "file" and prov["sha256"] == r2plus1d.file_sha256(path)
+    assert prov["weights"] == "file" and prov["sha256"] == sha256_file(path)
     assert_same_features(model, full.state_dict())
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="not an r2plus1d_18 state dict"):

@@ -57,16 +57,6 @@ def test_only_selects_by_number_and_rejects_unknown(monkeypatch, tmp_path):
         report.report_notebooks(["07"])
 
 
-def test_overrides_are_literals_or_strings():
-    assert report.parse_overrides(["seeds=[0, 1]", "corpus=mine", "coupling=0.25"]) == {
-        "seeds": [0, 1],
-        "corpus": "mine",
-        "coupling": 0.25,
-    }
-    with pytest.raises(KeyError, match="unknown parameter"):
-        profile_params("quick", {"no_such_knob": 1})
-
-
 def own_corpus(root, n_videos: int, duration_s: float | None = None):
     """A metadata.csv of `n_videos` videos (no files: the size check reads only the table)."""
     import pandas as pd
@@ -111,26 +101,6 @@ def test_paper_profile_refuses_a_corpus_too_small_for_its_sizes_before_running_a
     assert "300 video(s) are shorter than the 30 s" in message
     assert "--profile default" in message
     assert not (tmp_path / "runs").exists()
-
-
-def test_full_size_check_counts_the_training_split_and_accepts_explicit_sizes(tmp_path):
-    from mvnb.config import check_full_size
-    from mvnb.segments import split_of
-
-    own_corpus(tmp_path, 300)
-    n_train = sum(split_of(f"clip{i}") == "train" for i in range(300))
-    mine = dict(data_root=str(tmp_path), corpus="mine")
-    with pytest.raises(SystemExit, match=f"{n_train} of them in the training split"):
-        check_full_size(profile_params("paper", mine))
-    check_full_size(
-        profile_params("paper", mine | {"batch_size": n_train, "gap_videos": 500})
-    )  # 60 % of them train
-    check_full_size(
-        profile_params("paper", {"data_root": str(tmp_path)})
-    )  # to be synthesised: 2000 videos of >= 30 s
-    with pytest.raises(SystemExit, match="shorter than"):
-        check_full_size(profile_params("paper", {"data_root": str(tmp_path), "min_seconds": 20.0}))
-    check_full_size(profile_params("default", mine))  # only full_size profiles refuse
 
 
 def test_executed_copies_show_each_progress_bar_as_it_ended(tmp_path, monkeypatch):
@@ -193,7 +163,7 @@ def test_a_corpus_too_small_to_train_on_is_refused_before_any_notebook_runs(tmp_
     import subprocess
     import sys
 
-    from mvnb.segments import split_of
+    from mvnb.corpus import split_of
 
     candidates = [f"clip{i}" for i in range(200)]
     ids = [v for v in candidates if split_of(v) == "train"][:2] + [
@@ -228,7 +198,7 @@ def test_a_corpus_too_small_to_train_on_is_refused_before_any_notebook_runs(tmp_
 
 
 def test_every_rotation_of_the_profile_is_checked(tmp_path):
-    from mvnb.segments import fold_of
+    from mvnb.corpus import fold_of
 
     candidates = [f"clip{i}" for i in range(300)]
     by_fold = {f: [v for v in candidates if fold_of(v) == f] for f in (0, 1, 8, 9)}

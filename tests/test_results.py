@@ -1,20 +1,18 @@
 """Table 1 from run summaries: intervals over test videos, collapse marks, verdicts against chance."""
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from mvnb import results
-from mvnb.train import TEST_RANK_COLUMNS
+from mvnb.runs import load_summaries, load_test_ranks, run_dir, write_config, write_summary, write_test_ranks
 
 
 def fake_run(
     runs, config, seed, ranks, videos, collapsed=False, tau=1.0, learnable=False, rotation=0, r10=None
 ):
     """A run folder holding only what `load_summaries` and `load_test_ranks` read; its pool is len(ranks)."""
-    folder = results.run_dir(runs, config, seed, rotation=rotation)
+    folder = run_dir(runs, config, seed, rotation=rotation)
     folder.mkdir(parents=True)
     pool = len(ranks)
     main = {
@@ -32,10 +30,8 @@ def fake_run(
         "tau": tau,
         "epochs_run": 3,
     }
-    (folder / "summary.json").write_text(json.dumps(summary))
-    (folder / "config.json").write_text(
-        json.dumps({"config": {"tau_init": 0.07, "learnable_temperature": learnable}})
-    )
+    write_summary(folder, summary)
+    write_config(folder, {"config": {"tau_init": 0.07, "learnable_temperature": learnable}})
     table = pd.DataFrame(
         {
             "row": np.arange(pool),
@@ -47,7 +43,7 @@ def fake_run(
             "r10_v2a": 0.0,
         }
     )
-    table[TEST_RANK_COLUMNS].to_csv(folder / "test_ranks.csv", index=False)
+    write_test_ranks(folder, table)
 
 
 @pytest.mark.parametrize(
@@ -65,15 +61,6 @@ def test_usable_runs_leave_out_collapsed_ones_and_need_two_healthy(flags, usable
     assert mask.tolist() == usable and text == note
 
 
-def test_run_dir_names_config_rotation_and_seed(tmp_path):
-    assert (
-        results.run_dir(tmp_path, "corrected", 2, rotation=3)
-        == tmp_path / "train" / "corrected" / "rotation3" / "seed2"
-    )
-    with pytest.raises(TypeError):
-        results.run_dir(tmp_path, "corrected", 3, 2)  # the rotation is a keyword: it cannot pass for the seed
-
-
 def test_table1_pools_healthy_seeds_and_reads_intervals_against_chance(tmp_path):
     videos = np.repeat([f"v{i}" for i in range(20)], 3)
     rng = np.random.default_rng(0)
@@ -83,12 +70,12 @@ def test_table1_pools_healthy_seeds_and_reads_intervals_against_chance(tmp_path)
     for seed in range(3):
         fake_run(tmp_path, "chance", seed, rng.permutation(np.arange(1.0, 61)), videos)
     fake_run(tmp_path, "flat", 0, np.full(60, 30.5), videos, collapsed=True)
-    summaries = results.load_summaries(tmp_path, ["good", "chance"], [0], [0, 1, 2])
-    summaries = pd.concat([summaries, results.load_summaries(tmp_path, ["flat"], [0], [0])])
+    summaries = load_summaries(tmp_path, ["good", "chance"], [0], [0, 1, 2])
+    summaries = pd.concat([summaries, load_summaries(tmp_path, ["flat"], [0], [0])])
     ranks = pd.concat(
         [
-            results.load_test_ranks(tmp_path, ["good", "chance"], [0], [0, 1, 2]),
-            results.load_test_ranks(tmp_path, ["flat"], [0], [0]),
+            load_test_ranks(tmp_path, ["good", "chance"], [0], [0, 1, 2]),
+            load_test_ranks(tmp_path, ["flat"], [0], [0]),
         ]
     )
     table = results.table1(summaries, ranks).set_index("configuration")
@@ -118,9 +105,7 @@ def test_table1_pools_rotations_as_rank_over_pool_and_resamples_videos_within_th
     resamples each rotation's videos apart, so each draw holds 2 videos of rotation 0 and 3 of rotation 1."""
     fake_run(tmp_path, "cfg", 0, np.full(6, 6.0), np.repeat(["a0", "a1"], 3), rotation=0, r10=1.0)
     fake_run(tmp_path, "cfg", 0, np.full(9, 1.0), np.repeat(["b0", "b1", "b2"], 3), rotation=1, r10=0.0)
-    summaries, ranks = (
-        load(tmp_path, ["cfg"], [0, 1], [0]) for load in (results.load_summaries, results.load_test_ranks)
-    )
+    summaries, ranks = (load(tmp_path, ["cfg"], [0, 1], [0]) for load in (load_summaries, load_test_ranks))
     assert list(summaries["rotation"]) == [0, 1] and sorted(set(ranks["rotation"])) == [0, 1]
     row = results.table1(summaries, ranks).iloc[0]
     # six queries at 6 / 6 = 1 and nine at 1 / 9: the median of rank / pool is 1/9 (of raw ranks it would be
@@ -149,9 +134,7 @@ def test_a_collapsed_rotation_is_left_out_of_the_pool_and_counted(tmp_path):
         fake_run(
             tmp_path, "cfg", 0, np.full(8, 1.0 + rotation), videos, rotation=rotation, collapsed=rotation == 2
         )
-    summaries, ranks = (
-        load(tmp_path, ["cfg"], [0, 1, 2], [0]) for load in (results.load_summaries, results.load_test_ranks)
-    )
+    summaries, ranks = (load(tmp_path, ["cfg"], [0, 1, 2], [0]) for load in (load_summaries, load_test_ranks))
     row = results.table1(summaries, ranks).iloc[0]
     assert row["collapsed"] == "1 of 3 runs collapsed" and row["test_videos"] == 8
     # rotations 0 and 1 only: 8 queries at 1/8 and 8 at 2/8 in every draw, since each draws 4 videos of its
@@ -160,9 +143,7 @@ def test_a_collapsed_rotation_is_left_out_of_the_pool_and_counted(tmp_path):
     assert results.table1_rotations(summaries, ranks).set_index("rotation").loc[2, "ours: a→v"] == "collapsed"
 
 
-def test_format_interval_and_versus_chance():
-    assert results.format_interval(17.04, 12.5, 21.0) == "17.0 [12.5, 21.0]"
-    assert results.format_interval(float("nan"), 0, 1) == "—"
+def test_versus_chance():
     assert [results.versus_chance(lo, hi, 10) for lo, hi in ((1, 9), (5, 15), (11, 12))] == [
         "below chance",
         "at chance",
@@ -175,6 +156,6 @@ def test_tau_summary_says_where_learnable_temperatures_went(tmp_path):
     fake_run(tmp_path, "clamped", 0, np.ones(4), videos, tau=0.01, learnable=True)
     fake_run(tmp_path, "free", 0, np.ones(4), videos, tau=0.2, learnable=True)
     fake_run(tmp_path, "fixed", 0, np.ones(4), videos)
-    text = results.tau_summary(results.load_summaries(tmp_path, ["clamped", "free", "fixed"], [0], [0]))
+    text = results.tau_summary(load_summaries(tmp_path, ["clamped", "free", "fixed"], [0], [0]))
     assert "**clamped**: τ started at 0.07 and ended at 0.010 (at its clamp in 1 of 1 runs)" in text
     assert "**free**" in text and "inside" in text and "fixed" not in text

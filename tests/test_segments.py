@@ -22,21 +22,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_media import read_index, tone, write_test_media
 
+from mvnb.corpus import fold_of, split_of
 from mvnb.segments import (
-    FOLDS,
     MANIFEST_COLUMNS,
     StoreParamsError,
     add_arguments,
-    fold_of,
     load_manifest,
     preprocess,
     read_segment,
-    rotation_split,
-    rotation_tested,
     run,
     sample_segment_starts,
-    shard_of,
-    split_of,
 )
 
 SMALL = dict(segments=3, seconds=2.0, fps=10, size=(128, 72))  # fast settings for store mechanics
@@ -74,23 +69,6 @@ def test_sampling_depends_on_seed_and_video_id():
     base = sample_segment_starts(120.0, 6, 5.0, 0, "a")
     assert base != sample_segment_starts(120.0, 6, 5.0, 1, "a")
     assert base != sample_segment_starts(120.0, 6, 5.0, 0, "b")
-
-
-def test_split_is_80_10_10_by_video_id():
-    splits = pd.Series([split_of(f"video-{i}") for i in range(20000)]).value_counts(normalize=True)
-    assert (
-        abs(splits["train"] - 0.8) < 0.01
-        and abs(splits["val"] - 0.1) < 0.01
-        and abs(splits["test"] - 0.1) < 0.01
-    )
-
-
-def test_shards_partition_the_videos_independently_of_the_split():
-    ids = [f"v{i}" for i in range(3000)]
-    shards = pd.Series([shard_of(v, 3) for v in ids])
-    assert set(shards) == {0, 1, 2} and shards.value_counts(normalize=True).min() > 0.3
-    train_share = pd.Series([split_of(v) == "train" for v in ids]).groupby(shards).mean()
-    assert (abs(train_share - 0.8) < 0.05).all()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -472,69 +450,3 @@ def test_a_file_that_crashes_the_decoder_is_skipped_and_the_rest_kept(tmp_path, 
     assert sorted(set(manifest.video_id)) == ["a", "b", "c"]
     skipped = pd.read_csv(tmp_path / "store" / "skipped.csv")
     assert list(skipped.video_id) == ["crash"] and "decoder crashed" in skipped.reason[0]
-
-
-def test_shard_auto_comes_from_torchrun_or_a_slurm_array(monkeypatch):
-    from mvnb.segments import SHARD_ENV, parse_shard
-
-    for pair in SHARD_ENV:
-        for name in pair:
-            monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ValueError, match="torchrun"):
-        parse_shard("auto")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
-    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "5")
-    assert parse_shard("auto") == (2, 5)
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("WORLD_SIZE", "4")
-    assert parse_shard("auto") == (1, 4)
-    monkeypatch.setenv("RANK", "4")
-    with pytest.raises(ValueError, match="out of range"):
-        parse_shard("auto")
-
-
-@settings(max_examples=50, deadline=None)
-@given(video_id=st.text(min_size=1, max_size=20))
-def test_a_videos_fold_is_a_pure_function_of_its_id(video_id):
-    assert fold_of(video_id) == fold_of(str(video_id)) and 0 <= fold_of(video_id) < FOLDS
-    assert split_of(video_id) == (
-        "test" if fold_of(video_id) == 9 else "val" if fold_of(video_id) == 8 else "train"
-    )
-
-
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_a_full_cycle_of_rotations_tests_every_fold_once_with_disjoint_splits(k):
-    folds = np.arange(FOLDS)
-    cycle = [rotation_split(folds, r, k) for r in range(FOLDS // k)]
-    tested = np.concatenate([folds[s == "test"] for s in cycle])
-    assert (
-        len(set(tested)) == len(tested) == FOLDS // k * k
-    )  # each fold tested at most once, every fold when k divides 10
-    for s in cycle:
-        assert (s == "test").sum() == (s == "val").sum() == k and (s == "train").sum() == FOLDS - 2 * k
-    assert list(rotation_split(folds, 0, 1)) == ["train"] * 8 + [
-        "val",
-        "test",
-    ]  # rotation 0: today's 80/10/10
-    assert list(rotation_split(folds, 0, 2)) == ["train"] * 6 + ["val"] * 2 + ["test"] * 2
-
-
-def test_each_video_is_tested_in_one_rotation_whose_split_tests_it_and_twice_given_rotations_are_refused():
-    ids = [f"video{i}" for i in range(300)]
-    folds = np.array([fold_of(v) for v in ids])
-    tested = rotation_tested(folds, range(FOLDS))
-    for r in range(FOLDS):  # a full cycle: every video once, in the rotation whose split tests it
-        np.testing.assert_array_equal(tested == r, rotation_split(folds, r) == "test")
-    assert (tested >= 0).all()
-    some = rotation_tested(folds, [0, 1, 2, 3, 4])
-    assert set(folds[some >= 0]) == {5, 6, 7, 8, 9} and (some[folds < 5] == -1).all()
-    assert (rotation_tested(folds, [1], folds_per_split=2)[np.isin(folds, [6, 7])] == 1).all()
-    with pytest.raises(ValueError, match="rotations 0 and 0 test the same fold"):
-        rotation_tested(folds, [0, 0])
-    with pytest.raises(ValueError, match="rotations 0 and 5 test the same fold"):
-        rotation_tested(folds, [0, 5], folds_per_split=2)
-
-
-def test_the_fold_split_of_ids_is_about_a_tenth_each():
-    counts = np.bincount([fold_of(f"video{i}") for i in range(5000)], minlength=FOLDS)
-    assert (np.abs(counts - 500) < 4 * np.sqrt(500)).all(), counts

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 
 from mvnb import synth
+from mvnb.corpus import synth_video_id
+from mvnb.songs import GENRES
 
 SPEC = synth.SynthSpec(
     n_videos=14, seed=3, coupling=1.0, style_coupling=1.0, min_seconds=8.0, max_seconds=10.0, size=(256, 144)
@@ -70,7 +72,7 @@ def onset_strength(mono, rate, hop=512):
 def test_containers_are_real_h264_aac_with_the_promised_facts(corpora):
     meta = pd.read_csv(corpora[1.0] / "metadata.csv")
     assert list(meta.columns[:5]) == ["video_id", "path", "genre", "tags", "duration_s"]
-    assert meta["genre"].nunique() == len(synth.GENRES) >= 6
+    assert meta["genre"].nunique() == len(GENRES) >= 6
     for _, row in meta.iterrows():
         frames, audio, facts = decode(corpora[1.0] / row["path"])
         assert (facts["vcodec"], facts["acodec"], facts["pix_fmt"]) == ("h264", "aac", "yuv420p")
@@ -240,7 +242,7 @@ def test_the_factor_table_is_the_score_heard(corpora):
     checked = 0
     for index in range(SPEC.n_videos):
         score = synth.video_plan(replace(SPEC, coupling=0.0), index)["score"]
-        rows = heard[heard["video_id"] == synth.synth_video_id(index)].set_index("t_s")
+        rows = heard[heard["video_id"] == synth_video_id(index)].set_index("t_s")
         for k in range(1, len(score.section_energy)):
             before, after, start = score.section_energy[k - 1], score.section_energy[k], k * 16 * score.beat_s
             if start + 1 < score.duration_s and abs(after - before) > 0.1:

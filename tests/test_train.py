@@ -11,9 +11,10 @@ import torch
 
 from mvnb import standardise
 from mvnb import train as train_module
+from mvnb.corpus import fold_of, rotation_split
 from mvnb.loss import TAU_MIN
-from mvnb.segments import fold_of, rotation_split
-from mvnb.train import CONFIGS, PAPER_TABLE1, RANK_COLUMNS, TrainConfig, load_heads, make_config, train
+from mvnb.paper import PAPER_TABLE1
+from mvnb.train import CONFIGS, TrainConfig, load_heads, make_config, train
 
 SMALL = ["hidden=32", "embedding_dim=16", "batch_size=64", "max_epochs=12"]
 
@@ -166,43 +167,6 @@ def test_paper_form_runs_a_learnable_temperature_to_its_clamp(tmp_path):
     assert run(tmp_path, "corrected", overrides)["tau"] > 4 * TAU_MIN
 
 
-def test_run_directory(tmp_path):
-    data = synthetic_features()
-    provenance = {"audio": {"encoder": "musicnn", "sha256": "ab"}, "video": {"encoder": "r2plus1d_18"}}
-    summary = run(tmp_path, "paper_baseline", data=data, provenance=provenance)
-    out = tmp_path / "paper_baseline"
-    assert json.loads((out / "summary.json").read_text()) == summary
-    assert summary["provenance"] == provenance
-    assert summary["test"]["main"]["chance"] == (summary["test"]["main"]["pool"] + 1) / 2
-    assert summary["test"]["paper"] is None  # 18 test videos: too few for pools of 100
-    config = json.loads((out / "config.json").read_text())
-    assert config["name"] == "paper_baseline" and config["seed"] == 0 and config["config"]["hidden"] == [32]
-    assert config["rotation"] is None is summary["rotation"]  # a split of its own, not a fold rotation
-    metrics = pd.read_csv(out / "metrics.csv")
-    assert {"loss", "val_loss", "tau", "lr", "skipped_batches", *(f"val_{c}" for c in RANK_COLUMNS)} <= set(
-        metrics
-    )
-    assert len(metrics) == summary["epochs_run"]
-    assert np.allclose(metrics["lr"], 0.01 * 0.95 ** np.arange(len(metrics)))
-    assert sorted(p.name for p in out.iterdir()) == sorted(train_module.RUN_FILES)
-    ranks = pd.read_csv(out / "test_ranks.csv")
-    assert list(ranks.columns) == train_module.TEST_RANK_COLUMNS
-    assert (data[3][ranks["row"]] == "test").all() and len(ranks) == summary["test"]["main"]["n_segments"]
-    assert ranks["rank_a2v"].median() == summary["test"]["main"]["median_rank_a2v"]
-    assert set(summary["collapsed"]) == {"audio", "video"} and summary["input_norm"] == "none"
-    state = torch.load(out / "heads.pt", weights_only=True)
-    assert {"heads", "loss", "config"} <= set(state)
-    embeddings = np.load(out / "embeddings.npz")
-    n = len(data[2])
-    assert embeddings["audio"].shape == embeddings["video"].shape == (n, 16)
-    assert np.array_equal(embeddings["segment_index"], np.arange(n))
-    heads, _, loaded = load_heads(out)
-    assert loaded == make_config("paper_baseline", SMALL)
-    with torch.no_grad():
-        again = heads.audio(torch.from_numpy(data[0][:5, 0].astype(np.float32))).numpy()
-    np.testing.assert_allclose(again, embeddings["audio"][:5], rtol=1e-5, atol=1e-6)
-
-
 def test_early_stopping_keeps_the_best_epoch(tmp_path):
     summary = run(tmp_path, "paper_baseline", [*SMALL, "max_epochs=60", "patience=2"])
     metrics = pd.read_csv(tmp_path / "paper_baseline" / "metrics.csv")
@@ -286,7 +250,7 @@ def test_overrides_are_coerced_to_field_types():
     [
         (("paper", []), "unknown configuration"),
         (("paper_baseline", ["learning_rate=1"]), "unknown training parameter"),
-        (("paper_baseline", ["lr"]), "key=value"),
+        (("paper_baseline", ["lr"]), "name=value"),
         (("paper_baseline", ["ae_init=maybe"]), "true or false"),
         (("paper_baseline", ["precision=fp16"]), "precision must be"),
         (("paper_baseline", ["lr=fast"]), "lr takes a number"),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from test_features import write_store
+from features.tiny_store import write_store
 from test_segments import write_corpus
 
 REPO = Path(__file__).resolve().parent.parent

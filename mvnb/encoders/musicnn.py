@@ -23,11 +23,7 @@ the authors used; `penultimate` and `taggram` are options (`LAYER_DIMS`).
 from __future__ import annotations
 
 import abc
-import contextlib
 import functools
-import hashlib
-import importlib.metadata
-import os
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +31,8 @@ import torch
 import torchaudio
 from torch import nn
 
+from mvnb.device import autocast_for, default_device, resolve_precision
+from mvnb.encoders.musicnn_weights import LABELS, checkpoint_files, tf_state_dict
 from mvnb.encoders.tf_checkpoint import read_checkpoint
 
 SAMPLE_RATE = 16000
@@ -45,117 +43,8 @@ PATCH_FRAMES = 187
 WINDOW_SAMPLES = 3 * SAMPLE_RATE
 BN_EPS = 1e-3
 FLOAT16_MAX = 65504.0
-MODELS = ("MSD_musicnn", "MTT_musicnn")
 LAYER_DIMS = {"pooled": 1506, "penultimate": 200, "taggram": 50}
 DEFAULT_LAYER = "pooled"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-INSTALL_HINT = "pip install --no-deps musicnn==0.1.0"
-
-MSD_LABELS = [
-    "rock",
-    "pop",
-    "alternative",
-    "indie",
-    "electronic",
-    "female vocalists",
-    "dance",
-    "00s",
-    "alternative rock",
-    "jazz",
-    "beautiful",
-    "metal",
-    "chillout",
-    "male vocalists",
-    "classic rock",
-    "soul",
-    "indie rock",
-    "Mellow",
-    "electronica",
-    "80s",
-    "folk",
-    "90s",
-    "chill",
-    "instrumental",
-    "punk",
-    "oldies",
-    "blues",
-    "hard rock",
-    "ambient",
-    "acoustic",
-    "experimental",
-    "female vocalist",
-    "guitar",
-    "Hip-Hop",
-    "70s",
-    "party",
-    "country",
-    "easy listening",
-    "sexy",
-    "catchy",
-    "funk",
-    "electro",
-    "heavy metal",
-    "Progressive rock",
-    "60s",
-    "rnb",
-    "indie pop",
-    "sad",
-    "House",
-    "happy",
-]
-MTT_LABELS = [
-    "guitar",
-    "classical",
-    "slow",
-    "techno",
-    "strings",
-    "drums",
-    "electronic",
-    "rock",
-    "fast",
-    "piano",
-    "ambient",
-    "beat",
-    "violin",
-    "vocal",
-    "synth",
-    "female",
-    "indian",
-    "opera",
-    "male",
-    "singing",
-    "vocals",
-    "no vocals",
-    "harpsichord",
-    "loud",
-    "quiet",
-    "flute",
-    "woman",
-    "male vocal",
-    "no vocal",
-    "pop",
-    "soft",
-    "sitar",
-    "solo",
-    "man",
-    "classic",
-    "choir",
-    "voice",
-    "new age",
-    "dance",
-    "male voice",
-    "female vocal",
-    "beats",
-    "harp",
-    "cello",
-    "no voice",
-    "weird",
-    "country",
-    "metal",
-    "female voice",
-    "choral",
-]
-LABELS = {"MSD_musicnn": MSD_LABELS, "MTT_musicnn": MTT_LABELS}
 
 
 # --------------------------------------------------------------------------- log-mel input
@@ -388,95 +277,7 @@ class Musicnn(nn.Module):
         return {"taggram": torch.sigmoid(self.output(penultimate)), "penultimate": penultimate}
 
 
-def _tf_state_dict(checkpoint: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    """Map musicnn's TF variable names and layouts onto `Musicnn`'s state dict.
-
-    TF names layers in creation order: batch_normalization (input), _1–_5 (front end),
-    _6–_8 (mid end), _9 (back end), _10 (penultimate); conv2d, _1–_4 (front end), _5–_7
-    (mid end); dense, dense_1. Conv kernels are `(h, w, in, out)`, dense kernels `(in, out)`.
-    """
-
-    def bn(tf_name: str, module: str) -> dict[str, np.ndarray]:
-        return {
-            f"{module}.weight": checkpoint[f"{tf_name}/gamma"],
-            f"{module}.bias": checkpoint[f"{tf_name}/beta"],
-            f"{module}.running_mean": checkpoint[f"{tf_name}/moving_mean"],
-            f"{module}.running_var": checkpoint[f"{tf_name}/moving_variance"],
-        }
-
-    def suffix(i: int) -> str:
-        return "" if i == 0 else f"_{i}"
-
-    state = bn("batch_normalization", "input_bn")
-    for i in range(5):
-        kernel = checkpoint[f"conv2d{suffix(i)}/kernel"]
-        state[f"frontend.{i}.conv.weight"] = kernel.transpose(3, 2, 0, 1)
-        state[f"frontend.{i}.conv.bias"] = checkpoint[f"conv2d{suffix(i)}/bias"]
-        state.update(bn(f"batch_normalization_{i + 1}", f"frontend.{i}.bn"))
-    for i in range(3):
-        kernel = checkpoint[f"conv2d_{i + 5}/kernel"]  # (7, in, 1, out): the mel axis holds the channels
-        state[f"midend.{i}.conv.weight"] = kernel[:, :, 0, :].transpose(2, 1, 0)
-        state[f"midend.{i}.conv.bias"] = checkpoint[f"conv2d_{i + 5}/bias"]
-        state.update(bn(f"batch_normalization_{i + 6}", f"midend.{i}.bn"))
-    state.update(bn("batch_normalization_9", "backend_bn"))
-    state.update(bn("batch_normalization_10", "dense_bn"))
-    for tf_name, module in (("dense", "dense"), ("dense_1", "output")):
-        state[f"{module}.weight"] = checkpoint[f"{tf_name}/kernel"].T
-        state[f"{module}.bias"] = checkpoint[f"{tf_name}/bias"]
-    return {key: torch.from_numpy(np.ascontiguousarray(value)) for key, value in state.items()}
-
-
-# --------------------------------------------------------------------------- weights and provenance
-
-
-def _checkpoint_files(
-    name: str,
-) -> tuple[importlib.metadata.Distribution, dict[str, importlib.metadata.PackagePath]]:
-    """The installed `musicnn` distribution and its `.index` / `.data-…` files for model `name`."""
-    if name not in MODELS:
-        raise ValueError(f"unknown musicnn model {name!r}; choose one of {', '.join(MODELS)}")
-    try:
-        dist = importlib.metadata.distribution("musicnn")
-    except importlib.metadata.PackageNotFoundError:
-        raise ModuleNotFoundError(
-            f"musicnn's pretrained weights come from the musicnn package, which is not "
-            f"installed; install it with: {INSTALL_HINT}"
-        ) from None
-    wanted = {"index": f"musicnn/{name}/.index", "data": f"musicnn/{name}/.data-00000-of-00001"}
-    files = {str(f): f for f in dist.files or []}
-    missing = [
-        path
-        for path in wanted.values()
-        if path not in files or not Path(dist.locate_file(files[path])).is_file()
-    ]
-    if missing:
-        raise FileNotFoundError(
-            f"musicnn {dist.version} lacks {', '.join(missing)}; reinstall it with: {INSTALL_HINT}"
-        )
-    return dist, {role: files[path] for role, path in wanted.items()}
-
-
-def musicnn_provenance(name: str = "MSD_musicnn") -> dict:
-    """Where model `name`'s weights come from: name, source files, sha256 of the data file, package version.
-
-    `source` lists the checkpoint files as paths within the installed `musicnn` distribution.
-    """
-    dist, files = _checkpoint_files(name)
-    digest = hashlib.sha256(Path(dist.locate_file(files["data"])).read_bytes()).hexdigest()
-    return {
-        "name": name,
-        "source": [str(files["index"]), str(files["data"])],
-        "sha256": digest,
-        "package": "musicnn",
-        "version": dist.version,
-    }
-
-
-def default_device() -> torch.device:
-    """`cuda` when present (under torchrun, the process's own GPU `cuda:LOCAL_RANK`), else `cpu`."""
-    if not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+# --------------------------------------------------------------------------- pretrained weights
 
 
 def load_musicnn(name: str = "MSD_musicnn", device: str | torch.device | None = None) -> Musicnn:
@@ -485,49 +286,16 @@ def load_musicnn(name: str = "MSD_musicnn", device: str | torch.device | None = 
     `device` None means `cuda` when present, else `cpu`. Raises ModuleNotFoundError naming
     the pip command when the `musicnn` package is not installed.
     """
-    dist, files = _checkpoint_files(name)
+    dist, files = checkpoint_files(name)
     index = Path(dist.locate_file(files["index"]))
     checkpoint = read_checkpoint(str(index)[: -len(".index")])
     model = Musicnn(n_classes=len(LABELS[name]))
-    model.load_state_dict(_tf_state_dict(checkpoint))
+    model.load_state_dict(tf_state_dict(checkpoint))
     model.requires_grad_(False)
     return model.eval().to(device or default_device())
 
 
-# --------------------------------------------------------------------------- features and precision
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
-    cpu = getattr(torch._C, "_cpu", None)
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return cpu is not None and any(getattr(cpu, check, lambda: False)() for check in checks)
-
-
-def resolve_precision(precision: str, device: str | torch.device) -> str:
-    """The precision actually used: "fp32", "bf16" (CPU or CUDA autocast) or "fp16" (CUDA AMP).
-
-    "auto" picks bf16 autocast on a CPU with native bf16 support, AMP on CUDA (bf16 where the
-    GPU supports it, else fp16), and fp32 otherwise. "fp32" and "bf16" are taken as asked, and
-    "fp16" too on CUDA (a feature store made on a GPU records it).
-    """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "fp16" and torch.device(device).type != "cuda":
-        raise ValueError(f"fp16 autocast is for CUDA; on {device} use bf16 or fp32")
-    if precision != "auto":
-        return precision
-    if torch.device(device).type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_supports_bf16() else "fp32"
-
-
-def autocast_for(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    """The autocast context for a resolved precision on `device` (a null context for fp32)."""
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    return torch.autocast(device_type=device.type, dtype=dtype)
+# --------------------------------------------------------------------------- features
 
 
 def musicnn_outputs(
@@ -536,7 +304,7 @@ def musicnn_outputs(
     """All of musicnn's outputs for a batch of patches, float32 on the model's device.
 
     patches: `(batch, 187, 96)` log-mel (see `musicnn_patches`).
-    precision: "auto" | "fp32" | "bf16", see `resolve_precision`.
+    precision: "auto" | "fp32" | "bf16", see `mvnb.device.resolve_precision`.
     Returns the model's outputs (`taggram` `(batch, 50)`, `max_pool` and `mean_pool`
     `(batch, 753)`, `penultimate` `(batch, 200)`) and `pooled` = `max_pool ‖ mean_pool` `(batch, 1506)`.
     """
@@ -561,7 +329,7 @@ def musicnn_features(
     patches: `(batch, 187, 96)` log-mel (see `musicnn_patches`).
     layer: "pooled" → `max_pool ‖ mean_pool` `(batch, 1506)` (the default, as the authors
         used); "penultimate" → `(batch, 200)`; "taggram" → `(batch, 50)`.
-    precision: "auto" | "fp32" | "bf16", see `resolve_precision`.
+    precision: "auto" | "fp32" | "bf16", see `mvnb.device.resolve_precision`.
     """
     if layer not in LAYER_DIMS:
         raise ValueError(f"unknown musicnn layer {layer!r}; choose one of {', '.join(LAYER_DIMS)}")

@@ -36,7 +36,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.models.video import R2Plus1D_18_Weights, r2plus1d_18
 
-from mvnb.encoders.musicnn import autocast_for, default_device, resolve_precision
+from mvnb.device import autocast_for, default_device, resolve_precision
+from mvnb.io import sha256_file
 
 NAME = "r2plus1d_18"
 LAYER = "avgpool"
@@ -54,15 +55,6 @@ class WeightsUnavailable(RuntimeError):
 
 
 # --------------------------------------------------------------------------- weights
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def state_dict_sha256(module: nn.Module) -> str:
@@ -111,7 +103,7 @@ def _load_state(model: nn.Module, state: dict, source: str) -> None:
         for key, value in state.items()
         if not key.removeprefix("module.").startswith("fc.")
     }
-    missing, unexpected = model.load_state_dict(state, strict=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(
             f"{source} is not an r2plus1d_18 state dict: {len(missing)} missing keys (e.g. {missing[:2]}), "
@@ -141,13 +133,44 @@ def _kinetics_file() -> tuple[Path, str]:
             ) from None
         finally:
             socket.setdefaulttimeout(previous)
-    digest = file_sha256(path)
+    digest = sha256_file(path)
     expected = path.stem.rsplit("-", 1)[-1]
     if not digest.startswith(expected):
         raise WeightsUnavailable(
             f"{path} has sha256 {digest[:12]}…, not {expected}…: delete it and download it again"
         )
     return path, digest
+
+
+def _load_weights(model: nn.Module, requested: str, seed: int, strict: bool) -> dict:
+    """Load the `requested` weights ("kinetics400", "random" or a `.pth` path) into `model` (left at its
+    random init for "random", or when Kinetics-400 is unavailable and not `strict`: a warning and
+    `fallback` say why). Returns the provenance fields decided here: `weights`, and `source, sha256,
+    sha256_of, seed` for loaded files, `fallback` for a fallback."""
+    if requested == "kinetics400":
+        try:
+            path, digest = _kinetics_file()
+        except WeightsUnavailable as error:
+            if strict:
+                raise
+            message = f"R(2+1)D-18 IS RANDOMLY INITIALISED (seed {seed}), NOT KINETICS-400: {error}"
+            warnings.warn(message, stacklevel=3)
+            return dict(weights="random", fallback=str(error))
+        _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
+        return dict(
+            weights="kinetics400", source=KINETICS_WEIGHTS.url, sha256=digest, sha256_of="file", seed=None
+        )
+    if requested == "random":
+        return dict(weights="random")
+    path = Path(requested).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"video weights {path} not found; use kinetics400, random, or the path of a .pth state dict"
+        )
+    _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
+    return dict(
+        weights="file", source=str(path.resolve()), sha256=sha256_file(path), sha256_of="file", seed=None
+    )
 
 
 def load_r2plus1d(
@@ -178,38 +201,9 @@ def load_r2plus1d(
         "fallback": None,
         "torchvision": torchvision.__version__,
     }
-    if requested == "kinetics400":
-        try:
-            path, digest = _kinetics_file()
-        except WeightsUnavailable as error:
-            if strict:
-                raise
-            message = f"R(2+1)D-18 IS RANDOMLY INITIALISED (seed {seed}), NOT KINETICS-400: {error}"
-            warnings.warn(message, stacklevel=2)
-            record["fallback"] = str(error)
-            kind = "random"
-        else:
-            _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
-            record.update(
-                weights="kinetics400", source=KINETICS_WEIGHTS.url, sha256=digest, sha256_of="file", seed=None
-            )
-            kind = "kinetics400"
-    elif requested == "random":
-        kind = "random"
-    else:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"video weights {path} not found; use kinetics400, random, or the path of a .pth state dict"
-            )
-        _load_state(model, torch.load(path, map_location="cpu", weights_only=True), str(path))
+    record.update(_load_weights(model, requested, seed, strict))
+    if record["weights"] == "random":
         record.update(
-            weights="file", source=str(path.resolve()), sha256=file_sha256(path), sha256_of="file", seed=None
-        )
-        kind = "file"
-    if kind == "random":
-        record.update(
-            weights="random",
             source=f"torchvision default init under torch.manual_seed({seed})",
             sha256=state_dict_sha256(model),
             sha256_of="state_dict",
@@ -266,7 +260,7 @@ def r2plus1d_features(
     """The 512-d feature of each clip, float32 on the model's device.
 
     clips: `(batch, T, 112, 112, 3)` uint8 RGB (T ≥ 1; the model pools over time).
-    precision: "auto" | "fp32" | "bf16", resolved by `mvnb.encoders.musicnn.resolve_precision`
+    precision: "auto" | "fp32" | "bf16", resolved by `mvnb.device.resolve_precision`
         (bf16 autocast on a CPU with native bf16, AMP on CUDA, else fp32).
     """
     device = next(model.parameters()).device

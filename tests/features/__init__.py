@@ -1,0 +1,1 @@
+"""Tests of `mvnb.features`, one file per module of the package."""
