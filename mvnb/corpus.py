@@ -230,6 +230,18 @@ def video_files(folder: Path) -> list[Path]:
     )
 
 
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--videos` and `--metadata`: where a command finds its videos, as `list_videos` reads them."""
+    parser.add_argument(
+        "--videos", type=Path, help="folder of video files (all of them are taken without --metadata)"
+    )
+    parser.add_argument(
+        "--metadata",
+        type=Path,
+        help="CSV with video_id, path (absolute, or relative to the CSV or --videos), labels",
+    )
+
+
 def list_videos(
     videos_dir: Path | None, metadata_csv: Path | None
 ) -> tuple[list[VideoJob], pd.DataFrame, pd.DataFrame]:

@@ -298,14 +298,7 @@ def _write_parquet(path: Path, table: pd.DataFrame, vectors: list[str]) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m mvnb embed`."""
-    parser.add_argument(
-        "--videos", type=Path, help="folder of video files (all of them are taken without --metadata)"
-    )
-    parser.add_argument(
-        "--metadata",
-        type=Path,
-        help="CSV with video_id, path (absolute, or relative to the CSV or --videos), labels",
-    )
+    corpus.add_source_arguments(parser)
     parser.add_argument(
         "--run",
         type=Path,

@@ -50,6 +50,7 @@ from .corpus import (
     COMPUTED_COLUMNS,
     SKIPPED_COLUMNS,
     VideoJob,
+    add_source_arguments,
     fold_of,
     list_videos,
     parse_shard,
@@ -497,14 +498,7 @@ def read_segment(data_dir: str | Path, row) -> tuple[np.ndarray, np.ndarray]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m mvnb preprocess`."""
     defaults = PreprocessParams()
-    parser.add_argument(
-        "--videos", type=Path, help="folder of video files (all of them are taken without --metadata)"
-    )
-    parser.add_argument(
-        "--metadata",
-        type=Path,
-        help="CSV with video_id, path (absolute, or relative to the CSV or --videos), labels",
-    )
+    add_source_arguments(parser)
     parser.add_argument("--out", type=Path, required=True, help="the store folder (DATA_DIR)")
     parser.add_argument(
         "--segments", type=int, default=defaults.segments, help="segments per video (one per equal section)"
