@@ -71,9 +71,8 @@ class SweepSettings:
     seed: int
     batch_size: int
     max_epochs: int
-    folds_per_split: int = (
-        2  # 2: 60/20/20 by the hash of the id (a sweep corpus is throwaway; its test gallery must be large)
-    )
+    # 2: 60/20/20 by the hash of the id (a sweep corpus is throwaway; its test gallery must be large)
+    folds_per_split: int = 2
 
     @property
     def seconds(self) -> tuple[float, float]:

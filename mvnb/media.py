@@ -201,9 +201,8 @@ class SegmentReader:
         except (av.error.FFmpegError, UnicodeDecodeError) as error:
             raise MediaError(_open_reason(self.path, error)) from None
         self._audio_container = None  # a second demuxer, so audio seeks leave the video decoder running
-        self._resume = (
-            None  # (last frame used, next frame, decoder) where the previous segment's video stopped
-        )
+        # (last frame used, next frame, decoder) where the previous segment's video stopped
+        self._resume = None
         try:
             self.info = self._probe(file_bytes, threads)
         except BaseException:
