@@ -71,29 +71,19 @@ def own_corpus(root, n_videos: int, duration_s: float | None = None):
     table.to_csv(folder / "metadata.csv", index=False)
 
 
-def test_paper_profile_refuses_a_corpus_too_small_for_its_sizes_before_running_anything(tmp_path):
+def report_on_own_corpus(root, profile: str):
+    """`python -m mvnb report --profile PROFILE` on the corpus `root/mine`, writing under `root/runs`."""
     import subprocess
     import sys
 
+    command = [sys.executable, "-m", "mvnb", "report", "--profile", profile, "--out", str(root / "runs")]
+    params = ["-p", f"data_root={root}", "-p", "corpus=mine"]
+    return subprocess.run(command + params, capture_output=True, text=True)
+
+
+def test_paper_profile_refuses_a_corpus_too_small_for_its_sizes_before_running_anything(tmp_path):
     own_corpus(tmp_path, 300, duration_s=20.0)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mvnb",
-            "report",
-            "--profile",
-            "paper",
-            "--out",
-            str(tmp_path / "runs"),
-            "-p",
-            f"data_root={tmp_path}",
-            "-p",
-            "corpus=mine",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = report_on_own_corpus(tmp_path, "paper")
     assert proc.returncode != 0
     message = proc.stderr
     assert "profile paper needs the paper's sizes" in message
@@ -160,9 +150,6 @@ def user_corpus_files(root, video_ids):
 
 
 def test_a_corpus_too_small_to_train_on_is_refused_before_any_notebook_runs(tmp_path):
-    import subprocess
-    import sys
-
     from mvnb.corpus import split_of
 
     candidates = [f"clip{i}" for i in range(200)]
@@ -170,24 +157,7 @@ def test_a_corpus_too_small_to_train_on_is_refused_before_any_notebook_runs(tmp_
         v for v in candidates if split_of(v) == "test"
     ][:1]
     user_corpus_files(tmp_path, ids)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mvnb",
-            "report",
-            "--profile",
-            "quick",
-            "--out",
-            str(tmp_path / "runs"),
-            "-p",
-            f"data_root={tmp_path}",
-            "-p",
-            "corpus=mine",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = report_on_own_corpus(tmp_path, "quick")
     assert proc.returncode != 0
     assert (
         "3 videos: the split gives 2 training, 0 validation and 1 test video; training needs ≥ 2 training, "
