@@ -239,7 +239,11 @@ def _corpus_videos(params: dict) -> tuple[pd.Series, pd.Series | None, str]:
     table = pd.read_csv(metadata)
     probed = segment_store(params) / "videos.csv"
     if "duration_s" not in table and probed.is_file():
-        table = table.merge(pd.read_csv(probed)[["video_id", "duration_s"]], on="video_id", how="left")
+        # the store's videos.csv (`segments.load_videos`) names the probed length `media_duration_s`
+        probed = pd.read_csv(probed)[["video_id", "media_duration_s"]]
+        table = table.merge(
+            probed.rename(columns={"media_duration_s": "duration_s"}), on="video_id", how="left"
+        )
     return table["video_id"].astype(str), table.get("duration_s"), str(metadata)
 
 

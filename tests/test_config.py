@@ -73,7 +73,8 @@ def test_full_size_reads_durations_from_the_stores_probed_videos(tmp_path):
     own_corpus(tmp_path, 1400)
     store = tmp_path / "mine" / "store"
     store.mkdir()
-    pd.DataFrame({"video_id": ["clip0", "clip1"], "duration_s": [10.0, 100.0]}).to_csv(
+    # videos.csv as the segment store writes it (`segments.build_tables`)
+    pd.DataFrame({"video_id": ["clip0", "clip1"], "media_duration_s": [10.0, 100.0]}).to_csv(
         store / "videos.csv", index=False
     )
     mine = profile_params("paper", {"data_root": str(tmp_path), "corpus": "mine"})
