@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import GroupKFold
 
 from mvnb import standardise
-from mvnb.metrics import bootstrap_weights
+from mvnb.metrics import bootstrap_weights, weighted_per_label_roc_auc
 from mvnb.synth import FACTOR_STEP_S, FACTORS_FILE, LEADS
 
 CONTINUOUS = ("energy", "onset_density", "tempo_bpm", "key_sin", "key_cos", "distortion")
@@ -108,32 +108,19 @@ def weighted_r2(y: np.ndarray, pred: np.ndarray, weights: np.ndarray) -> np.ndar
     return 1 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)
 
 
-def weighted_auc(positive: np.ndarray, scores: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ROC-AUC of `scores` `(n,)` for 0/1 `positive` `(n,)`, rows weighted, per row of `weights` `(d, n)`:
-    the weighted probability that a positive outscores a negative, ties counting one half."""
-    values, codes = np.unique(scores, return_inverse=True)
-    pos = np.zeros((len(weights), len(values)))
-    neg = np.zeros_like(pos)
-    np.add.at(pos.T, codes, (weights * positive).T)
-    np.add.at(neg.T, codes, (weights * (1 - positive)).T)
-    below = np.cumsum(neg, 1) - neg  # negative weight strictly below each score
-    wins = (pos * (below + neg / 2)).sum(1)
-    return wins / np.where(pos.sum(1) * neg.sum(1) > 0, pos.sum(1) * neg.sum(1), np.nan)
-
-
 def readout_scores(y, pred, factor: str, weights: np.ndarray) -> np.ndarray:
     """The factor's score (R², or AUC: macro over present classes for `lead`) per row of `weights` `(d,
     n)`."""
     if factor in CONTINUOUS:
         return weighted_r2(np.asarray(y, dtype=float), pred, weights)
     if factor == "minor":
-        return weighted_auc(np.asarray(y, dtype=float), pred, weights)
-    per_class = [
-        weighted_auc((np.asarray(y) == lead).astype(float), pred[:, i], weights)
-        for i, lead in enumerate(LEADS)
-        if 0 < (np.asarray(y) == lead).sum() < len(y)
-    ]
-    return np.nanmean(per_class, axis=0) if per_class else np.full(len(weights), np.nan)
+        return weighted_per_label_roc_auc(np.asarray(y)[:, None], pred[:, None], weights)[:, 0]
+    y = np.asarray(y)
+    present = [i for i, lead in enumerate(LEADS) if 0 < (y == lead).sum() < len(y)]
+    if not present:
+        return np.full(len(weights), np.nan)
+    one_hot = y[:, None] == np.asarray(LEADS)[present]
+    return np.nanmean(weighted_per_label_roc_auc(one_hot, pred[:, present], weights), axis=1)
 
 
 def readout(x, y, groups, factor: str, n_draws: int = N_DRAWS, seed: int = 0) -> dict:

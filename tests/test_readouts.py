@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import r2_score, roc_auc_score
 
 from mvnb import readouts
+from mvnb.metrics import weighted_per_label_roc_auc
 
 
 def planted(seed=0, n_videos=60, segments=3, dim=40, noise=0.1):
@@ -62,7 +63,7 @@ def test_weighted_scores_equal_sklearn_on_repeated_rows(n, seed):
     for w, r2, auc in zip(
         weights,
         readouts.weighted_r2(y, pred, weights),
-        readouts.weighted_auc(positive, scores, weights),
+        weighted_per_label_roc_auc(positive[:, None], scores[:, None], weights)[:, 0],
         strict=True,
     ):
         rows = np.repeat(np.arange(n), w)
