@@ -25,7 +25,8 @@ from . import embeddings, features, probes, readouts, synth, train
 from .corpus import rotation_split
 from .io import sha256_file
 from .metrics import bootstrap_interval
-from .results import run_dir, usable_seeds, versus_chance
+from .results import usable_seeds, versus_chance
+from .runs import read_test_ranks, run_dir
 from .segments import load_manifest, preprocess
 
 CONFIGS = ("paper_baseline", "paper_std", "corrected")
@@ -278,7 +279,7 @@ def pooled_rank_share(folders: list[Path]) -> pd.DataFrame:
     `chance`."""
     frames = []
     for folder in folders:
-        ranks = pd.read_csv(folder / "test_ranks.csv", dtype={"video_id": str})
+        ranks = read_test_ranks(folder)
         for d in ("a2v", "v2a"):
             frames.append(
                 pd.DataFrame(

@@ -15,7 +15,7 @@ import pandas as pd
 from . import embeddings
 from .gap import SweepSettings, interval_row, sweep_split, train_point
 from .metrics import argsort_diagonal_rank, median_rank
-from .results import run_dir
+from .runs import run_dir
 from .segments import load_manifest
 
 # The diagnosis: {sigmoid, none} x {tau = 1, learnable tau} x {raw, standardised inputs}, all in the
