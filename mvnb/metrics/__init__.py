@@ -12,6 +12,7 @@ from mvnb.metrics.bootstrap import (
     weighted_median,
 )
 from mvnb.metrics.classification import (
+    finite_mean,
     macro_f1,
     macro_roc_auc,
     per_label_f1,
@@ -56,6 +57,7 @@ __all__ = [
     "bootstrap_interval",
     "bootstrap_weights",
     "is_collapsed",
+    "finite_mean",
     "macro_f1",
     "macro_roc_auc",
     "main_form",

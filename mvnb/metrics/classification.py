@@ -34,7 +34,7 @@ def per_label_roc_auc(y_true, scores) -> np.ndarray:
 
 def macro_roc_auc(y_true, scores) -> float:
     """Unweighted mean of `per_label_roc_auc` over the labels where it is defined; NaN if none is."""
-    return _nanmean(per_label_roc_auc(y_true, scores))
+    return finite_mean(per_label_roc_auc(y_true, scores))
 
 
 def per_label_f1(y_true, y_pred) -> np.ndarray:
@@ -56,7 +56,7 @@ def per_label_f1(y_true, y_pred) -> np.ndarray:
 
 def macro_f1(y_true, y_pred) -> float:
     """Unweighted mean of `per_label_f1` over the labels present in `y_true`; NaN if none is."""
-    return _nanmean(per_label_f1(y_true, y_pred))
+    return finite_mean(per_label_f1(y_true, y_pred))
 
 
 def _label_matrices(y_true, other) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +78,7 @@ def _mid_ranks(x: np.ndarray) -> np.ndarray:
     return (np.cumsum(counts) - (counts - 1) / 2.0)[inverse.ravel()]
 
 
-def _nanmean(values: np.ndarray) -> float:
+def finite_mean(values: np.ndarray) -> float:
     """Mean of the finite values, NaN (without a warning) when there are none."""
     values = values[np.isfinite(values)]
     return float(values.mean()) if len(values) else float("nan")

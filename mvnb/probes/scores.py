@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mvnb.embeddings import video_means
-from mvnb.metrics import macro_f1, macro_roc_auc, per_label_f1, per_label_roc_auc
+from mvnb.metrics import finite_mean, macro_f1, per_label_f1, per_label_roc_auc
 from mvnb.probes.labels import TASKS, ProbeTask, task_rows
 
 LEVELS = ("segment", "video")
@@ -121,10 +121,9 @@ def score_predictions(
         )
         threshold = choose_threshold(y_val, p_val) if task.multilabel else float("nan")
         for metric, output in metric_outputs(p_test, task.multilabel, threshold).items():
-            per_label[f"{metric}_{level}"] = (per_label_roc_auc if metric == "auc" else per_label_f1)(
-                y_test, output
-            )
-            scores[f"{metric}_{level}"] = (macro_roc_auc if metric == "auc" else macro_f1)(y_test, output)
+            by_label = (per_label_roc_auc if metric == "auc" else per_label_f1)(y_test, output)
+            per_label[f"{metric}_{level}"] = by_label
+            scores[f"{metric}_{level}"] = finite_mean(by_label)  # the macro mean, as macro_roc_auc/macro_f1
         scores[f"threshold_{level}"] = threshold
         if level == "video":
             per_label["test_videos"] = y_test.sum(0).astype(int)
