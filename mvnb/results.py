@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .corpus import FOLDS, rotation_split
-from .io import format_interval, mean_sd, write_text
+from .io import format_interval, mean_sd, write_csv, write_text
 from .loss import TAU_MAX, TAU_MIN
 from .metrics import bootstrap_interval
 from .paper import PAPER_POOL, PAPER_TABLE1
@@ -236,11 +236,9 @@ def write_table(table: pd.DataFrame, figures_dir: str | Path, name: str, weights
     a line of markdown, if any), the .csv its columns.
     """
     figures_dir = Path(figures_dir)
-    figures_dir.mkdir(parents=True, exist_ok=True)
     body = (f"{note}\n\n" if note else "") + table.to_markdown(index=False)
-    for suffix, text in ((".md", weights.markdown(body)), (".csv", weights.stamp(table).to_csv(index=False))):
-        write_text(figures_dir / f"{name}{suffix}", text)
-    return figures_dir / f"{name}.md"
+    write_csv(figures_dir / f"{name}.csv", weights.stamp(table))
+    return write_text(figures_dir / f"{name}.md", weights.markdown(body))
 
 
 def training_curves(runs_dir: str | Path, configs: list[str], rotation: int, seed: int) -> plt.Figure:
