@@ -117,7 +117,7 @@ def _config_record(data: Data, config: TrainConfig, seed: int, recorded: dict, s
         "video_dim": data.video.shape[2],
         "batch_size_train": samplers["train"].batch_size,
         "batch_size_val": samplers["val"].batch_size,
-        **{k: v for k, v in recorded.items() if k not in ("name", "rotation")},
+        **recorded,
     }
 
 
