@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from mvnb import __version__, corpus, features, segments
+from mvnb.embeddings import LEARNED
 from mvnb.intake import (
     EncodeSettings,
     check_run_store,
@@ -48,7 +49,6 @@ from mvnb.neighbours import video_embeddings
 from mvnb.runs import HEADS_FILE, read_config, run_data_dir
 
 FROZEN = {"musicnn": "audio", "r2plus1d": "video"}  # output column: the feature store it comes from
-LEARNED = ("CL_a", "CL_v", "CL_agg")
 
 
 # --------------------------------------------------------------------------- embed
