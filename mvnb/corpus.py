@@ -57,9 +57,15 @@ class VideoJob:
     path: str
 
 
+def hash64(text: str) -> int:
+    """A 64-bit integer fixed by `text`: the first 8 bytes of its SHA-256 (ids seed everything derived
+    from them: folds, segment starts, views)."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
 def _hash_unit(text: str) -> float:
-    """A number in [0, 1) fixed by `text` (first 64 bits of its SHA-256)."""
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big") / 2**64
+    """A number in [0, 1) fixed by `text` (`hash64` / 2**64)."""
+    return hash64(text) / 2**64
 
 
 def fold_of(video_id: str) -> int:

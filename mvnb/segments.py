@@ -31,7 +31,6 @@ rotation 0 (80/10/10) and its `fold` column lets any rotation be read off it (`c
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import math
@@ -52,6 +51,7 @@ from .corpus import (
     VideoJob,
     add_source_arguments,
     fold_of,
+    hash64,
     list_videos,
     parse_shard,
     parse_size,
@@ -117,8 +117,7 @@ def sample_segment_starts(
     if n <= 0:
         return []
     section = duration_s / n
-    key = int.from_bytes(hashlib.sha256(video_id.encode("utf-8")).digest()[:8], "big")
-    u = np.random.default_rng([seed, key]).random(n)
+    u = np.random.default_rng([seed, hash64(video_id)]).random(n)
     slack = max(0.0, section - seconds)
     return [max(0.0, min(k * section + float(u[k]) * slack, duration_s - seconds)) for k in range(n)]
 

@@ -13,7 +13,6 @@ frames) cover the same 3 s.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mvnb.corpus import hash64
 from mvnb.encoders import musicnn, r2plus1d
 from mvnb.media import open_media
 
@@ -99,11 +99,6 @@ class View:
     box: tuple[float, float, float, float]
 
 
-def _segment_key(segment_id: str) -> int:
-    """A 64-bit integer fixed by the segment id (first bytes of its sha256)."""
-    return int.from_bytes(hashlib.sha256(segment_id.encode("utf-8")).digest()[:8], "big")
-
-
 def random_box(
     rng: np.random.Generator, scale: tuple[float, float], ratio: tuple[float, float]
 ) -> tuple[float, float, float, float]:
@@ -130,7 +125,7 @@ def segment_views(spec: ViewSpec, segment_id: str) -> list[View]:
         if v == 0:
             start, box = span // 2, r2plus1d.centre_box()
         else:
-            rng = np.random.default_rng([spec.seed, _segment_key(segment_id), v])
+            rng = np.random.default_rng([spec.seed, hash64(segment_id), v])
             start, box = int(rng.integers(0, span + 1)), random_box(rng, spec.crop_scale, spec.crop_ratio)
         audio_start = start * samples_per_frame
         views.append(
