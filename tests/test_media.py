@@ -26,6 +26,8 @@ from mvnb.media import (
     mux_preview,
     read_video_frames,
     read_wav,
+    reformat,
+    to_rgb,
     write_mp4,
     write_wav,
 )
@@ -191,6 +193,29 @@ def test_fit_frame_scales_to_cover_and_centre_crops(source):
     )
     assert fitted.shape == (432, 768, 3)
     assert np.abs(fitted.astype(float) - reference_cover_crop(image, (768, 432))).mean() < 2.0
+
+
+def planes(frame: av.VideoFrame) -> list[bytes]:
+    return [bytes(p) for p in frame.planes]
+
+
+def test_shared_scaler_gives_pyavs_own_bytes_as_shapes_and_formats_change():
+    """One cached swscale context for every frame: the bytes of PyAV's per-frame
+    `reformat` and `to_ndarray(format="rgb24")`, whichever shapes come in what order."""
+    rng = np.random.default_rng(0)
+    cases = [
+        ((26, 48), (192, 108), "BILINEAR"),
+        ((432, 768), (128, 72), "AREA"),
+        ((108, 192), (192, 108), None),
+    ]
+    for _ in range(2):
+        for shape, (width, height), interpolation in cases:
+            pixels = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+            ours = reformat(frame, width, height, "yuv420p", interpolation=interpolation)
+            theirs = frame.reformat(width, height, "yuv420p", interpolation=interpolation)
+            assert planes(ours) == planes(theirs)
+            assert np.array_equal(to_rgb(ours), theirs.to_ndarray(format="rgb24"))
 
 
 def test_portrait_keeps_its_middle_band():

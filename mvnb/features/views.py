@@ -23,7 +23,7 @@ import torch
 
 from mvnb.corpus import hash64
 from mvnb.encoders import musicnn, r2plus1d
-from mvnb.media import open_media
+from mvnb.media import open_media, to_rgb
 
 WINDOW_S = musicnn.WINDOW_SAMPLES / musicnn.SAMPLE_RATE
 
@@ -161,7 +161,7 @@ def read_view_frames(path: Path, views: list[View]) -> dict[int, np.ndarray]:
         stream.codec_context.thread_count = 1
         for seen, frame in enumerate(container.decode(stream), start=1):
             if seen - 1 in wanted:
-                frames[seen - 1] = frame.to_ndarray(format="rgb24")
+                frames[seen - 1] = to_rgb(frame)
                 if len(frames) == len(wanted):
                     break
     if len(frames) < len(wanted):
