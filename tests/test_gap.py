@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mvnb import gap, provenance, readouts
+from mvnb import gap, gap_findings, provenance, readouts
 from mvnb.config import PROFILES
 from mvnb.metrics import argsort_diagonal_rank, median_rank
 
@@ -61,3 +61,38 @@ def test_no_read_out_from_independent_pictures_predicts_the_heard_song(quick_rep
     independent = panel[(panel["input"] == "R(2+1)D at (0, style 0)") & (panel["metric"] == "R²")]
     assert len(independent) == len(readouts.CONTINUOUS)
     assert (independent["score"] <= 0.05).all(), independent[["factor", "score", "low", "high"]]
+
+
+def made_up_summary(verdicts: dict[str, list[str]]) -> pd.DataFrame:
+    """A `sweep_summary` table at the default profile's points: per configuration one verdict a point."""
+    rows = []
+    for config, column in verdicts.items():
+        for (c, p), verdict in zip(PROFILES["default"]["gap_points"], column, strict=True):
+            scored = verdict != "collapsed"
+            share = {"at chance": 0.5, "below chance": 0.1}.get(verdict, np.nan)
+            rows.append(
+                dict(coupling=c, style_coupling=p, config=config, seeds=3, collapsed="none", test_videos=63)
+                | dict(chance=0.503, mr_pool=share, mr_pool_low=share - 0.05 * scored)
+                | dict(mr_pool_high=share + 0.05 * scored, versus_chance=verdict)
+            )
+    return pd.DataFrame(rows, columns=gap.SUMMARY_COLUMNS)
+
+
+def test_conclusion_counts_only_the_verdicts_that_occur():
+    text = gap_findings.conclusion(
+        made_up_summary(
+            {
+                "paper_baseline": ["collapsed"] * 5,
+                "corrected": ["at chance", "below chance", "below chance", "at chance", "below chance"],
+            }
+        )
+    )
+    assert "63 test videos behind each number" in text
+    assert "(paper_baseline): collapsed at 5 of 5 points. It never learns" in text
+    assert "at 0" not in text
+    assert "corrected, style 0** (picture follows the music, style independent of the genre): " in text
+    assert "Clearly below chance from coupling 0.5 on." in text
+    mixed = gap_findings.conclusion(
+        made_up_summary({"paper_baseline": ["collapsed"] * 3 + ["below chance"] * 2})
+    )
+    assert "collapsed at 3, below chance at 2 of 5 points. It is not at chance everywhere." in mixed
