@@ -2,20 +2,26 @@
 learning works? At one sweep point (`diagnosis_point`) the paper's baseline is trained in the 2x2x2 of
 `DIAGNOSIS`, each cell scored by its true median rank and by the argsort-diagonal number the
 authors' code printed (`metric_pitfall`), and drawn as bars (`diagnosis_figure`).
+
+Two cells are configurations the sweep has already trained at that point, with the same seeds:
+(sigmoid, τ = 1, raw) is paper_baseline and (sigmoid, τ = 1, standardised) is paper_std. Their
+runs are read from the sweep's folders (`cell_folder`) rather than trained a second time.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from . import embeddings
-from .gap import SweepSettings, interval_row, sweep_split, train_point
+from . import embeddings, train
+from .gap import CONFIGS, SweepSettings, interval_row, point_name, sweep_split, train_point
 from .metrics import argsort_diagonal_rank, median_rank
-from .runs import run_dir
+from .runs import read_config, read_summary, run_dir
 from .segments import load_manifest
 
 # The diagnosis: {sigmoid, none} x {tau = 1, learnable tau} x {raw, standardised inputs}, all in the
@@ -44,18 +50,56 @@ def diagnosis_name(cell: tuple[str, str, str]) -> str:
     return f"{output.replace(' ', '_')}_{'tau1' if tau == 'τ = 1' else 'learnable_tau'}_{inputs}"
 
 
+def sweep_config(cell: tuple[str, str, str]) -> str | None:
+    """The sweep configuration (`mvnb.gap.CONFIGS`) that a cell of `DIAGNOSIS` is, or None."""
+    config = train.make_config("paper_baseline", DIAGNOSIS[cell])
+    return next((name for name in CONFIGS if train.make_config(name) == config), None)
+
+
+def cell_folder(runs: Path, point: tuple[float, float], cell: tuple[str, str, str], seed: int) -> Path:
+    """The run folder of a cell and seed: the sweep's own run at `point` where the cell is a sweep
+    configuration (`sweep_config`), else one under `runs/diagnosis`."""
+    name = sweep_config(cell)
+    if name is None:
+        return run_dir(runs / "diagnosis", diagnosis_name(cell), seed)
+    return run_dir(runs / point_name(*point), name, seed)
+
+
+def cell_run(
+    store: Path, audio_store: Path, folder: Path, cell: tuple[str, str, str], seed: int, s: SweepSettings
+) -> dict:
+    """The summary of a cell's run in `folder`: the sweep's finished run where the cell is a sweep
+    configuration and that run was trained with these settings on this store's segments; else a new run."""
+    name = sweep_config(cell)
+    if name is None:
+        return train_point(store, audio_store, folder, "paper_baseline", DIAGNOSIS[cell], seed, s)
+    config = train.make_config(name, {"batch_size": s.batch_size, "max_epochs": s.max_epochs})
+    if (folder / "summary.json").is_file():
+        recorded = read_config(folder)
+        if recorded["config"] == json.loads(json.dumps(dataclasses.asdict(config))) and recorded[
+            "n_segments"
+        ] == len(load_manifest(store)):
+            return read_summary(folder)
+    return train_point(store, audio_store, folder, name, {}, seed, s)
+
+
 def diagnosis_rows(
-    store: Path, audio_store: Path, runs: Path, seeds: list[int], s: SweepSettings
+    store: Path,
+    audio_store: Path,
+    runs: Path,
+    point: tuple[float, float],
+    seeds: list[int],
+    s: SweepSettings,
 ) -> pd.DataFrame:
-    """The 2x2x2 at one point: per cell and seed, median rank (mean of a→v and v→a) and the
-    argsort-diagonal number, with the run's collapse mark and final τ."""
+    """The 2x2x2 at `point` (whose store is `store`): per cell and seed, median rank (mean of a→v and
+    v→a) and the argsort-diagonal number, with the run's collapse mark and final τ."""
     rows = []
     manifest = load_manifest(store)
     test = sweep_split(manifest, s) == "test"
-    for cell, overrides in DIAGNOSIS.items():
+    for cell in DIAGNOSIS:
         for seed in seeds:
-            folder = run_dir(runs / "diagnosis", diagnosis_name(cell), seed)
-            summary = train_point(store, audio_store, folder, "paper_baseline", overrides, seed, s)
+            folder = cell_folder(runs, point, cell, seed)
+            summary = cell_run(store, audio_store, folder, cell, seed, s)
             main = summary["test"]["main"]
             cl = embeddings.cl_embeddings(folder, len(manifest))
             rows.append(
@@ -75,14 +119,12 @@ def diagnosis_rows(
     return pd.DataFrame(rows)
 
 
-def diagnosis_summary(diagnosis: pd.DataFrame, runs: Path) -> pd.DataFrame:
-    """One row per cell of `diagnosis_rows`: median rank / pool with its interval, and the argsort-diagonal /
-    pool."""
+def diagnosis_summary(diagnosis: pd.DataFrame, runs: Path, point: tuple[float, float]) -> pd.DataFrame:
+    """One row per cell of `diagnosis_rows` at `point`: median rank / pool with its interval, and the
+    argsort-diagonal / pool."""
     out = []
     for (output, tau, inputs), group in diagnosis.groupby(["output", "tau", "inputs"], sort=False):
-        folders = [
-            run_dir(runs / "diagnosis", diagnosis_name((output, tau, inputs)), seed) for seed in group["seed"]
-        ]
+        folders = [cell_folder(runs, point, (output, tau, inputs), seed) for seed in group["seed"]]
         out.append(
             {
                 "output": output,

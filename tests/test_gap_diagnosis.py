@@ -1,6 +1,10 @@
 """mvnb.gap_diagnosis: the 2x2x2 of the paper's choices."""
 
+import numpy as np
+import pandas as pd
+
 from mvnb import gap_diagnosis
+from mvnb.config import PROFILES
 
 
 def test_diagnosis_is_the_full_two_by_two_by_two_in_the_paper_form():
@@ -15,3 +19,30 @@ def test_diagnosis_is_the_full_two_by_two_by_two_in_the_paper_form():
         "learnable_temperature": False,
         "input_norm": "none",
     }  # the paper's baseline itself
+
+
+def test_two_cells_are_sweep_configurations_and_no_others():
+    named = {cell: gap_diagnosis.sweep_config(cell) for cell in gap_diagnosis.DIAGNOSIS}
+    assert {cell: name for cell, name in named.items() if name} == {
+        ("sigmoid", "τ = 1", "raw"): "paper_baseline",
+        ("sigmoid", "τ = 1", "standardised"): "paper_std",
+    }
+
+
+def test_reused_cells_are_the_sweeps_runs_at_the_diagnosis_point(quick_report):
+    """The cells read from the sweep's runs score what the sweep scored there, seed by seed."""
+    figures = quick_report.root / "figures"
+    study, cells = pd.read_csv(figures / "gap_study.csv"), pd.read_csv(figures / "gap_diagnosis.csv")
+    point = gap_diagnosis.diagnosis_point([tuple(p) for p in PROFILES["quick"]["gap_points"]])
+    here = study[(study["coupling"] == point[0]) & (study["style_coupling"] == point[1])]
+    for cell in gap_diagnosis.DIAGNOSIS:
+        name = gap_diagnosis.sweep_config(cell)
+        if name is None:
+            continue
+        ours = cells[(cells[["output", "tau", "inputs"]] == cell).all(axis=1)].set_index("seed")
+        theirs = here[here["config"] == name].set_index("seed")
+        assert len(ours) == len(theirs) > 0
+        np.testing.assert_array_equal(
+            ours["median_rank"], (theirs["median_rank_a2v"] + theirs["median_rank_v2a"]) / 2
+        )
+        assert (ours["collapsed"] == theirs["collapsed"]).all()
