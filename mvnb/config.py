@@ -86,6 +86,7 @@ PROFILES: dict[str, dict] = {
         "gap_segments": 2,
         "gap_size": "192x108",
         "gap_frames": 4,
+        "gap_fps": 10,
     },
     "default": {
         **_COMMON,
@@ -107,6 +108,7 @@ PROFILES: dict[str, dict] = {
         "gap_segments": 3,
         "gap_size": "192x108",
         "gap_frames": 4,
+        "gap_fps": 10,
     },
     "paper": {
         **_COMMON,
@@ -129,6 +131,7 @@ PROFILES: dict[str, dict] = {
         "gap_segments": 6,
         "gap_size": "768x432",
         "gap_frames": 16,
+        "gap_fps": 10,
     },
 }
 

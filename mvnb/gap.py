@@ -69,6 +69,9 @@ class SweepSettings:
     segments: int
     size: tuple[int, int]
     frames: int
+    # frames per second of the rendered videos; 10, the rate preprocessing samples at, renders,
+    # encodes and decodes no frame that preprocessing then drops (None: 15-30, drawn per video)
+    fps: int | None
     seed: int
     batch_size: int
     max_epochs: int
@@ -106,7 +109,7 @@ def prepare_point(
     """
     corpus = root / point_name(coupling, style_coupling)
     lo, hi = s.seconds
-    spec = synth.SynthSpec(s.n_videos, s.seed, coupling, style_coupling, lo, hi, s.size)
+    spec = synth.SynthSpec(s.n_videos, s.seed, coupling, style_coupling, lo, hi, s.size, s.fps)
     metadata = synth.make_corpus(corpus, spec, workers=workers, audio_from=audio_from)
     store = corpus / "store"
     preprocess(

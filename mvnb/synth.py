@@ -1,6 +1,6 @@
 """The embedded default corpus: synthetic music videos with ground-truth genres and tags.
 
-Each video is a real mp4 (H.264 + AAC, 44.1 or 48 kHz stereo, 15-30 fps) whose music is
+Each video is a real mp4 (H.264 + AAC, 44.1 or 48 kHz stereo, 15-30 fps or one rate for all) whose music is
 composed and rendered here, and whose picture is drawn in the visual style of a genre.
 
 Music. A song is a *score* composed in the style of a genre and rendered to audio (`mvnb.songs`);
@@ -12,7 +12,7 @@ frame rate. The picture may carry only what the music makes audible: nothing in 
 from a video's id, seed or index (no digits, codes or per-song colours), so at coupling 0 the
 pixels say nothing about the song on the soundtrack (a test reads this out of the features).
 Each choice below was made with the read-out panel of notebook 06 (`mvnb.readouts`), so that
-frozen encoders at the sweep's sizes (4 frames of a 3 s window, 192x108) can see it:
+frozen encoders at the sweep's sizes (4 frames of a 3 s window, 192x108, rendered at 10 fps) can see it:
 
 - whole-frame brightness follows the section energy (background 0.08-0.68, shapes 0.5-0.95);
 - sparkles, up to `MAX_SPARKLES` bright dots a frame, count the beats of the last
@@ -328,6 +328,9 @@ class SynthSpec:
     min_seconds: float = 30.0
     max_seconds: float = 90.0
     size: tuple[int, int] = (768, 432)
+    # frames per second of every video; None: each video's is drawn from 15, 24, 25 and 30 (its
+    # other draws are the same either way)
+    fps: int | None = None
 
 
 def video_plan(spec: SynthSpec, index: int) -> dict:
@@ -335,7 +338,8 @@ def video_plan(spec: SynthSpec, index: int) -> dict:
     genre = GENRE_NAMES[(index + spec.seed) % len(GENRE_NAMES)]
     fmt = np.random.default_rng([spec.seed, index, FORMAT])
     duration = round(float(fmt.uniform(spec.min_seconds, spec.max_seconds)), 1)
-    fps = int(fmt.choice([15, 24, 25, 30]))
+    drawn_fps = int(fmt.choice([15, 24, 25, 30]))  # drawn even when fixed: the draws after it stay the same
+    fps = spec.fps or drawn_fps
     sample_rate = int(fmt.choice([44100, 48000]))
     score = compose(genre, duration, np.random.default_rng([spec.seed, index, MUSIC]))
     style_rng = np.random.default_rng([spec.seed, index, STYLE])
@@ -415,7 +419,8 @@ def make_corpus(
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = json.dumps(asdict(spec), sort_keys=True)
     spec_file = out_dir / "synth.json"
-    if spec_file.exists() and json.loads(spec_file.read_text()) != json.loads(settings):
+    defaults = json.loads(json.dumps(asdict(SynthSpec())))  # for settings added since a corpus was made
+    if spec_file.exists() and {**defaults, **json.loads(spec_file.read_text())} != json.loads(settings):
         raise ValueError(
             f"{out_dir} holds a corpus made with other settings ({spec_file.read_text().strip()}); "
             f"delete it or choose another folder"
@@ -482,6 +487,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.size,
         help="WIDTHxHEIGHT, default 768x432",
     )
+    parser.add_argument(
+        "--fps",
+        type=int,
+        default=None,
+        help="frames per second of every video (default: 15-30, drawn per video)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="videos rendered in parallel")
 
 
@@ -497,6 +508,7 @@ def run(args: argparse.Namespace) -> int:
         args.min_seconds,
         args.max_seconds,
         tuple(args.size),
+        args.fps,
     )
     print(make_corpus(args.out, spec, workers=args.workers))
     return 0

@@ -5,6 +5,7 @@ The measurements here are made on decoded files with estimators written for the 
 flux, chroma, frame differences), not read from the generator's internals.
 """
 
+import json
 from dataclasses import replace
 
 import av
@@ -131,6 +132,31 @@ def test_a_sweep_point_can_borrow_its_songs_audio_unchanged(corpora, tmp_path):
         synth.make_corpus(tmp_path / "other", replace(SPEC, seed=4, n_videos=2), audio_from=corpora[1.0])
     with pytest.raises(ValueError, match="fewer videos"):
         synth.make_corpus(tmp_path / "more", replace(SPEC, n_videos=20), audio_from=corpora[1.0])
+
+
+def test_one_frame_rate_for_all_changes_nothing_else(corpora, tmp_path):
+    fixed = replace(SPEC, coupling=0.5, n_videos=2, size=(128, 72), fps=10)
+    synth.make_corpus(tmp_path / "c0.5", fixed, audio_from=corpora[1.0])
+    for index in range(2):
+        mine, drawn = (
+            synth.video_plan(fixed, index)["row"],
+            synth.video_plan(replace(fixed, fps=None), index)["row"],
+        )
+        assert mine["source_fps"] == 10 != drawn["source_fps"]
+        assert {**mine, "source_fps": drawn["source_fps"]} == drawn
+        frames, _, facts = decode(tmp_path / "c0.5" / mine["path"])
+        assert facts["fps"] == 10 and abs(len(frames) - 10 * mine["duration_s"]) <= 1
+
+
+def test_a_corpus_made_before_a_setting_existed_is_still_its_own(corpora, tmp_path):
+    """synth.json from before `fps` was a setting: its default is what made the corpus."""
+    old = tmp_path / "old"
+    synth.make_corpus(old, replace(SPEC, n_videos=1))
+    recorded = json.loads((old / "synth.json").read_text())
+    (old / "synth.json").write_text(json.dumps({k: v for k, v in recorded.items() if k != "fps"}))
+    synth.make_corpus(old, replace(SPEC, n_videos=1))
+    with pytest.raises(ValueError, match="other settings"):
+        synth.make_corpus(old, replace(SPEC, n_videos=1, fps=10))
 
 
 def test_a_folder_made_with_other_settings_is_refused(corpora):
