@@ -104,7 +104,7 @@ PROFILES: dict[str, dict] = {
         "max_epochs": 60,
         "gap_points": GAP_POINTS,
         "gap_seeds": [0, 1, 2],
-        "gap_videos": 180,
+        "gap_videos": 360,
         "gap_segments": 3,
         "gap_size": "192x108",
         "gap_frames": 4,
