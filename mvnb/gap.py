@@ -69,8 +69,8 @@ class SweepSettings:
     segments: int
     size: tuple[int, int]
     frames: int
-    # frames per second of the rendered videos; 10, the rate preprocessing samples at, renders,
-    # encodes and decodes no frame that preprocessing then drops (None: 15-30, drawn per video)
+    # frames per second of the rendered videos: at 10, the rate preprocessing samples at, no frame
+    # inside a segment is drawn, encoded and decoded only to be dropped (None: 15-30, drawn per video)
     fps: int | None
     seed: int
     batch_size: int

@@ -74,13 +74,18 @@ def cell_run(
     if name is None:
         return train_point(store, audio_store, folder, "paper_baseline", DIAGNOSIS[cell], seed, s)
     config = train.make_config(name, {"batch_size": s.batch_size, "max_epochs": s.max_epochs})
-    if (folder / "summary.json").is_file():
-        recorded = read_config(folder)
-        if recorded["config"] == json.loads(json.dumps(dataclasses.asdict(config))) and recorded[
-            "n_segments"
-        ] == len(load_manifest(store)):
-            return read_summary(folder)
+    if _trained(folder, config, store):
+        return read_summary(folder)
     return train_point(store, audio_store, folder, name, {}, seed, s)
+
+
+def _trained(folder: Path, config: train.TrainConfig, store: Path) -> bool:
+    """Whether `folder` holds a finished run of `config` on `store`'s segments, as its config.json says."""
+    if not (folder / "summary.json").is_file():
+        return False
+    recorded = read_config(folder)
+    same_config = recorded["config"] == json.loads(json.dumps(dataclasses.asdict(config)))
+    return same_config and recorded["n_segments"] == len(load_manifest(store))
 
 
 def diagnosis_rows(

@@ -49,8 +49,8 @@ def reformat(
     PyAV's `frame.reformat` and `frame.to_ndarray(format=...)` build a scaling context, and a
     thread pool for it, for every new frame: 0.35 ms for the renderer's 48x26 frame against 0.016
     ms here, 4-16x elsewhere in the pipeline (benchmarks/bench_media.py). The context is rebuilt
-    only when a shape or format changes.
-    Not for use from several threads at once (mvnb's parallelism is processes).
+    only when a shape or format changes. Not for use from several threads at once (mvnb's
+    parallelism is processes).
     """
     return _SCALER.reformat(frame, width, height, format, interpolation=interpolation, threads=1)
 

@@ -1,9 +1,11 @@
 """mvnb.gap_diagnosis: the 2x2x2 of the paper's choices."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
-from mvnb import gap_diagnosis
+from mvnb import gap, gap_diagnosis, train
 from mvnb.config import PROFILES
 
 
@@ -46,3 +48,20 @@ def test_reused_cells_are_the_sweeps_runs_at_the_diagnosis_point(quick_report):
             ours["median_rank"], (theirs["median_rank_a2v"] + theirs["median_rank_v2a"]) / 2
         )
         assert (ours["collapsed"] == theirs["collapsed"]).all()
+
+
+def test_a_sweep_run_is_reused_only_when_it_trained_these_settings_on_this_store(quick_report, tmp_path):
+    quick = PROFILES["quick"]
+    point = gap_diagnosis.diagnosis_point([tuple(p) for p in quick["gap_points"]])
+    store = quick_report.root / "data" / "gap_quick" / gap.point_name(*point) / "store"
+    folder = gap_diagnosis.cell_folder(
+        quick_report.root / "runs" / "gap", point, ("sigmoid", "τ = 1", "raw"), 0
+    )
+    same = train.make_config(
+        "paper_baseline", {"batch_size": quick["batch_size"], "max_epochs": quick["max_epochs"]}
+    )
+    assert gap_diagnosis._trained(folder, same, store)
+    assert not gap_diagnosis._trained(
+        folder, dataclasses.replace(same, max_epochs=same.max_epochs + 1), store
+    )
+    assert not gap_diagnosis._trained(tmp_path, same, store)  # nothing trained there
