@@ -4,7 +4,10 @@ PNG, and a live explorer in which clicking a point plays its clip and lists its 
 A **layer** is one embedding (`mvnb.embeddings.NAMES`) at one level (segment or video),
 of one training run for the learned ones. Its map is a 2-d UMAP of the layer's vectors with
 the cosine metric, seeded, so the report draws the same map every time. Points are coloured
-by genre; hovering shows id, genre and tags.
+by genre; hovering shows id, genre and tags. A layer whose embedding has collapsed
+(`mvnb.metrics.is_collapsed`: every item nearly the same vector) is not mapped: a UMAP of one
+point would lay out noise. Its items are drawn at one spot, and its title and dropdown entry
+say "collapsed".
 
 The same plotly figure serves both uses. Written with `write_map_html` it is one HTML file
 that loads plotly.js from `plotly.min.js` beside it (no CDN), so it opens offline. Wrapped in
@@ -27,6 +30,7 @@ import pandas as pd
 from . import explore, grids
 from .agreement import tag_matrix
 from .embeddings import FROZEN, LEARNED
+from .metrics import is_collapsed
 from .neighbours import Catalogue, neighbour_table
 
 UNKNOWN_GENRE = "(no genre)"
@@ -92,17 +96,23 @@ class EmbeddingMap:
     """The maps of several layers of one catalogue.
 
     coords: layer → `(n_items, 2)` map coordinates, items in `catalogue.items(layer.level)`
-    order; run: the training run `(rotation, seed)` of the learned layers; seconds: layer → UMAP time.
+    order; run: the training run `(rotation, seed)` of the learned layers; seconds: layer → UMAP time;
+    collapsed: the layers whose embedding collapsed, not mapped (their coordinates are all zero).
     """
 
     catalogue: Catalogue
     coords: dict[Layer, np.ndarray]
     run: tuple[int, int] | None = None
     seconds: dict[Layer, float] = field(default_factory=dict)
+    collapsed: set[Layer] = field(default_factory=set)
 
     @property
     def layers(self) -> list[Layer]:
         return list(self.coords)
+
+    def caption(self, layer: Layer) -> str:
+        """The layer's label, marked when its embedding collapsed."""
+        return f"{layer.label}: collapsed, not mapped" if layer in self.collapsed else layer.label
 
     def vectors(self, layer: Layer) -> np.ndarray:
         """The layer's embedding `(n_items, dim)`."""
@@ -142,7 +152,12 @@ def build_map(
     emap = EmbeddingMap(catalogue, {}, run)
     for layer in tqdm(layers, desc="UMAP", unit="map"):
         start = time.perf_counter()
-        emap.coords[layer] = umap_coordinates(emap.vectors(layer), seed)
+        vectors = emap.vectors(layer)
+        if is_collapsed(vectors):
+            emap.collapsed.add(layer)
+            emap.coords[layer] = np.zeros((len(vectors), 2), np.float32)
+        else:
+            emap.coords[layer] = umap_coordinates(vectors, seed)
         emap.seconds[layer] = time.perf_counter() - start
     return emap
 
@@ -185,16 +200,17 @@ def map_figure(emap: EmbeddingMap, title: str = "UMAP (cosine)"):
                 )
             )
             owner.append(index)
+    captions = [emap.caption(layer) for layer in emap.layers]
     buttons = [
         dict(
-            label=layer.label,
+            label=caption,
             method="update",
-            args=[{"visible": [o == index for o in owner]}, {"title.text": f"{title}: {layer.label}"}],
+            args=[{"visible": [o == index for o in owner]}, {"title.text": f"{title}: {caption}"}],
         )
-        for index, layer in enumerate(emap.layers)
+        for index, caption in enumerate(captions)
     ]
     fig.update_layout(
-        title=f"{title}: {emap.layers[0].label}",
+        title=f"{title}: {captions[0]}",
         template="plotly_white",
         width=820,
         height=720,
@@ -230,7 +246,7 @@ def plot_map(emap: EmbeddingMap, layer: Layer, ax=None):
     colours = genre_colours(table["genre"])
     for genre, part in table.groupby("genre", sort=True):
         ax.scatter(part["x"], part["y"], s=9, color=colours[genre], label=genre, alpha=0.8, linewidths=0)
-    ax.set(xticks=[], yticks=[], title=f"UMAP (cosine) of {layer.label}")
+    ax.set(xticks=[], yticks=[], title=f"UMAP (cosine) of {emap.caption(layer)}")
     ax.legend(fontsize=7, markerscale=1.5, loc="best", title="genre", title_fontsize=8)
     return ax.figure
 

@@ -102,6 +102,26 @@ def test_map_figure_has_a_dropdown_entry_per_layer_that_shows_exactly_its_points
     assert page.stat().st_size < 200_000
 
 
+def test_a_collapsed_embedding_is_flagged_and_not_mapped():
+    """Learned embeddings that are one vector up to 1e-7 are not laid out by UMAP: their items sit at
+    one spot and every title says so; the frozen ones are mapped as usual."""
+    catalogue = tiny_catalogue()
+    n = len(catalogue.segments)
+    one = np.random.default_rng(2).normal(size=3) + 1e-7 * np.random.default_rng(3).normal(size=(n, 3))
+    catalogue.runs[("corrected", 0, 0)] = embeddings.learned_embeddings(one, one)
+    layers = maps.report_layers(["corrected"], ["segment"])
+    emap = maps.build_map(catalogue, layers, run=(0, 0))
+    learned = {layer for layer in layers if layer.config}
+    assert emap.collapsed == learned and len(learned) == 3
+    for layer in learned:
+        assert not emap.coords[layer].any()
+        assert emap.caption(layer) == f"{layer.label}: collapsed, not mapped"
+        assert "collapsed" in maps.plot_map(emap, layer).axes[0].get_title()
+    assert all(emap.coords[layer].std(axis=0).min() > 0 for layer in layers if not layer.config)
+    labels = [b.label for b in maps.map_figure(emap).layout.updatemenus[0].buttons]
+    assert labels == [emap.caption(layer) for layer in layers]
+
+
 # --------------------------------------------------------------------------- the live explorer, on the quick
 # report
 
