@@ -58,6 +58,8 @@ _COMMON = dict(
     top_tags=10,
     # the sweep's split: 60/20/20 by the hash of the id, for test galleries of 100+ segments
     gap_folds_per_split=2,
+    # the sweep's videos are rendered at the rate preprocessing samples at (`mvnb.gap.SweepSettings.fps`)
+    gap_fps=10,
 )
 
 # The coupling sweep's points (coupling, style_coupling): the style-0 curve, whose first point has
@@ -86,7 +88,6 @@ PROFILES: dict[str, dict] = {
         "gap_segments": 2,
         "gap_size": "192x108",
         "gap_frames": 4,
-        "gap_fps": 10,
     },
     "default": {
         **_COMMON,
@@ -108,7 +109,6 @@ PROFILES: dict[str, dict] = {
         "gap_segments": 3,
         "gap_size": "192x108",
         "gap_frames": 4,
-        "gap_fps": 10,
     },
     "paper": {
         **_COMMON,
@@ -131,7 +131,6 @@ PROFILES: dict[str, dict] = {
         "gap_segments": 6,
         "gap_size": "768x432",
         "gap_frames": 16,
-        "gap_fps": 10,
     },
 }
 
