@@ -331,7 +331,7 @@ class MapExplorer:
         self.player.value = explore.video_player(clip, caption, self.width, autoplay=True)
         budget = explore.EmbedBudget(50)  # per click: k + 1 small clips
         self.neighbours.value = (
-            f"<b>{self.k} nearest in {html.escape(layer.label)}</b>"
+            f"<b>{self.k} nearest in {html.escape(self.emap.caption(layer))}</b>"
             + grids.neighbour_grid(table, store, budget, self.cache_dir, width=200)
         )
         return table
